@@ -80,8 +80,10 @@ struct State {
 }
 
 impl State {
+    /// Django's rule (no key and no data), extended to the user: a keyless session that
+    /// was given a user is not empty.
     fn is_empty(&self) -> bool {
-        self.key.is_none() && (!self.loaded || self.data.is_empty())
+        self.key.is_none() && (!self.loaded || (self.data.is_empty() && self.user_id.is_none()))
     }
 
     fn record_change(&mut self, change: Change) {
@@ -697,7 +699,7 @@ impl Session {
         let mut state = self.inner.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let old = state.key.take();
-        if let Err(err) = self.create(&mut state).await {
+        if let Err(err) = self.create(&mut state, Utc::now()).await {
             state.key = old;
             return Err(err);
         }
@@ -972,8 +974,7 @@ impl Session {
     }
 
     /// Inserts the current data under a fresh key, retrying on collisions.
-    async fn create(&self, state: &mut State) -> Result<()> {
-        let now = Utc::now();
+    async fn create(&self, state: &mut State, now: DateTime<Utc>) -> Result<()> {
         let data = self.encode(&state.data)?;
         if state.created_at.is_none() {
             state.created_at = Some(now);
@@ -1108,7 +1109,7 @@ impl Session {
         }
         if self.is_modified() {
             match state.key.clone() {
-                None => self.create(&mut state).await?,
+                None => self.create(&mut state, now).await?,
                 Some(key) => self.update(&mut state, key).await?,
             }
             self.inner.modified.store(false, Ordering::Relaxed);

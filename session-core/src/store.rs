@@ -19,8 +19,8 @@ use crate::{Record, Result, SessionKey};
 /// assert!(caps.user_index && caps.device_metadata && caps.exact_versions);
 ///
 /// // A store over a legacy table without the extra columns:
-/// let legacy = Capabilities { user_index: false, device_metadata: false, ..Capabilities::all() };
-/// assert!(legacy.exact_versions);
+/// let legacy = Capabilities::all().with_user_index(false).with_device_metadata(false);
+/// assert!(legacy.exact_versions && !legacy.user_index);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -51,6 +51,44 @@ impl Capabilities {
             device_metadata: true,
             exact_versions: true,
         }
+    }
+}
+
+impl Capabilities {
+    /// Sets [`user_index`](Self::user_index).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!session_core::Capabilities::all().with_user_index(false).user_index);
+    /// ```
+    pub const fn with_user_index(mut self, yes: bool) -> Self {
+        self.user_index = yes;
+        self
+    }
+
+    /// Sets [`device_metadata`](Self::device_metadata).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!session_core::Capabilities::all().with_device_metadata(false).device_metadata);
+    /// ```
+    pub const fn with_device_metadata(mut self, yes: bool) -> Self {
+        self.device_metadata = yes;
+        self
+    }
+
+    /// Sets [`exact_versions`](Self::exact_versions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!session_core::Capabilities::all().with_exact_versions(false).exact_versions);
+    /// ```
+    pub const fn with_exact_versions(mut self, yes: bool) -> Self {
+        self.exact_versions = yes;
+        self
     }
 }
 

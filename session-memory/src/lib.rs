@@ -14,7 +14,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), session_core::Error> {
-//! use chrono::{Duration, Utc};
+//! use session_core::chrono::{Duration, Utc};
 //! use session_core::{Record, SessionKey, SessionStore};
 //! use session_memory::MemoryStore;
 //!
@@ -282,7 +282,7 @@ impl SessionStore for MemoryStore {
                 }
             }
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        out.sort_by_key(|r| r.created_at);
         Ok(out)
     }
 
@@ -299,12 +299,13 @@ impl SessionStore for MemoryStore {
                 .is_some_and(|r| r.user_id.as_deref() == Some(user_id));
             if owned {
                 if let Some(old) = shard.remove(&key) {
-                    self.index_remove(user_id, &key);
                     if old.is_live_at(now) {
                         removed += 1;
                     }
                 }
             }
+            // Owned or stale, the key no longer belongs in this user's index.
+            self.index_remove(user_id, &key);
         }
         Ok(removed)
     }
