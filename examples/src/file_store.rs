@@ -1,0 +1,263 @@
+//! A custom store: one JSON file per session in a directory.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use session::chrono::{DateTime, Utc};
+use session::{async_trait, Error, Record, Result, SessionKey, SessionStore};
+use tokio::sync::Mutex;
+
+/// A [`SessionStore`] that keeps each session in `<dir>/<key>.json`.
+///
+/// Every operation runs under one async mutex, which makes create and compare-and-swap
+/// update atomic with respect to each other in this process (it is an example: use the SQL
+/// store for several processes). Files are written to a temporary name and renamed into
+/// place, so a crash never leaves a half-written session.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session::Error> {
+/// use session::{chrono::{Duration, Utc}, Record, SessionKey, SessionStore};
+/// use session_examples::FileStore;
+///
+/// let dir = std::env::temp_dir().join(format!("sessions-doc-{}", SessionKey::generate().as_str()));
+/// let store = FileStore::open(&dir).await?;
+/// let record = Record::new(SessionKey::generate(), "j1:{}".into(), Utc::now() + Duration::hours(1));
+/// store.create(&record).await?;
+/// assert!(store.exists(&record.key).await?);
+/// # tokio::fs::remove_dir_all(&dir).await.ok();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    lock: Mutex<()>,
+}
+
+/// The on-disk shape of a record.
+#[derive(Serialize, Deserialize)]
+struct FileRecord {
+    key: String,
+    data: String,
+    expires_at: DateTime<Utc>,
+    version: u64,
+    user_id: Option<String>,
+    created_at: DateTime<Utc>,
+    last_active_at: Option<DateTime<Utc>>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
+impl From<&Record> for FileRecord {
+    fn from(r: &Record) -> Self {
+        Self {
+            key: r.key.as_str().to_owned(),
+            data: r.data.clone(),
+            expires_at: r.expires_at,
+            version: r.version,
+            user_id: r.user_id.clone(),
+            created_at: r.created_at,
+            last_active_at: r.last_active_at,
+            user_agent: r.user_agent.clone(),
+            ip: r.ip.clone(),
+        }
+    }
+}
+
+impl FileRecord {
+    fn into_record(self) -> Result<Record> {
+        Ok(Record {
+            key: SessionKey::parse(&self.key).map_err(|e| Error::CorruptRecord {
+                reason: format!("bad key in session file: {e}"),
+            })?,
+            data: self.data,
+            expires_at: self.expires_at,
+            version: self.version,
+            user_id: self.user_id,
+            created_at: self.created_at,
+            last_active_at: self.last_active_at,
+            user_agent: self.user_agent,
+            ip: self.ip,
+        })
+    }
+}
+
+fn io(err: std::io::Error) -> Error {
+    Error::backend(err)
+}
+
+impl FileStore {
+    /// Opens (creating if needed) a directory of session files.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the directory cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// See [`FileStore`].
+    pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        Ok(Self {
+            dir,
+            lock: Mutex::new(()),
+        })
+    }
+
+    fn path(&self, key: &SessionKey) -> PathBuf {
+        // Keys are `[a-z0-9]{32}` by construction, so they are safe file names.
+        self.dir.join(format!("{}.json", key.as_str()))
+    }
+
+    async fn read(&self, key: &SessionKey) -> Result<Option<Record>> {
+        match tokio::fs::read(self.path(key)).await {
+            Ok(bytes) => {
+                let file: FileRecord =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
+                        reason: format!("session file is not valid JSON: {e}"),
+                    })?;
+                file.into_record().map(Some)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn write(&self, record: &Record) -> Result<()> {
+        let bytes = serde_json::to_vec(&FileRecord::from(record)).map_err(Error::backend)?;
+        let tmp = self.dir.join(format!(".{}.tmp", record.key.as_str()));
+        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+        tokio::fs::rename(&tmp, self.path(&record.key))
+            .await
+            .map_err(io)
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<bool> {
+        match tokio::fs::remove_file(self.path(key)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn live(&self, key: &SessionKey) -> Result<Option<Record>> {
+        let now = Utc::now();
+        Ok(self.read(key).await?.filter(|r| r.is_live_at(now)))
+    }
+
+    async fn all(&self) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io)?;
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let name = entry.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            let Ok(key) = SessionKey::parse(key) else {
+                continue;
+            };
+            if let Some(record) = self.read(&key).await? {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl SessionStore for FileStore {
+    async fn create(&self, record: &Record) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        if self.live(&record.key).await?.is_some() {
+            return Err(Error::KeyExists);
+        }
+        self.write(record).await
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+        let _guard = self.lock.lock().await;
+        self.live(key).await
+    }
+
+    async fn update(&self, record: &Record) -> Result<u64> {
+        let _guard = self.lock.lock().await;
+        let Some(stored) = self.live(&record.key).await? else {
+            return Err(Error::NotFound);
+        };
+        if stored.version != record.version {
+            return Err(Error::Conflict);
+        }
+        let mut next = record.clone();
+        next.version = record.version + 1;
+        next.created_at = stored.created_at;
+        self.write(&next).await?;
+        Ok(next.version)
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+        let _guard = self.lock.lock().await;
+        let Some(mut stored) = self.live(key).await? else {
+            return Ok(false);
+        };
+        stored.expires_at = expires_at;
+        stored.last_active_at = Some(Utc::now());
+        self.write(&stored).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        let _guard = self.lock.lock().await;
+        let was_live = self.live(key).await?.is_some();
+        Ok(self.remove(key).await? && was_live)
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        let _guard = self.lock.lock().await;
+        Ok(self.live(key).await?.is_some())
+    }
+
+    async fn delete_expired(&self) -> Result<u64> {
+        let _guard = self.lock.lock().await;
+        let now = Utc::now();
+        let mut removed = 0;
+        for record in self.all().await? {
+            if !record.is_live_at(now) && self.remove(&record.key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+        let _guard = self.lock.lock().await;
+        let now = Utc::now();
+        let mut out: Vec<Record> = self
+            .all()
+            .await?
+            .into_iter()
+            .filter(|r| r.is_live_at(now) && r.user_id.as_deref() == Some(user_id))
+            .collect();
+        out.sort_by_key(|r| r.created_at);
+        Ok(out)
+    }
+
+    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
+        let _guard = self.lock.lock().await;
+        let now = Utc::now();
+        let mut removed = 0;
+        for record in self.all().await? {
+            if record.user_id.as_deref() == Some(user_id)
+                && Some(&record.key) != except
+                && self.remove(&record.key).await?
+                && record.is_live_at(now)
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

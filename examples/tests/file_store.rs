@@ -1,0 +1,33 @@
+//! The custom example store passes the whole conformance suite.
+
+async fn make_store() -> session_examples::FileStore {
+    let dir = std::env::temp_dir().join(format!(
+        "session-file-store-{}",
+        session::SessionKey::generate().as_str()
+    ));
+    session_examples::FileStore::open(dir)
+        .await
+        .expect("temporary directory")
+}
+
+session_conformance::store_suite!(make_store);
+
+#[tokio::test]
+async fn a_corrupt_file_is_a_clear_error_not_a_panic() {
+    use session::SessionStore;
+    let dir = std::env::temp_dir().join(format!(
+        "session-file-store-{}",
+        session::SessionKey::generate().as_str()
+    ));
+    let store = session_examples::FileStore::open(&dir).await.expect("dir");
+    let key = session::SessionKey::generate();
+    tokio::fs::write(dir.join(format!("{}.json", key.as_str())), b"{not json")
+        .await
+        .expect("write");
+    let err = store
+        .load(&key)
+        .await
+        .expect_err("corrupt file must be an error");
+    assert!(matches!(err, session::Error::CorruptRecord { .. }), "{err}");
+    tokio::fs::remove_dir_all(&dir).await.ok();
+}
