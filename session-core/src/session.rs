@@ -77,6 +77,8 @@ struct State {
     user_changed: bool,
     /// The key changed (created or cycled) and the cookie must say so.
     cookie_stale: bool,
+    /// The latest cookie decision of any save in this request (for [`Session::finish`]).
+    cookie_due: Option<CookieAction>,
 }
 
 impl State {
@@ -1097,6 +1099,43 @@ impl Session {
     /// ```
     pub async fn save(&self) -> Result<CookieAction> {
         let mut state = self.inner.state.lock().await;
+        let action = self.save_locked(&mut state).await?;
+        if action != CookieAction::Unchanged {
+            state.cookie_due = Some(action.clone());
+        }
+        Ok(action)
+    }
+
+    /// Saves like [`save`](Self::save), and returns what the cookie must become for the
+    /// whole request: if this save changes nothing but an earlier `save` in the same request
+    /// (for example one the handler called itself) set or removed the cookie, that decision
+    /// is returned. This is what an HTTP layer calls after the handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use session_core::{CookieAction, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// s.insert("k", 1).await?;
+    /// let by_handler = s.save().await?;          // the handler saves early
+    /// assert!(matches!(by_handler, CookieAction::Set { .. }));
+    /// assert_eq!(s.save().await?, CookieAction::Unchanged);
+    /// assert_eq!(s.finish().await?, by_handler); // the layer still sets the cookie
+    /// # Ok(()) }
+    /// ```
+    pub async fn finish(&self) -> Result<CookieAction> {
+        let mut state = self.inner.state.lock().await;
+        let action = self.save_locked(&mut state).await?;
+        if action != CookieAction::Unchanged {
+            state.cookie_due = Some(action.clone());
+        }
+        Ok(state.cookie_due.clone().unwrap_or(CookieAction::Unchanged))
+    }
+
+    async fn save_locked(&self, state: &mut State) -> Result<CookieAction> {
         let now = Utc::now();
         if state.is_empty() {
             self.inner.modified.store(false, Ordering::Relaxed);
@@ -1109,13 +1148,13 @@ impl Session {
         }
         if self.is_modified() {
             match state.key.clone() {
-                None => self.create(&mut state, now).await?,
-                Some(key) => self.update(&mut state, key).await?,
+                None => self.create(state, now).await?,
+                Some(key) => self.update(state, key).await?,
             }
             self.inner.modified.store(false, Ordering::Relaxed);
             state.cookie_stale = false;
             let key = state.key.clone().ok_or(Error::NotFound)?;
-            return Ok(self.cookie_for(&state, key, now));
+            return Ok(self.cookie_for(state, key, now));
         }
         // Not modified: a touch can extend an idle session cheaply.
         let Some(key) = state.key.clone() else {
@@ -1123,7 +1162,7 @@ impl Session {
         };
         let save_every = self.inner.config.save_every_request;
         if save_every {
-            self.ensure_loaded(&mut state).await?;
+            self.ensure_loaded(state).await?;
             if state.key.is_none() {
                 return Ok(if self.inner.cookie_sent {
                     CookieAction::Remove
@@ -1135,12 +1174,12 @@ impl Session {
         let cookie_stale = std::mem::take(&mut state.cookie_stale);
         if !state.loaded {
             return Ok(if cookie_stale {
-                self.cookie_for(&state, key, now)
+                self.cookie_for(state, key, now)
             } else {
                 CookieAction::Unchanged
             });
         }
-        let target = self.expiry_at(&state, now);
+        let target = self.expiry_at(state, now);
         let sliding = !matches!(state.expiry(), Expiry::At(_));
         let due = match (self.inner.config.touch_interval, state.stored_expires_at) {
             _ if save_every => true,
@@ -1164,10 +1203,10 @@ impl Session {
                 });
             }
             state.stored_expires_at = Some(target);
-            return Ok(self.cookie_for(&state, key, now));
+            return Ok(self.cookie_for(state, key, now));
         }
         Ok(if cookie_stale {
-            self.cookie_for(&state, key, now)
+            self.cookie_for(state, key, now)
         } else {
             CookieAction::Unchanged
         })
