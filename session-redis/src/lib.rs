@@ -1,1 +1,277 @@
-//! Placeholder; filled by its own issue.
+//! # session-redis
+//!
+//! [`RedisStore`]: a [`SessionStore`] on Redis, over [`redis`] and [`deadpool_redis`],
+//! for a single node or (feature `cluster`) a Redis Cluster. It passes the same
+//! conformance suite as the SQL and memory stores.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use session_core::{Session, SessionConfig, SessionStore};
+//! use session_redis::RedisStore;
+//!
+//! let store = RedisStore::builder()
+//!     .url("redis://127.0.0.1:6379")
+//!     .key_prefix("myapp:session:")
+//!     .response_timeout(Duration::from_millis(500))
+//!     .build()?;
+//! let store: Arc<dyn SessionStore> = Arc::new(store);
+//! let session = Session::new(store, Arc::new(SessionConfig::default()), None);
+//! session.insert("cart", vec!["apple"]).await?;
+//! session.save().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## How a session is stored
+//!
+//! One Redis string per session at `<prefix>s:<key>`, holding a small fixed header
+//! (expiry, last activity, version, creation time, lengths) followed by the user id, the
+//! device metadata and the codec's data. Its Redis expiry is set with `PXAT` to the
+//! record's `expires_at` (milliseconds), so Redis frees it by itself; every operation also
+//! compares the stored expiry with the client's clock, so "expired counts as absent"
+//! holds to the millisecond even before Redis has evicted the key. A record created or
+//! updated with an expiry in the past is simply not stored. A value at a session key that
+//! is not in this format (another program's data, another Redis type) gives
+//! [`Error::CorruptRecord`], never a panic.
+//!
+//! ## Commands per operation (happy path)
+//!
+//! | operation | standalone | cluster |
+//! | --- | --- | --- |
+//! | `load` | 1 `GET` | 1 `GET` |
+//! | `exists` | 1 `GETRANGE` | 1 `GETRANGE` |
+//! | `create` | 1 `EVALSHA` (writes the index entry in the same script) | 1 `EVALSHA`; with a user, `ZADD` on the index first (2 round trips) |
+//! | `update` | 1 `EVALSHA` (compare-and-swap; index entry in the same script) | 1 `EVALSHA`; when the user changes, `ZADD` then `EVALSHA` again (3 round trips) |
+//! | `touch` | 1 `EVALSHA` (`PEXPIREAT` + `SETRANGE` of the expiry and last-active fields; data and version untouched) | same |
+//! | `delete` | 1 `EVALSHA` | same |
+//! | `list_for_user` | `ZRANGE`, `MGET`, and a pruning `EVALSHA` when stale entries were seen | same (`MGET` split per slot) |
+//! | `delete_for_user` | `ZRANGE`, one `EVALSHA` per session (sent concurrently, pipelined on the connection), pruning `EVALSHA` | same |
+//! | `delete_expired` | `SCAN` over `<prefix>u:*`, then as `list_for_user` per index | `SCAN` on every master |
+//!
+//! Scripts run with `EVALSHA`; when a server's script cache is empty (after a restart or
+//! `SCRIPT FLUSH`) the first call answers `NOSCRIPT`, and [`redis::Script`] loads the script
+//! and retries once.
+//!
+//! ## The user index and what consistency it keeps
+//!
+//! Each user with sessions has a sorted set `<prefix>u:<user id>`: member = session key,
+//! score = the session's creation time in milliseconds (so `list_for_user` comes back in
+//! creation order). The guarantees, in both modes:
+//!
+//! 1. **A session is never listed after it is gone**, nor listed for a user it no longer
+//!    belongs to: `list_for_user` loads every indexed session and keeps only live records
+//!    whose stored `user_id` is that user. `delete_for_user` deletes a session only when
+//!    its stored `user_id` is that user (checked inside the per-session script).
+//! 2. **Every live session of a user is in that user's index** once the `create` or
+//!    `update` that gave it that user has returned: the index entry is written before
+//!    (cluster) or atomically with (standalone, same script) the session itself. So
+//!    "log out everywhere" never misses a session that was logged in before it started.
+//! 3. **The index may hold stale entries** (sessions deleted, expired, or moved to another
+//!    user; and in cluster mode an entry written for a `create` or `update` that then
+//!    failed). Reads filter them (rule 1) and prune them; `delete_expired` prunes them in
+//!    every index and returns how many it removed. Pruning is conditional (an entry is
+//!    removed only if its score is still the one the reader saw), so a concurrent write
+//!    of the same entry is never undone.
+//!
+//! In standalone mode each script touches only keys it is given (a session key, and the
+//! index key of the record's own user), so the same scripts are valid in a cluster, where
+//! the session key and the index key are in different hash slots and so are written by
+//! separate commands, in the order above. `delete` and `touch` never touch the index.
+//!
+//! ## Connections
+//!
+//! deadpool-redis recycles a connection on every checkout with `UNWATCH` + `PING`, an
+//! extra network round trip per operation that it offers no setting to skip. Redis
+//! connections are multiplexed (any number of tasks share one socket, their commands
+//! pipelined), so the store does not check out a connection per operation: it takes
+//! [`pool_size`](RedisStoreBuilder::pool_size) connections out of the pool
+//! (`Connection::take`) and uses them round-robin. The pool remains the single place where
+//! connections are made (your own pool, with its settings, or the one built from a URL),
+//! with its wait and create timeouts. A connection that fails with a connection-level
+//! error or a timeout is dropped and replaced from the pool by the next operation, so
+//! the store recovers by itself when the server returns.
+//!
+//! ## Errors
+//!
+//! | cause | error |
+//! | --- | --- |
+//! | connection refused or lost, I/O error, cluster down, no connection within `wait_timeout + connect_timeout`, no answer within `response_timeout` | [`Error::Unavailable`] (with the source) |
+//! | a value of another format or Redis type at a session key | [`Error::CorruptRecord`] |
+//! | anything else (a script error, a permission error) | [`Error::Backend`] (with the source) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod conn;
+mod format;
+mod scripts;
+mod store;
+
+use std::sync::Arc;
+
+pub use builder::{
+    BuildError, RedisStoreBuilder, DEFAULT_POOL_SIZE, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
+};
+pub use conn::TimedOut;
+/// The deadpool-redis version this crate is built on, for building your own pool.
+pub use deadpool_redis;
+/// The redis version this crate is built on.
+pub use redis;
+#[doc(no_inline)]
+pub use session_core::{Error, SessionStore};
+
+/// A [`SessionStore`] on Redis or (feature `cluster`) Redis Cluster. Cheap to clone (the
+/// clones share connections).
+///
+/// Built with [`RedisStore::builder`] or [`RedisStore::new`]; see the crate docs for the
+/// storage layout, the user index's consistency and the commands per operation.
+///
+/// # Examples
+///
+/// ```
+/// use session_redis::RedisStore;
+///
+/// let store = RedisStore::new("redis://127.0.0.1:6379")?;
+/// assert_eq!(store.key_prefix(), "session:");
+/// assert!(!store.is_cluster());
+/// # Ok::<(), session_redis::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conns: conn::Connections,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .field("connections", &self.inner.conns)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// A builder (see [`RedisStoreBuilder`] for every setting and its default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// # let _ = store;
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::new()
+    }
+
+    /// A store on the standalone Redis at `url` with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::InvalidUrl`] if `url` is not a Redis URL. Nothing connects yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(session_redis::RedisStore::new("redis://127.0.0.1:6379").is_ok());
+    /// assert!(session_redis::RedisStore::new("not a url").is_err());
+    /// ```
+    pub fn new(url: &str) -> Result<Self, BuildError> {
+        Self::builder().url(url).build()
+    }
+
+    /// The key prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::new("redis://127.0.0.1/")?;
+    /// assert_eq!(store.key_prefix(), session_redis::DEFAULT_PREFIX);
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::new("redis://127.0.0.1/")?;
+    /// assert!(!store.is_cluster());
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.inner.conns.is_cluster()
+    }
+
+    /// The Redis key of a session (`<prefix>s:<key>`), for inspection and tooling.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
+    /// let key: session_core::SessionKey = "abcdefghijklmnopqrstuvwxyz012345".parse().unwrap();
+    /// assert_eq!(store.session_key(&key), "p:s:abcdefghijklmnopqrstuvwxyz012345");
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn session_key(&self, key: &session_core::SessionKey) -> String {
+        let mut out = String::with_capacity(self.inner.prefix.len() + 2 + key.as_str().len());
+        out.push_str(&self.inner.prefix);
+        out.push_str("s:");
+        out.push_str(key.as_str());
+        out
+    }
+
+    /// The Redis key of a user's index (`<prefix>u:<user id>`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
+    /// assert_eq!(store.user_index_key("alice"), "p:u:alice");
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn user_index_key(&self, user_id: &str) -> String {
+        format!("{}u:{user_id}", self.inner.prefix)
+    }
+
+    /// Checks that the server answers (`PING`), for readiness probes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the server cannot be reached in time.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = session_redis::RedisStore::new("redis://127.0.0.1/")?;
+    /// store.ping().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn ping(&self) -> Result<(), Error> {
+        let conns = &self.inner.conns;
+        let lease = conns.lease().await?;
+        let mut c = lease.conn.clone();
+        let pong: String = conns
+            .run(&lease, redis::cmd("PING").query_async(&mut c))
+            .await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(Error::backend(std::io::Error::other(
+                "unexpected answer to PING",
+            )))
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! [`RedisStoreBuilder`]: where the store connects, its key prefix, pool size and timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::conn::{Connections, Source};
+use crate::{Inner, RedisStore};
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "session:";
+/// The default number of multiplexed connections a store holds.
+pub const DEFAULT_POOL_SIZE: usize = 2;
+/// The default connect, pool-wait and response timeouts.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a [`RedisStoreBuilder`] could not build a store. Nothing is connected at build time,
+/// so these are all configuration mistakes.
+///
+/// # Examples
+///
+/// ```
+/// use session_redis::{BuildError, RedisStore};
+///
+/// let err = RedisStore::builder().build().unwrap_err();
+/// assert!(matches!(err, BuildError::NoServer));
+/// let err = RedisStore::builder().url("http://not-redis").build().unwrap_err();
+/// assert!(matches!(err, BuildError::InvalidUrl(_)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Neither a URL nor a pool was given.
+    #[error("no redis server configured: call url(), pool(), cluster_urls() or cluster_pool()")]
+    NoServer,
+    /// The URL (or one of the cluster URLs) is not a valid Redis URL.
+    #[error("invalid redis url: {0}")]
+    InvalidUrl(#[source] redis::RedisError),
+    /// The connection pool could not be built.
+    #[error("could not build the redis connection pool: {0}")]
+    Pool(#[source] deadpool_redis::BuildError),
+    /// A setting is out of range.
+    #[error("invalid setting: {0}")]
+    Invalid(&'static str),
+}
+
+enum Target {
+    None,
+    Url(String),
+    Pool(deadpool_redis::Pool),
+    #[cfg(feature = "cluster")]
+    ClusterUrls(Vec<String>),
+    #[cfg(feature = "cluster")]
+    ClusterPool(deadpool_redis::cluster::Pool),
+}
+
+/// Configures a [`RedisStore`]; start with [`RedisStore::builder`].
+///
+/// | setting | default | meaning |
+/// | --- | --- | --- |
+/// | [`url`](Self::url) / [`pool`](Self::pool) | none | the server, as a URL or your own deadpool-redis pool |
+/// | [`cluster_urls`](Self::cluster_urls) / [`cluster_pool`](Self::cluster_pool) | none | a Redis Cluster (feature `cluster`) |
+/// | [`key_prefix`](Self::key_prefix) | `"session:"` | prepended to every key the store writes |
+/// | [`pool_size`](Self::pool_size) | 2 | multiplexed connections held (and the pool's size when built from a URL) |
+/// | [`connect_timeout`](Self::connect_timeout) | 2 s | opening one connection |
+/// | [`wait_timeout`](Self::wait_timeout) | 2 s | waiting for the pool to hand out a connection |
+/// | [`response_timeout`](Self::response_timeout) | 2 s | one operation's commands, from send to answer |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use session_redis::RedisStore;
+///
+/// // Nothing connects here: the first operation does (and every later one reconnects
+/// // by itself after an outage).
+/// let store = RedisStore::builder()
+///     .url("redis://127.0.0.1:6379/0")
+///     .key_prefix("myapp:session:")
+///     .pool_size(4)
+///     .connect_timeout(Duration::from_millis(500))
+///     .wait_timeout(Duration::from_millis(500))
+///     .response_timeout(Duration::from_millis(250))
+///     .build()?;
+/// assert_eq!(store.key_prefix(), "myapp:session:");
+/// # Ok::<(), session_redis::BuildError>(())
+/// ```
+#[must_use]
+pub struct RedisStoreBuilder {
+    target: Target,
+    prefix: String,
+    pool_size: usize,
+    connect_timeout: Duration,
+    wait_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // URLs may carry passwords: never print them.
+        f.debug_struct("RedisStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            target: Target::None,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            connect_timeout: DEFAULT_TIMEOUT,
+            wait_timeout: DEFAULT_TIMEOUT,
+            response_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// A builder with the defaults (see the table on [`RedisStoreBuilder`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = session_redis::RedisStoreBuilder::new().url("redis://127.0.0.1/");
+    /// assert!(builder.build().is_ok());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connect to a standalone Redis at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://` with a TLS feature of `redis` enabled). The store builds its own
+    /// deadpool-redis pool with the configured size and timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1:6379/2").build();
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.target = Target::Url(url.into());
+        self
+    }
+
+    /// Use your own deadpool-redis pool (its connection settings and timeouts apply when
+    /// connecting; the builder's timeouts bound every operation on top). The store takes
+    /// `pool_size` connections out of it and keeps them (see the crate docs, "Connections").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1/")
+    ///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+    ///     .unwrap();
+    /// let store = session_redis::RedisStore::builder().pool(pool).build();
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn pool(mut self, pool: deadpool_redis::Pool) -> Self {
+        self.target = Target::Pool(pool);
+        self
+    }
+
+    /// Connect to a Redis Cluster through any of its nodes (`redis://host:port` each).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder()
+    ///     .cluster_urls(["redis://127.0.0.1:7001", "redis://127.0.0.1:7002"])
+    ///     .build();
+    /// assert!(store.is_ok());
+    /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn cluster_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.target = Target::ClusterUrls(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Use your own deadpool-redis cluster pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = deadpool_redis::cluster::Config::from_urls(vec!["redis://127.0.0.1:7001".into()])
+    ///     .create_pool(Some(deadpool_redis::cluster::Runtime::Tokio1))
+    ///     .unwrap();
+    /// let store = session_redis::RedisStore::builder().cluster_pool(pool).build();
+    /// assert!(store.is_ok());
+    /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn cluster_pool(mut self, pool: deadpool_redis::cluster::Pool) -> Self {
+        self.target = Target::ClusterPool(pool);
+        self
+    }
+
+    /// The prefix of every key the store writes: `<prefix>s:<session key>` for a session
+    /// and `<prefix>u:<user id>` for a user's index. In a cluster, a prefix containing a
+    /// hash tag (`{...}`) puts every key in one slot: don't, unless that is what you want.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("app1:").build()?;
+    /// assert_eq!(store.key_prefix(), "app1:");
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How many multiplexed connections the store holds (at least 1; each carries any
+    /// number of concurrent operations). When the store builds the pool from a URL this is
+    /// also the pool's maximum size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = session_redis::RedisStore::builder().url("redis://127.0.0.1/").pool_size(0).build();
+    /// assert!(err.is_err());
+    /// ```
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// Time allowed for opening one connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = session_redis::RedisStore::builder().connect_timeout(Duration::from_millis(300));
+    /// # let _ = b;
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for waiting on the pool for a connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = session_redis::RedisStore::builder().wait_timeout(Duration::from_millis(300));
+    /// # let _ = b;
+    /// ```
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for the commands of one step of an operation, from send to answer.
+    /// When it passes, the operation fails with `Error::Unavailable` and the connection
+    /// is replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = session_redis::RedisStore::builder().response_timeout(Duration::from_millis(100));
+    /// # let _ = b;
+    /// ```
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Builds the store. Connects to nothing: the first operation opens the connections.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for a missing or invalid URL, a zero pool size or zero timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// # let _ = store;
+    /// # Ok::<(), session_redis::BuildError>(())
+    /// ```
+    pub fn build(self) -> Result<RedisStore, BuildError> {
+        if self.pool_size == 0 {
+            return Err(BuildError::Invalid("pool_size must be at least 1"));
+        }
+        if self.connect_timeout.is_zero()
+            || self.wait_timeout.is_zero()
+            || self.response_timeout.is_zero()
+        {
+            return Err(BuildError::Invalid("timeouts must be above zero"));
+        }
+        let source = match self.target {
+            Target::None => return Err(BuildError::NoServer),
+            Target::Url(url) => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.response_timeout));
+                let manager = deadpool_redis::Manager::new_with_config(url.as_str(), config)
+                    .map_err(BuildError::InvalidUrl)?;
+                let pool = deadpool_redis::Pool::builder(manager)
+                    .max_size(self.pool_size)
+                    .wait_timeout(Some(self.wait_timeout))
+                    .create_timeout(Some(self.connect_timeout))
+                    .recycle_timeout(Some(self.response_timeout))
+                    .runtime(deadpool_redis::Runtime::Tokio1)
+                    .build()
+                    .map_err(BuildError::Pool)?;
+                Source::Single(pool)
+            }
+            Target::Pool(pool) => Source::Single(pool),
+            #[cfg(feature = "cluster")]
+            Target::ClusterUrls(urls) => {
+                if urls.is_empty() {
+                    return Err(BuildError::NoServer);
+                }
+                let manager = deadpool_redis::cluster::Manager::new(urls, false)
+                    .map_err(BuildError::InvalidUrl)?;
+                let pool = deadpool_redis::cluster::Pool::builder(manager)
+                    .max_size(self.pool_size)
+                    .wait_timeout(Some(self.wait_timeout))
+                    .create_timeout(Some(self.connect_timeout))
+                    .recycle_timeout(Some(self.response_timeout))
+                    .runtime(deadpool_redis::Runtime::Tokio1)
+                    .build()
+                    .map_err(BuildError::Pool)?;
+                Source::Cluster(pool)
+            }
+            #[cfg(feature = "cluster")]
+            Target::ClusterPool(pool) => Source::Cluster(pool),
+        };
+        let conns = Connections::new(
+            source,
+            self.pool_size,
+            self.wait_timeout + self.connect_timeout,
+            self.response_timeout,
+        );
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                conns,
+                prefix: self.prefix,
+            }),
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! Connections: a few long-lived multiplexed connections taken from a deadpool-redis pool,
+//! and the mapping of Redis errors to [`session_core::Error`].
+//!
+//! deadpool-redis recycles a connection on every checkout with `UNWATCH` + `PING` (one
+//! extra network round trip per operation, and deadpool-redis has no setting to turn it
+//! off). A [`MultiplexedConnection`] (and a cluster connection) is already safe to share
+//! between tasks: requests from many tasks are pipelined over one socket. So the store
+//! checks connections out of the pool only to (re)connect, takes them out of the pool
+//! (`Connection::take`), and keeps `pool_size` of them in slots used round-robin. A slot
+//! whose connection failed with a connection-level error is emptied and refilled from the
+//! pool by the next operation that lands on it, so the store recovers by itself when the
+//! server returns.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
+use session_core::Error;
+
+/// A connection of either kind; cloning it is cheap (a handle to a shared socket task).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(MultiplexedConnection),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Where new connections come from.
+pub(crate) enum Source {
+    Single(deadpool_redis::Pool),
+    #[cfg(feature = "cluster")]
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
+impl Source {
+    pub(crate) fn is_cluster(&self) -> bool {
+        !matches!(self, Self::Single(_))
+    }
+
+    async fn connect(&self, response_timeout: Duration) -> Result<Conn, Error> {
+        match self {
+            Self::Single(pool) => {
+                let obj = pool.get().await.map_err(pool_error)?;
+                let mut conn = deadpool_redis::Connection::take(obj);
+                conn.set_response_timeout(response_timeout);
+                Ok(Conn::Single(conn))
+            }
+            #[cfg(feature = "cluster")]
+            Self::Cluster(pool) => {
+                let obj = pool.get().await.map_err(pool_error)?;
+                Ok(Conn::Cluster(deadpool_redis::cluster::Connection::take(
+                    obj,
+                )))
+            }
+        }
+    }
+}
+
+struct Slot {
+    conn: parking_lot::RwLock<Option<(u64, Conn)>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// A connection lent to one operation, with what is needed to retire it on failure.
+pub(crate) struct Lease {
+    pub(crate) conn: Conn,
+    slot: usize,
+    generation: u64,
+}
+
+/// The connection slots of one store.
+pub(crate) struct Connections {
+    source: Source,
+    slots: Box<[Slot]>,
+    next: AtomicUsize,
+    generation: AtomicU64,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("cluster", &self.source.is_cluster())
+            .field("slots", &self.slots.len())
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connections {
+    pub(crate) fn new(
+        source: Source,
+        slots: usize,
+        acquire_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Self {
+        Self {
+            source,
+            slots: (0..slots.max(1))
+                .map(|_| Slot {
+                    conn: parking_lot::RwLock::new(None),
+                    connecting: tokio::sync::Mutex::new(()),
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            acquire_timeout,
+            response_timeout,
+        }
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.source.is_cluster()
+    }
+
+    /// A connection for one operation: the next slot's, or a new one from the pool
+    /// (bounded by the acquire timeout: pool wait plus connect).
+    pub(crate) async fn lease(&self) -> Result<Lease, Error> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let slot = &self.slots[index];
+        if let Some((generation, conn)) = slot.conn.read().as_ref() {
+            return Ok(Lease {
+                conn: conn.clone(),
+                slot: index,
+                generation: *generation,
+            });
+        }
+        let fill = async {
+            let _guard = slot.connecting.lock().await;
+            if let Some((generation, conn)) = slot.conn.read().as_ref() {
+                return Ok(Lease {
+                    conn: conn.clone(),
+                    slot: index,
+                    generation: *generation,
+                });
+            }
+            let conn = self.source.connect(self.response_timeout).await?;
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+            *slot.conn.write() = Some((generation, conn.clone()));
+            tracing::debug!(slot = index, "session-redis: connected");
+            Ok(Lease {
+                conn,
+                slot: index,
+                generation,
+            })
+        };
+        match tokio::time::timeout(self.acquire_timeout, fill).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::unavailable(TimedOut {
+                what: "getting a redis connection",
+                after: self.acquire_timeout,
+            })),
+        }
+    }
+
+    /// Empties the lease's slot if it still holds that connection.
+    fn retire(&self, lease: &Lease) {
+        let mut conn = self.slots[lease.slot].conn.write();
+        if conn.as_ref().is_some_and(|(g, _)| *g == lease.generation) {
+            *conn = None;
+            tracing::warn!(
+                slot = lease.slot,
+                "session-redis: dropping a failed connection"
+            );
+        }
+    }
+
+    /// Runs `fut` on a lease under the response timeout, mapping errors; a connection-level
+    /// failure retires the connection.
+    pub(crate) async fn run<T, F>(&self, lease: &Lease, fut: F) -> Result<T, Error>
+    where
+        F: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        match tokio::time::timeout(self.response_timeout, fut).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => {
+                let mapped = map_error(err);
+                if mapped.is_unavailable() {
+                    self.retire(lease);
+                }
+                Err(mapped)
+            }
+            Err(_) => {
+                self.retire(lease);
+                Err(Error::unavailable(TimedOut {
+                    what: "waiting for a redis response",
+                    after: self.response_timeout,
+                }))
+            }
+        }
+    }
+}
+
+/// An operation did not finish within its configured time.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {after:?} {what}")]
+pub struct TimedOut {
+    what: &'static str,
+    after: Duration,
+}
+
+/// Whether a Redis error means the server could not be reached or answered in time.
+pub(crate) fn is_unavailable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+        || matches!(
+            err.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                )
+        )
+}
+
+/// `WRONGTYPE`: the key holds a value of another Redis type (a foreign value).
+pub(crate) fn is_wrong_type(err: &RedisError) -> bool {
+    err.code() == Some("WRONGTYPE")
+}
+
+/// Maps a Redis error: unreachable -> `Unavailable`, foreign value -> `CorruptRecord`,
+/// anything else -> `Backend`; the source is kept.
+pub(crate) fn map_error(err: RedisError) -> Error {
+    if is_wrong_type(&err) {
+        Error::CorruptRecord {
+            reason: "redis value of another type at the session key".into(),
+        }
+    } else if is_unavailable(&err) {
+        Error::unavailable(err)
+    } else {
+        Error::backend(err)
+    }
+}
+
+fn pool_error(err: deadpool_redis::PoolError) -> Error {
+    use deadpool_redis::PoolError;
+    match err {
+        PoolError::Backend(e) => {
+            if is_unavailable(&e) {
+                Error::unavailable(e)
+            } else {
+                Error::backend(e)
+            }
+        }
+        PoolError::Timeout(_) | PoolError::Closed => Error::unavailable(err),
+        other => Error::backend(other),
+    }
+}

@@ -1,0 +1,295 @@
+//! The stored value of one session: a single Redis string, so that `load` is one `GET`.
+//!
+//! Layout (ASCII header, then raw UTF-8 payloads):
+//!
+//! ```text
+//! s1|EEEEEEEEEEEEEEEEE|LLLLLLLLLLLLLLLLL|<version>|<created_ms>|<ulen>|<ualen>|<iplen>|<user><ua><ip><data>
+//! ```
+//!
+//! - `E`: `expires_at` in milliseconds since the epoch, zero-padded to 17 characters (a
+//!   sign counts as one), so that the scripts find it at a fixed offset and `touch` can
+//!   rewrite it in place with `SETRANGE`.
+//! - `L`: `last_active_at` the same way, or 17 `-` for none (rewritten in place by `touch`).
+//! - `version`, `created_ms`: decimal.
+//! - `ulen`, `ualen`, `iplen`: byte lengths of `user_id`, `user_agent`, `ip`, or `-` for none.
+//! - the three strings, then the codec's data, which runs to the end of the value.
+//!
+//! The Lua scripts in [`crate::scripts`] read the same layout; keep the two in step.
+
+use session_core::chrono::{DateTime, Utc};
+use session_core::{Error, Record, SessionKey};
+
+/// The format tag every value starts with.
+pub(crate) const TAG: &str = "s1|";
+/// Width of a fixed timestamp field.
+pub(crate) const TS_WIDTH: usize = 17;
+/// Offset (0-based) of the expiry field.
+pub(crate) const EXP_OFFSET: usize = TAG.len();
+/// Length of the fixed head: tag, expiry, `|`, last active, `|`.
+const FIXED_HEAD: usize = TAG.len() + TS_WIDTH + 1 + TS_WIDTH + 1;
+const NO_TS: &str = "-----------------";
+
+/// A timestamp in milliseconds since the epoch (floor).
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// A fixed-width timestamp field.
+pub(crate) fn ts_field(ms: i64) -> String {
+    format!("{ms:0width$}", width = TS_WIDTH)
+}
+
+fn opt_ts_field(at: Option<DateTime<Utc>>) -> String {
+    match at {
+        Some(at) => ts_field(millis(at)),
+        None => NO_TS.to_owned(),
+    }
+}
+
+fn push_len(out: &mut String, value: Option<&str>) {
+    match value {
+        Some(v) => out.push_str(&v.len().to_string()),
+        None => out.push('-'),
+    }
+    out.push('|');
+}
+
+/// The value split at the `created_ms` field, so the update script can keep the stored
+/// creation time: `head` ends just before it, `tail` starts just after it.
+pub(crate) struct Encoded {
+    pub(crate) head: String,
+    pub(crate) tail: String,
+    pub(crate) created_ms: i64,
+}
+
+impl Encoded {
+    /// The whole value with the record's own `created_at`.
+    pub(crate) fn whole(&self) -> String {
+        let mut out = String::with_capacity(self.head.len() + 20 + self.tail.len());
+        out.push_str(&self.head);
+        out.push_str(&self.created_ms.to_string());
+        out.push_str(&self.tail);
+        out
+    }
+}
+
+/// Encodes `record` as stored at `version`.
+pub(crate) fn encode(record: &Record, version: u64) -> Encoded {
+    let user = record.user_id.as_deref();
+    let ua = record.user_agent.as_deref();
+    let ip = record.ip.as_deref();
+    let mut head = String::with_capacity(FIXED_HEAD + 24);
+    head.push_str(TAG);
+    head.push_str(&ts_field(millis(record.expires_at)));
+    head.push('|');
+    head.push_str(&opt_ts_field(record.last_active_at));
+    head.push('|');
+    head.push_str(&version.to_string());
+    head.push('|');
+    let extra = user.map_or(0, str::len) + ua.map_or(0, str::len) + ip.map_or(0, str::len);
+    let mut tail = String::with_capacity(16 + extra + record.data.len());
+    tail.push('|');
+    push_len(&mut tail, user);
+    push_len(&mut tail, ua);
+    push_len(&mut tail, ip);
+    for s in [user, ua, ip].into_iter().flatten() {
+        tail.push_str(s);
+    }
+    tail.push_str(&record.data);
+    Encoded {
+        head,
+        tail,
+        created_ms: millis(record.created_at),
+    }
+}
+
+fn corrupt(reason: &str) -> Error {
+    Error::CorruptRecord {
+        reason: format!("redis value: {reason}"),
+    }
+}
+
+fn parse_ts(field: &[u8]) -> Result<Option<DateTime<Utc>>, Error> {
+    if field == NO_TS.as_bytes() {
+        return Ok(None);
+    }
+    let ms: i64 = std::str::from_utf8(field)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("bad timestamp field"))?;
+    DateTime::from_timestamp_millis(ms)
+        .map(Some)
+        .ok_or_else(|| corrupt("timestamp out of range"))
+}
+
+/// Reads the expiry from the head of a value (at least the tag and the expiry field).
+pub(crate) fn decode_expiry(value: &[u8]) -> Result<DateTime<Utc>, Error> {
+    if !value.starts_with(TAG.as_bytes()) || value.len() < EXP_OFFSET + TS_WIDTH {
+        return Err(corrupt("unknown format"));
+    }
+    parse_ts(&value[EXP_OFFSET..EXP_OFFSET + TS_WIDTH])?.ok_or_else(|| corrupt("no expiry"))
+}
+
+/// Splits off the next `|`-terminated field.
+fn field<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], Error> {
+    let pos = rest
+        .iter()
+        .position(|&b| b == b'|')
+        .ok_or_else(|| corrupt("truncated header"))?;
+    let (f, r) = rest.split_at(pos);
+    *rest = &r[1..];
+    Ok(f)
+}
+
+fn number<T: std::str::FromStr>(f: &[u8], what: &str) -> Result<T, Error> {
+    std::str::from_utf8(f)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt(what))
+}
+
+fn len_field(f: &[u8]) -> Result<Option<usize>, Error> {
+    if f == b"-" {
+        Ok(None)
+    } else {
+        number(f, "bad length field").map(Some)
+    }
+}
+
+fn take_str(rest: &mut &[u8], len: Option<usize>) -> Result<Option<String>, Error> {
+    let Some(len) = len else { return Ok(None) };
+    if rest.len() < len {
+        return Err(corrupt("truncated field"));
+    }
+    let (s, r) = rest.split_at(len);
+    *rest = r;
+    String::from_utf8(s.to_vec())
+        .map(Some)
+        .map_err(|_| corrupt("field is not UTF-8"))
+}
+
+/// Decodes a whole value stored under `key`. Never panics on foreign input.
+pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, Error> {
+    if value.len() < FIXED_HEAD || !value.starts_with(TAG.as_bytes()) {
+        return Err(corrupt("unknown format"));
+    }
+    let expires_at = decode_expiry(&value)?;
+    let la_start = EXP_OFFSET + TS_WIDTH + 1;
+    let last_active_at = parse_ts(&value[la_start..la_start + TS_WIDTH])?;
+    if value[EXP_OFFSET + TS_WIDTH] != b'|' || value[FIXED_HEAD - 1] != b'|' {
+        return Err(corrupt("bad separators"));
+    }
+    let mut rest: &[u8] = &value[FIXED_HEAD..];
+    let version: u64 = number(field(&mut rest)?, "bad version")?;
+    let created_ms: i64 = number(field(&mut rest)?, "bad created_at")?;
+    let created_at = DateTime::from_timestamp_millis(created_ms)
+        .ok_or_else(|| corrupt("created_at out of range"))?;
+    let ulen = len_field(field(&mut rest)?)?;
+    let ualen = len_field(field(&mut rest)?)?;
+    let iplen = len_field(field(&mut rest)?)?;
+    let user_id = take_str(&mut rest, ulen)?;
+    let user_agent = take_str(&mut rest, ualen)?;
+    let ip = take_str(&mut rest, iplen)?;
+    let offset = value.len() - rest.len();
+    let mut bytes = value;
+    let data =
+        String::from_utf8(bytes.split_off(offset)).map_err(|_| corrupt("data is not UTF-8"))?;
+    Ok(Record {
+        key: key.clone(),
+        data,
+        expires_at,
+        version,
+        user_id,
+        created_at,
+        last_active_at,
+        user_agent,
+        ip,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::chrono::Duration;
+
+    fn sample() -> Record {
+        let mut r = Record::new(
+            SessionKey::generate(),
+            "j1:{\"a\":\"|ünï|\"}".into(),
+            Utc::now() + Duration::hours(1),
+        );
+        r.version = 7;
+        r.user_id = Some("al|ice 🎉".into());
+        r.user_agent = Some("Mozilla|5".into());
+        r.ip = None;
+        r.last_active_at = Some(Utc::now());
+        r
+    }
+
+    fn ms(at: DateTime<Utc>) -> i64 {
+        at.timestamp_millis()
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field_to_the_millisecond() {
+        let r = sample();
+        let value = encode(&r, 8).whole();
+        let back = decode(&r.key, value.into_bytes()).expect("decode");
+        assert_eq!(back.version, 8);
+        assert_eq!(back.data, r.data);
+        assert_eq!(back.user_id, r.user_id);
+        assert_eq!(back.user_agent, r.user_agent);
+        assert_eq!(back.ip, None);
+        assert_eq!(ms(back.expires_at), ms(r.expires_at));
+        assert_eq!(ms(back.created_at), ms(r.created_at));
+        assert_eq!(back.last_active_at.map(ms), r.last_active_at.map(ms));
+    }
+
+    #[test]
+    fn fixed_offsets_hold_for_negative_and_missing_times() {
+        let mut r = sample();
+        r.expires_at = DateTime::from_timestamp_millis(-1234).expect("time");
+        r.last_active_at = None;
+        r.user_id = None;
+        r.user_agent = Some(String::new());
+        let value = encode(&r, 1).whole();
+        assert_eq!(&value[3..20], "-0000000000001234");
+        assert_eq!(&value[20..21], "|");
+        assert_eq!(&value[21..38], NO_TS);
+        let back = decode(&r.key, value.into_bytes()).expect("decode");
+        assert_eq!(ms(back.expires_at), -1234);
+        assert_eq!(back.last_active_at, None);
+        assert_eq!(back.user_id, None);
+        assert_eq!(back.user_agent.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn foreign_and_truncated_values_are_corrupt_not_panics() {
+        let r = sample();
+        let good = encode(&r, 1).whole().into_bytes();
+        for cut in 0..good.len().min(120) {
+            let res = decode(&r.key, good[..cut].to_vec());
+            // Some cuts inside the data are still valid records (the data just got shorter);
+            // every other cut must be an error, never a panic.
+            if let Err(e) = res {
+                assert!(matches!(e, Error::CorruptRecord { .. }), "{e}");
+            }
+        }
+        for bad in [
+            &b""[..],
+            b"hello",
+            b"s1|",
+            b"s1|xxxxxxxxxxxxxxxxx|-----------------|1|2|-|-|-|",
+            b"s1|00000000000000001|-----------------|1|2|99|-|-|ab",
+            b"s1|00000000000000001|-----------------|1|2|-|-|-",
+            b"s1|00000000000000001|-----------------|x|2|-|-|-|",
+            b"\xff\xfe\x00",
+        ] {
+            let err = decode(&r.key, bad.to_vec()).expect_err("corrupt");
+            assert!(matches!(err, Error::CorruptRecord { .. }), "{err}");
+        }
+        let mut bad_utf8 = encode(&r, 1).whole().into_bytes();
+        bad_utf8.push(0xff);
+        assert!(decode(&r.key, bad_utf8).is_err());
+    }
+}

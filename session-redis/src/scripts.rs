@@ -1,0 +1,193 @@
+//! The Lua scripts. Each touches only the keys it is given (one key, or in standalone mode
+//! a session key and its user's index key), so each runs atomically on one node and in one
+//! hash slot in a cluster. They read the value layout of [`crate::format`].
+//!
+//! Return codes shared by the scripts (see [`Code`]).
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// What a script answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// Done (update: the new version is the one the client computed).
+    Ok,
+    /// create: a live record holds the key. update/touch: no live record.
+    Refused,
+    /// update: the version moved.
+    Conflict,
+    /// update in cluster mode: the user changed; write the new user's index entry first,
+    /// then call again with `index_done`.
+    NeedIndex,
+    /// The value at the key is not a session record of this format.
+    Corrupt,
+    /// delete-if-owned: the record belongs to someone else; nothing was removed.
+    NotOwned,
+}
+
+impl Code {
+    pub(crate) fn from_i64(n: i64) -> Option<Self> {
+        Some(match n {
+            1 => Self::Ok,
+            0 => Self::Refused,
+            -1 => Self::Conflict,
+            -2 => Self::NeedIndex,
+            -3 => Self::Corrupt,
+            -4 => Self::NotOwned,
+            _ => return None,
+        })
+    }
+}
+
+/// Shared Lua helpers: reading a value's expiry and header (layout of `crate::format`).
+const HELPERS: &str = r"
+local function expiry(v)
+  if string.sub(v, 1, 3) ~= 's1|' then return nil end
+  return tonumber(string.sub(v, 4, 20))
+end
+local function header(v)
+  -- version, created_ms, user (false when none); nil when malformed
+  local s, e, ver, created, ulen = string.find(v, '^(%d+)|(%-?%d+)|([%d%-]+)|[%d%-]+|[%d%-]+|', 40)
+  if not s then return nil end
+  local user = false
+  if ulen ~= '-' then
+    local n = tonumber(ulen)
+    if not n or e + n > #v then return nil end
+    user = string.sub(v, e + 1, e + n)
+  end
+  return ver, created, user
+end
+";
+
+/// KEYS: session [, user index]. ARGV: now_ms, value, expires_ms, member, score.
+pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' then return -3 end
+local now = tonumber(ARGV[1])
+if cur then
+  local exp = expiry(cur)
+  if not exp then return -3 end
+  if exp > now then return 0 end
+end
+if tonumber(ARGV[3]) <= now then
+  if cur then redis.call('DEL', KEYS[1]) end
+  return 1
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+if KEYS[2] then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
+return 1
+"
+    ))
+});
+
+/// KEYS: session [, new user's index]. ARGV: now_ms, expected version, value head,
+/// value tail, expires_ms, has_user ('1'/'0'), user, member, index_done ('1'/'0').
+/// The stored `created_ms` is kept (spliced between head and tail).
+pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' then return -3 end
+if not cur then return 0 end
+local now = tonumber(ARGV[1])
+local exp = expiry(cur)
+if not exp then return -3 end
+if exp <= now then return 0 end
+local ver, created, user = header(cur)
+if not ver then return -3 end
+if ver ~= ARGV[2] then return -1 end
+if ARGV[6] == '1' and ARGV[7] ~= user then
+  if KEYS[2] then
+    redis.call('ZADD', KEYS[2], created, ARGV[8])
+  elseif ARGV[9] ~= '1' then
+    return -2
+  end
+end
+if tonumber(ARGV[5]) <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[3] .. created .. ARGV[4], 'PXAT', ARGV[5])
+end
+return 1
+"
+    ))
+});
+
+/// KEYS: session. ARGV: now_ms, expiry field, last-active field, expires_ms.
+pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}
+local head = redis.pcall('GETRANGE', KEYS[1], 0, 19)
+if type(head) == 'table' then return -3 end
+if head == '' then return 0 end
+local now = tonumber(ARGV[1])
+local exp = expiry(head)
+if not exp then return -3 end
+if exp <= now then return 0 end
+if tonumber(ARGV[4]) <= now then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('SETRANGE', KEYS[1], 3, ARGV[2] .. '|' .. ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+"
+    ))
+});
+
+/// KEYS: session. ARGV: now_ms. Removes whatever is at the key; 1 if it was a live record
+/// (or an unreadable value), 0 if missing or expired.
+pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}
+local head = redis.pcall('GETRANGE', KEYS[1], 0, 19)
+local removed = redis.call('DEL', KEYS[1])
+if removed == 0 then return 0 end
+if type(head) == 'table' then return 1 end
+local exp = expiry(head)
+if exp and exp <= tonumber(ARGV[1]) then return 0 end
+return 1
+"
+    ))
+});
+
+/// KEYS: session. ARGV: now_ms, user. Deletes the record if it belongs to `user`:
+/// 1 live record removed, 0 missing or expired (removed), -4 someone else's, -3 corrupt.
+pub(crate) static DELETE_IF_OWNED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' then return -3 end
+if not cur then return 0 end
+local exp = expiry(cur)
+if not exp then return -3 end
+local ver, created, user = header(cur)
+if not ver then return -3 end
+if user ~= ARGV[2] then return -4 end
+redis.call('DEL', KEYS[1])
+if exp <= tonumber(ARGV[1]) then return 0 end
+return 1
+"
+    ))
+});
+
+/// KEYS: user index. ARGV: member, score, member, score, ... Removes each member whose
+/// score is still the one the caller saw (so an entry written again meanwhile stays).
+/// Returns how many were removed.
+pub(crate) static PRUNE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
+    n = n + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return n
+",
+    )
+});

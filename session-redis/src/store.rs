@@ -1,0 +1,599 @@
+//! The [`SessionStore`] implementation.
+
+use futures_util::future::join_all;
+use redis::{ScriptInvocation, Value};
+use session_core::chrono::{DateTime, Utc};
+use session_core::{async_trait, Error, Record, Result, SessionKey, SessionStore};
+
+use crate::conn::Lease;
+use crate::format::{self, millis, ts_field};
+use crate::scripts::{self, Code};
+use crate::RedisStore;
+
+/// Index keys and session keys handled per command in the multi-key steps.
+const CHUNK: usize = 500;
+
+fn now() -> (DateTime<Utc>, i64) {
+    let now = Utc::now();
+    (now, millis(now))
+}
+
+fn unexpected(what: &str, n: i64) -> Error {
+    Error::backend(std::io::Error::other(format!(
+        "session-redis: unexpected answer {n} from the {what} script"
+    )))
+}
+
+fn code(what: &str, n: i64) -> Result<Code> {
+    Code::from_i64(n).ok_or_else(|| unexpected(what, n))
+}
+
+fn corrupt_at(key: &SessionKey) -> Error {
+    tracing::warn!(key = %key, "session-redis: value at a session key is not a session record");
+    Error::CorruptRecord {
+        reason: "redis value at the session key is not a session record".into(),
+    }
+}
+
+/// One entry of a user's index: the session key and its score, as read.
+struct Entry {
+    member: String,
+    score: f64,
+}
+
+fn bulk_text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn score_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Double(d) => Some(*d),
+        Value::Int(i) => Some(*i as f64),
+        other => bulk_text(other).and_then(|s| s.parse().ok()),
+    }
+}
+
+/// Parses `ZRANGE ... WITHSCORES` in RESP2 (flat) or RESP3 (pairs) shape.
+fn parse_entries(v: Value) -> Result<Vec<Entry>> {
+    let bad = || {
+        Error::backend(std::io::Error::other(
+            "session-redis: malformed ZRANGE reply",
+        ))
+    };
+    let Value::Array(items) = v else {
+        return match v {
+            Value::Nil => Ok(Vec::new()),
+            _ => Err(bad()),
+        };
+    };
+    let mut out = Vec::with_capacity(items.len() / 2);
+    if items.iter().all(|i| matches!(i, Value::Array(_))) {
+        for item in items {
+            let Value::Array(pair) = item else {
+                return Err(bad());
+            };
+            let [m, s] = pair.as_slice() else {
+                return Err(bad());
+            };
+            out.push(Entry {
+                member: bulk_text(m).ok_or_else(bad)?,
+                score: score_of(s).ok_or_else(bad)?,
+            });
+        }
+    } else {
+        for pair in items.chunks(2) {
+            let [m, s] = pair else { return Err(bad()) };
+            out.push(Entry {
+                member: bulk_text(m).ok_or_else(bad)?,
+                score: score_of(s).ok_or_else(bad)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Escapes glob characters for `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl RedisStore {
+    async fn script(&self, lease: &Lease, inv: &ScriptInvocation<'_>) -> Result<i64> {
+        let mut c = lease.conn.clone();
+        self.inner.conns.run(lease, inv.invoke_async(&mut c)).await
+    }
+
+    async fn index_add(
+        &self,
+        lease: &Lease,
+        user: &str,
+        key: &SessionKey,
+        score: i64,
+    ) -> Result<()> {
+        let mut c = lease.conn.clone();
+        let cmd = redis::cmd("ZADD")
+            .arg(self.user_index_key(user))
+            .arg(score)
+            .arg(key.as_str())
+            .to_owned();
+        let _: i64 = self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
+        Ok(())
+    }
+
+    async fn index_entries(&self, lease: &Lease, index: &str) -> Result<Vec<Entry>> {
+        let mut c = lease.conn.clone();
+        let cmd = redis::cmd("ZRANGE")
+            .arg(index)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .to_owned();
+        let v: Value = self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
+        parse_entries(v)
+    }
+
+    /// Removes `stale` entries from `index` unless they were rewritten meanwhile.
+    async fn prune(&self, lease: &Lease, index: &str, stale: &[&Entry]) -> Result<u64> {
+        let mut removed = 0u64;
+        for chunk in stale.chunks(CHUNK) {
+            let mut inv = scripts::PRUNE.prepare_invoke();
+            inv.key(index);
+            for e in chunk {
+                inv.arg(e.member.as_str()).arg(e.score);
+            }
+            let n = self.script(lease, &inv).await?;
+            removed += u64::try_from(n).map_err(|_| unexpected("prune", n))?;
+        }
+        if removed > 0 {
+            tracing::debug!(removed, "session-redis: pruned stale user-index entries");
+        }
+        Ok(removed)
+    }
+
+    /// Reads one user's index, loads the sessions, prunes what is stale and returns the
+    /// live sessions of `user` with the number of entries pruned.
+    async fn index_pass(&self, lease: &Lease, user: &str) -> Result<(Vec<Record>, u64)> {
+        let index = self.user_index_key(user);
+        let entries = self.index_entries(lease, &index).await?;
+        let (_, now_ms) = now();
+        let now_at = DateTime::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
+        let mut live = Vec::new();
+        let mut stale: Vec<&Entry> = Vec::new();
+        for chunk in entries.chunks(CHUNK) {
+            let mut keys = Vec::with_capacity(chunk.len());
+            let mut parsed = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                match SessionKey::parse(&e.member) {
+                    Ok(k) => {
+                        keys.push(self.session_key(&k));
+                        parsed.push((e, k));
+                    }
+                    Err(_) => stale.push(e),
+                }
+            }
+            if keys.is_empty() {
+                continue;
+            }
+            let mut c = lease.conn.clone();
+            let cmd = redis::cmd("MGET").arg(&keys).to_owned();
+            let values: Vec<Option<Vec<u8>>> =
+                self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
+            for ((e, k), v) in parsed.into_iter().zip(values) {
+                let Some(v) = v else {
+                    stale.push(e);
+                    continue;
+                };
+                match format::decode(&k, v) {
+                    Ok(r) if r.is_live_at(now_at) && r.user_id.as_deref() == Some(user) => {
+                        live.push(r)
+                    }
+                    Ok(_) => stale.push(e),
+                    Err(_) => {
+                        tracing::warn!(key = %k, "session-redis: corrupt record in a user index");
+                        stale.push(e);
+                    }
+                }
+            }
+        }
+        let pruned = if stale.is_empty() {
+            0
+        } else {
+            self.prune(lease, &index, &stale).await?
+        };
+        Ok((live, pruned))
+    }
+
+    /// The user ids that have an index, by `SCAN` (on every master in a cluster).
+    async fn indexed_users(&self, lease: &Lease) -> Result<Vec<String>> {
+        let head = format!("{}u:", self.inner.prefix);
+        let pattern = format!("{}*", glob_escape(&head));
+        let keys = match &lease.conn {
+            crate::conn::Conn::Single(_) => self.scan_node(lease, &pattern, None).await?,
+            #[cfg(feature = "cluster")]
+            crate::conn::Conn::Cluster(_) => {
+                let mut all = Vec::new();
+                for node in self.masters(lease).await? {
+                    all.extend(self.scan_node(lease, &pattern, Some(node)).await?);
+                }
+                all
+            }
+        };
+        let mut users: Vec<String> = keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&head).map(str::to_owned))
+            .collect();
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    #[cfg(feature = "cluster")]
+    async fn masters(&self, lease: &Lease) -> Result<Vec<(String, u16)>> {
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+        let crate::conn::Conn::Cluster(c) = &lease.conn else {
+            return Ok(Vec::new());
+        };
+        let mut c = c.clone();
+        let cmd = redis::cmd("CLUSTER").arg("NODES").to_owned();
+        let v: Value = self
+            .inner
+            .conns
+            .run(
+                lease,
+                c.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)),
+            )
+            .await?;
+        let text = bulk_text(&v).ok_or_else(|| {
+            Error::backend(std::io::Error::other(
+                "session-redis: malformed CLUSTER NODES reply",
+            ))
+        })?;
+        Ok(parse_cluster_nodes(&text))
+    }
+
+    async fn scan_node(
+        &self,
+        lease: &Lease,
+        pattern: &str,
+        #[allow(unused_variables)] node: Option<(String, u16)>,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let cmd = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .to_owned();
+            let (next, keys): (u64, Vec<String>) = match (&lease.conn, &node) {
+                #[cfg(feature = "cluster")]
+                (crate::conn::Conn::Cluster(c), Some((host, port))) => {
+                    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                    let mut c = c.clone();
+                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    });
+                    let v = self
+                        .inner
+                        .conns
+                        .run(lease, c.route_command(cmd, route))
+                        .await?;
+                    redis::FromRedisValue::from_redis_value(v)
+                        .map_err(|e| Error::backend(redis::RedisError::from(e)))?
+                }
+                _ => {
+                    let mut c = lease.conn.clone();
+                    self.inner.conns.run(lease, cmd.query_async(&mut c)).await?
+                }
+            };
+            out.extend(keys);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(out)
+    }
+}
+
+/// Masters from `CLUSTER NODES` text: `<id> <ip:port@cport[,host]> <flags> ...`.
+#[cfg(feature = "cluster")]
+fn parse_cluster_nodes(text: &str) -> Vec<(String, u16)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let _id = parts.next()?;
+            let addr = parts.next()?;
+            let flags = parts.next()?;
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master") || flags.iter().any(|f| f.starts_with("fail")) {
+                return None;
+            }
+            let hostport = addr.split(['@', ',']).next()?;
+            let (host, port) = hostport.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, record: &Record) -> Result<()> {
+        let conns = &self.inner.conns;
+        let (_, now_ms) = now();
+        let exp_ms = millis(record.expires_at);
+        let enc = format::encode(record, record.version);
+        let lease = conns.lease().await?;
+        let user = record.user_id.as_deref();
+        if conns.is_cluster() && exp_ms > now_ms {
+            if let Some(user) = user {
+                // The index entry goes first: a live session is never missing from it.
+                self.index_add(&lease, user, &record.key, enc.created_ms)
+                    .await?;
+            }
+        }
+        let mut inv = scripts::CREATE.prepare_invoke();
+        inv.key(self.session_key(&record.key));
+        if let (false, Some(user)) = (conns.is_cluster(), user) {
+            inv.key(self.user_index_key(user));
+        }
+        inv.arg(now_ms)
+            .arg(enc.whole())
+            .arg(exp_ms)
+            .arg(record.key.as_str())
+            .arg(enc.created_ms);
+        match code("create", self.script(&lease, &inv).await?)? {
+            Code::Ok => Ok(()),
+            Code::Refused => Err(Error::KeyExists),
+            Code::Corrupt => Err(corrupt_at(&record.key)),
+            other => Err(unexpected("create", other as i64)),
+        }
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+        let conns = &self.inner.conns;
+        let lease = conns.lease().await?;
+        let mut c = lease.conn.clone();
+        let cmd = redis::cmd("GET").arg(self.session_key(key)).to_owned();
+        let value: Option<Vec<u8>> = conns.run(&lease, cmd.query_async(&mut c)).await?;
+        let Some(value) = value else { return Ok(None) };
+        let record = format::decode(key, value).inspect_err(|_| {
+            tracing::warn!(key = %key, "session-redis: corrupt session record");
+        })?;
+        Ok(record.is_live_at(Utc::now()).then_some(record))
+    }
+
+    async fn update(&self, record: &Record) -> Result<u64> {
+        let conns = &self.inner.conns;
+        let version = record
+            .version
+            .checked_add(1)
+            .ok_or_else(|| Error::backend(std::io::Error::other("session version overflow")))?;
+        let enc = format::encode(record, version);
+        let exp_ms = millis(record.expires_at);
+        let lease = conns.lease().await?;
+        let cluster = conns.is_cluster();
+        let user = record.user_id.as_deref();
+        let mut index_done = false;
+        loop {
+            let (_, now_ms) = now();
+            let mut inv = scripts::UPDATE.prepare_invoke();
+            inv.key(self.session_key(&record.key));
+            if let (false, Some(user)) = (cluster, user) {
+                inv.key(self.user_index_key(user));
+            }
+            inv.arg(now_ms)
+                .arg(record.version)
+                .arg(enc.head.as_str())
+                .arg(enc.tail.as_str())
+                .arg(exp_ms)
+                .arg(if user.is_some() { "1" } else { "0" })
+                .arg(user.unwrap_or(""))
+                .arg(record.key.as_str())
+                .arg(if index_done { "1" } else { "0" });
+            match code("update", self.script(&lease, &inv).await?)? {
+                Code::Ok => return Ok(version),
+                Code::Refused => return Err(Error::NotFound),
+                Code::Conflict => return Err(Error::Conflict),
+                Code::Corrupt => return Err(corrupt_at(&record.key)),
+                Code::NeedIndex if !index_done => {
+                    if let Some(user) = user {
+                        // Cluster, user changed: index entry first, then the session.
+                        self.index_add(&lease, user, &record.key, enc.created_ms)
+                            .await?;
+                    }
+                    index_done = true;
+                }
+                other => return Err(unexpected("update", other as i64)),
+            }
+        }
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+        let conns = &self.inner.conns;
+        let (_, now_ms) = now();
+        let exp_ms = millis(expires_at);
+        let lease = conns.lease().await?;
+        let mut inv = scripts::TOUCH.prepare_invoke();
+        inv.key(self.session_key(key))
+            .arg(now_ms)
+            .arg(ts_field(exp_ms))
+            .arg(ts_field(now_ms))
+            .arg(exp_ms);
+        match code("touch", self.script(&lease, &inv).await?)? {
+            Code::Ok => Ok(true),
+            Code::Refused => Ok(false),
+            Code::Corrupt => Err(corrupt_at(key)),
+            other => Err(unexpected("touch", other as i64)),
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        let conns = &self.inner.conns;
+        let (_, now_ms) = now();
+        let lease = conns.lease().await?;
+        let mut inv = scripts::DELETE.prepare_invoke();
+        inv.key(self.session_key(key)).arg(now_ms);
+        match self.script(&lease, &inv).await? {
+            1 => Ok(true),
+            0 => Ok(false),
+            n => Err(unexpected("delete", n)),
+        }
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        let conns = &self.inner.conns;
+        let lease = conns.lease().await?;
+        let mut c = lease.conn.clone();
+        let cmd = redis::cmd("GETRANGE")
+            .arg(self.session_key(key))
+            .arg(0)
+            .arg((format::EXP_OFFSET + format::TS_WIDTH - 1) as i64)
+            .to_owned();
+        let head: Vec<u8> = conns.run(&lease, cmd.query_async(&mut c)).await?;
+        if head.is_empty() {
+            return Ok(false);
+        }
+        let expires_at = format::decode_expiry(&head).map_err(|_| corrupt_at(key))?;
+        Ok(expires_at > Utc::now())
+    }
+
+    async fn delete_expired(&self) -> Result<u64> {
+        let lease = self.inner.conns.lease().await?;
+        let mut removed = 0u64;
+        for user in self.indexed_users(&lease).await? {
+            removed += self.index_pass(&lease, &user).await?.1;
+        }
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "session-redis: delete_expired pruned stale user-index entries"
+            );
+        }
+        Ok(removed)
+    }
+
+    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+        let lease = self.inner.conns.lease().await?;
+        let (mut live, _) = self.index_pass(&lease, user_id).await?;
+        live.sort_by_key(|r| r.created_at);
+        Ok(live)
+    }
+
+    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
+        let lease = self.inner.conns.lease().await?;
+        let index = self.user_index_key(user_id);
+        let entries = self.index_entries(&lease, &index).await?;
+        let (_, now_ms) = now();
+        let mut removed = 0u64;
+        let mut stale: Vec<&Entry> = Vec::new();
+        let mut first_error = None;
+        for chunk in entries.chunks(CHUNK) {
+            let mut targets = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                match SessionKey::parse(&e.member) {
+                    Ok(k) if Some(&k) == except => {}
+                    Ok(k) => targets.push((e, k)),
+                    Err(_) => stale.push(e),
+                }
+            }
+            // One script per session (each in its own slot), sent concurrently: the
+            // connection pipelines them.
+            let lease = &lease;
+            let results = join_all(targets.iter().map(|(_, k)| async move {
+                let mut inv = scripts::DELETE_IF_OWNED.prepare_invoke();
+                inv.key(self.session_key(k)).arg(now_ms).arg(user_id);
+                self.script(lease, &inv).await
+            }))
+            .await;
+            for ((e, _), result) in targets.iter().zip(results) {
+                match result {
+                    Ok(1) => {
+                        removed += 1;
+                        stale.push(e);
+                    }
+                    Ok(0 | -3 | -4) => stale.push(e),
+                    Ok(n) => {
+                        first_error.get_or_insert(unexpected("delete-for-user", n));
+                    }
+                    Err(err) => {
+                        first_error.get_or_insert(err);
+                    }
+                }
+            }
+        }
+        if !stale.is_empty() {
+            self.prune(&lease, &index, &stale).await?;
+        }
+        if let Some(err) = first_error {
+            return Err(err);
+        }
+        tracing::debug!(removed, "session-redis: delete_for_user");
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zrange_replies_parse_in_both_protocols() {
+        let resp2 = Value::Array(vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"1700000000000".to_vec()),
+            Value::BulkString(b"b".to_vec()),
+            Value::BulkString(b"-5".to_vec()),
+        ]);
+        let e = parse_entries(resp2).expect("resp2");
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].member.as_str(), e[0].score), ("a", 1.7e12));
+        assert_eq!((e[1].member.as_str(), e[1].score), ("b", -5.0));
+        let resp3 = Value::Array(vec![Value::Array(vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::Double(3.0),
+        ])]);
+        assert_eq!(parse_entries(resp3).expect("resp3")[0].score, 3.0);
+        assert!(parse_entries(Value::Int(3)).is_err());
+        assert!(parse_entries(Value::Array(vec![Value::Int(1)])).is_err());
+        assert!(parse_entries(Value::Nil).expect("nil").is_empty());
+    }
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn cluster_nodes_lists_live_masters() {
+        let text = "\
+07c3 127.0.0.1:30004@31004,host slave e7d1 0 1 4 connected
+67ed 127.0.0.1:30002@31002 master - 0 1 2 connected 5461-10922
+292f 127.0.0.1:30003@31003 master,fail - 0 1 3 connected
+e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
+";
+        assert_eq!(
+            parse_cluster_nodes(text),
+            vec![
+                ("127.0.0.1".to_owned(), 30002),
+                ("127.0.0.1".to_owned(), 30001)
+            ]
+        );
+    }
+}
