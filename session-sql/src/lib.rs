@@ -1,1 +1,521 @@
-//! Placeholder; filled by its own issue.
+//! # session-sql
+//!
+//! [`SqlStore`]: the canonical [`SessionStore`] on PostgreSQL, SQLite and MySQL/MariaDB,
+//! over [sqlx](https://docs.rs/sqlx). One API for the three databases, chosen by cargo
+//! feature: `sqlite` (default), `postgres`, `mysql`.
+//!
+//! # Quick start
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), session_core::Error> {
+//! use std::sync::Arc;
+//! use session_core::{CookieAction, Session, SessionConfig, SessionStore};
+//! use session_sql::SqlStore;
+//!
+//! // "sqlite://sessions.db" for a file, "postgres://..." or "mysql://..." for a server.
+//! let store = SqlStore::connect("sqlite::memory:").await?;
+//! store.migrate().await?; // idempotent; safe when several processes start at once
+//!
+//! let store: Arc<dyn SessionStore> = Arc::new(store);
+//! let config = Arc::new(SessionConfig::default());
+//! let session = Session::new(store.clone(), config.clone(), None);
+//! session.insert("cart", vec!["apple"]).await?;
+//! let CookieAction::Set { key, .. } = session.save().await? else { unreachable!() };
+//! assert!(store.exists(&key).await?);
+//! # Ok(()) }
+//! ```
+//!
+//! Use [`SqlStore::builder`] to choose the table name, timeouts and pool size, or to run
+//! on a sqlx pool you already have ([`SqlStoreBuilder::build`]).
+//!
+//! # The table
+//!
+//! [`SqlStore::migrate`] creates the native table (default name `sessions`) and its
+//! indexes if they do not exist. Concurrent callers are serialised (a PostgreSQL advisory
+//! lock, a MySQL `GET_LOCK`, SQLite's `BEGIN IMMEDIATE`), so every process may call it at
+//! start-up.
+//!
+//! | column | PostgreSQL | SQLite | MySQL / MariaDB |
+//! | --- | --- | --- | --- |
+//! | `session_key` (primary key) | `VARCHAR(64)` | `TEXT` | `VARCHAR(64)` |
+//! | `data` | `TEXT` | `TEXT` | `LONGTEXT` |
+//! | `expires_at` (indexed) | `TIMESTAMPTZ` | `INTEGER` (µs since epoch, UTC) | `DATETIME(6)` (UTC) |
+//! | `version` | `BIGINT` | `INTEGER` | `BIGINT` |
+//! | `user_id` (indexed) | `TEXT` | `TEXT` | `VARCHAR(255)` |
+//! | `created_at` | `TIMESTAMPTZ` | `INTEGER` | `DATETIME(6)` |
+//! | `last_active_at` | `TIMESTAMPTZ` | `INTEGER` | `DATETIME(6)` |
+//! | `user_agent`, `ip` | `TEXT` | `TEXT` | `TEXT`, `VARCHAR(255)` |
+//!
+//! Times have microsecond precision everywhere. The table name is validated as a plain
+//! identifier ([`TableName`]) and never escaped into SQL; anything else is rejected.
+//! The MySQL table is `utf8mb4` with a binary collation.
+//!
+//! # How each operation runs
+//!
+//! Every statement is built once, when the store is constructed, and runs as a prepared
+//! statement (cached per connection by sqlx). Expiry is always judged by the
+//! application's clock, passed as a bind parameter, never by the database server's.
+//!
+//! | operation | statement |
+//! | --- | --- |
+//! | `create` | PostgreSQL / SQLite: `INSERT .. ON CONFLICT (session_key) DO UPDATE .. WHERE expires_at <= $now`; no row affected means a live row holds the key (`KeyExists`). MySQL: a plain `INSERT`; only on a duplicate key, delete the row if expired and insert again |
+//! | `load`, `exists` | one `SELECT .. WHERE session_key = $1 AND expires_at > $now` |
+//! | `update` | `UPDATE .. SET version = version + 1 .. WHERE session_key AND version AND expires_at > $now`; only after a miss, one `SELECT` tells `NotFound` from `Conflict` |
+//! | `touch` | one `UPDATE .. WHERE expires_at > $now` |
+//! | `delete` | PostgreSQL / SQLite: `DELETE .. RETURNING expires_at > $now`; MySQL: delete the live row, and only on a miss an expired leftover |
+//! | `delete_expired` | `DELETE` in batches of [`SqlStoreBuilder::delete_batch_size`] rows until none is left, returning the total; PostgreSQL skips rows locked by other transactions |
+//! | `list_for_user`, `delete_for_user` | one statement on the `user_id` index |
+//!
+//! No operation opens a transaction.
+//!
+//! # SQLite
+//!
+//! A SQLite file (`sqlite://path.db`, created if missing) runs in WAL mode with
+//! `synchronous = NORMAL` and a busy timeout equal to the acquire timeout. Writes go
+//! through a single writer connection and queue inside the process, so concurrent
+//! requests never fight over SQLite's write lock; reads use a separate pool of readers.
+//! `sqlite::memory:` works too: the database lives on one connection that the pool never
+//! closes, so all operations see the same data (and it is gone when the store is dropped).
+//!
+//! # Errors and outages
+//!
+//! Contract outcomes are [`Error::KeyExists`], [`Error::NotFound`] and
+//! [`Error::Conflict`]. A database that cannot be reached (connection refused or lost,
+//! pool timeout, server shutting down, SQLite busy past its timeout) gives
+//! [`Error::Unavailable`] within about [`SqlStoreBuilder::acquire_timeout`]; any other
+//! failure gives [`Error::Backend`]. Both keep the [`sqlx::Error`] as their source.
+//! Broken connections are dropped by the pool and connections that sat idle are checked
+//! before use, so the same store works again as soon as the database is back; no restart
+//! is needed.
+//!
+//! # Layouts: the extension point
+//!
+//! The SQL of each operation depends on the table layout ([`TableLayout`]) and the
+//! dialect. Each dialect module (`postgres`, `sqlite`, `mysql`) has a private `Queries`
+//! struct holding every statement, built once by `Queries::new(&Table)`, which matches on
+//! the layout, plus a `decode` function that turns a row into a [`Record`]. Only
+//! [`TableLayout::Native`] exists today. Adding an interop layout (Django's
+//! `django_session`, Plain's sessions table) means: a new `TableLayout` variant; its
+//! [`Capabilities`] in `TableLayout::capabilities` (no `user_id` column: no user index,
+//! no device columns: no device metadata, no `version` column: versions derived from the
+//! data); a `Queries` constructor and `decode` arm per dialect. Operations a layout cannot
+//! support answer [`Error::Unsupported`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("session-sql needs at least one of the features `sqlite`, `postgres`, `mysql`");
+
+mod builder;
+mod common;
+mod error;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod table;
+
+pub use builder::{
+    ConfigError, SqlStoreBuilder, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_DELETE_BATCH_SIZE,
+};
+pub use table::{InvalidTableName, TableLayout, TableName, DEFAULT_TABLE_NAME, MAX_TABLE_NAME_LEN};
+
+/// The sqlx version this crate is built on, for naming pool types.
+pub use sqlx;
+
+use session_core::chrono::{DateTime, Utc};
+use session_core::{async_trait, Capabilities, Error, Record, Result, SessionKey, SessionStore};
+
+use common::Settings;
+
+/// The database engine a [`SqlStore`] runs on.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::Error> {
+/// use session_sql::{Dialect, SqlStore};
+/// let store = SqlStore::connect("sqlite::memory:").await?;
+/// assert_eq!(store.dialect(), Dialect::Sqlite);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+mod backend {
+    /// The dialect a store runs on, with its pools and prepared statement texts.
+    /// (Nominally `pub` in a private module: reachable only inside the crate.)
+    pub enum Backend {
+        #[cfg(feature = "postgres")]
+        Postgres(crate::postgres::PgBackend),
+        #[cfg(feature = "sqlite")]
+        Sqlite(crate::sqlite::SqliteBackend),
+        #[cfg(feature = "mysql")]
+        MySql(crate::mysql::MySqlBackend),
+    }
+}
+pub(crate) use backend::Backend;
+
+/// Runs `$body` with `$b` bound to the active dialect backend.
+macro_rules! dispatch {
+    ($self:expr, $b:ident => $body:expr) => {
+        match &$self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($b) => $body,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite($b) => $body,
+            #[cfg(feature = "mysql")]
+            Backend::MySql($b) => $body,
+        }
+    };
+}
+
+mod sealed {
+    /// Keeps [`SqlPool`](super::SqlPool) implementable only here.
+    pub trait Sealed {
+        fn into_backend(self, settings: super::Settings) -> super::Backend;
+    }
+}
+
+/// A sqlx pool a [`SqlStore`] can run on: [`sqlx::PgPool`] (feature `postgres`),
+/// [`sqlx::SqlitePool`] (feature `sqlite`), [`sqlx::MySqlPool`] (feature `mysql`).
+/// Pass one to [`SqlStore::from_pool`] or [`SqlStoreBuilder::build`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use session_sql::{sqlx::SqlitePool, SqlStore};
+/// let pool = SqlitePool::connect("sqlite::memory:").await?;
+/// let store = SqlStore::from_pool(pool);
+/// # let _ = store;
+/// # Ok(()) }
+/// ```
+pub trait SqlPool: sealed::Sealed {}
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+impl SqlPool for sqlx::PgPool {}
+#[cfg(feature = "postgres")]
+impl sealed::Sealed for sqlx::PgPool {
+    fn into_backend(self, settings: Settings) -> Backend {
+        Backend::Postgres(postgres::PgBackend::new(self, settings))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+impl SqlPool for sqlx::SqlitePool {}
+#[cfg(feature = "sqlite")]
+impl sealed::Sealed for sqlx::SqlitePool {
+    fn into_backend(self, settings: Settings) -> Backend {
+        // A caller's pool serves reads and writes; writes pass a one-permit gate.
+        let shared = self.options().get_max_connections() > 1;
+        Backend::Sqlite(sqlite::SqliteBackend::new(
+            self.clone(),
+            self,
+            shared,
+            settings,
+        ))
+    }
+}
+
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+impl SqlPool for sqlx::MySqlPool {}
+#[cfg(feature = "mysql")]
+impl sealed::Sealed for sqlx::MySqlPool {
+    fn into_backend(self, settings: Settings) -> Backend {
+        Backend::MySql(mysql::MySqlBackend::new(self, settings))
+    }
+}
+
+/// A [`SessionStore`] on a SQL database (PostgreSQL, SQLite, MySQL/MariaDB).
+///
+/// Cheap operations, one prepared statement each on the happy path; see the
+/// [crate documentation](crate) for the table, the statements, SQLite's writer
+/// connection and error handling.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::Error> {
+/// use session_core::chrono::{Duration, Utc};
+/// use session_core::{Error, Record, SessionKey, SessionStore};
+/// use session_sql::SqlStore;
+///
+/// let store = SqlStore::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+///
+/// let mut record = Record::new(SessionKey::generate(), "j1:{}".into(), Utc::now() + Duration::hours(1));
+/// record.user_id = Some("alice".into());
+/// store.create(&record).await?;
+/// assert!(matches!(store.create(&record).await, Err(Error::KeyExists)));
+///
+/// let loaded = store.load(&record.key).await?.expect("live");
+/// assert_eq!(store.update(&loaded).await?, 2);
+/// assert!(matches!(store.update(&loaded).await, Err(Error::Conflict)));
+/// assert_eq!(store.list_for_user("alice").await?.len(), 1);
+/// # Ok(()) }
+/// ```
+pub struct SqlStore {
+    backend: Backend,
+    table: TableName,
+    layout: TableLayout,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.dialect())
+            .field("table", &self.table)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlStore {
+    /// A builder for a store with a custom table, timeouts or pool size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::builder().table("s").connect("sqlite::memory:").await?;
+    /// assert_eq!(store.table().as_str(), "s");
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> SqlStoreBuilder {
+        SqlStoreBuilder::new()
+    }
+
+    /// Connects with the defaults (table `sessions`); see [`SqlStoreBuilder::connect`]
+    /// for the URL forms.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the database cannot be reached in time;
+    /// [`Error::Backend`] for a bad URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self> {
+        SqlStoreBuilder::new().connect(url).await
+    }
+
+    /// A store on an existing sqlx pool with the default table `sessions`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_sql::{sqlx::SqlitePool, SqlStore};
+    /// let store = SqlStore::from_pool(SqlitePool::connect("sqlite::memory:").await?);
+    /// assert_eq!(store.table().as_str(), "sessions");
+    /// # Ok(()) }
+    /// ```
+    pub fn from_pool(pool: impl SqlPool) -> Self {
+        let table = table::Table {
+            name: TableName::default(),
+            layout: TableLayout::Native,
+        };
+        let settings = Settings {
+            table: table.clone(),
+            delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
+        };
+        Self::from_backend(pool.into_backend(settings), table)
+    }
+
+    pub(crate) fn from_backend(backend: Backend, table: table::Table) -> Self {
+        Self {
+            backend,
+            table: table.name,
+            layout: table.layout,
+        }
+    }
+
+    /// Creates the table and its indexes if they do not exist. Idempotent, and safe when
+    /// several processes (or tasks) call it at once: they are serialised by a database
+    /// lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] or [`Error::Backend`] from the database (for example when
+    /// the user may not create tables).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// store.migrate().await?; // nothing to do the second time
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate(&self) -> Result<()> {
+        dispatch!(self, b => b.migrate().await)?;
+        tracing::info!(table = %self.table, dialect = ?self.dialect(), "session table ready");
+        Ok(())
+    }
+
+    /// The table this store works on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.table().as_str(), session_sql::DEFAULT_TABLE_NAME);
+    /// # Ok(()) }
+    /// ```
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    /// The table layout this store uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.layout(), session_sql::TableLayout::Native);
+    /// # Ok(()) }
+    /// ```
+    pub fn layout(&self) -> TableLayout {
+        self.layout
+    }
+
+    /// The database engine.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.dialect(), session_sql::Dialect::Sqlite);
+    /// # Ok(()) }
+    /// ```
+    pub fn dialect(&self) -> Dialect {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "mysql")]
+            Backend::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    /// Closes the store's connection pools, waiting for checked-out connections to come
+    /// back. Later operations fail with [`Error::Unavailable`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// use session_core::{SessionKey, SessionStore};
+    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// store.close().await;
+    /// assert!(store.exists(&SessionKey::generate()).await.unwrap_err().is_unavailable());
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(&self) {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(b) => b.pool().close().await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(b) => {
+                b.write_pool().close().await;
+                b.read_pool().close().await;
+            }
+            #[cfg(feature = "mysql")]
+            Backend::MySql(b) => b.pool().close().await,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn create(&self, record: &Record) -> Result<()> {
+        dispatch!(self, b => b.create(record).await)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+        dispatch!(self, b => b.load(key).await)
+    }
+
+    async fn update(&self, record: &Record) -> Result<u64> {
+        dispatch!(self, b => b.update(record).await)
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, b => b.touch(key, expires_at).await)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        dispatch!(self, b => b.delete(key).await)
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        dispatch!(self, b => b.exists(key).await)
+    }
+
+    async fn delete_expired(&self) -> Result<u64> {
+        let removed = dispatch!(self, b => b.delete_expired().await)?;
+        if removed > 0 {
+            tracing::info!(table = %self.table, removed, "deleted expired sessions");
+        }
+        Ok(removed)
+    }
+
+    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+        if !self.capabilities().user_index {
+            return Err(Error::Unsupported {
+                operation: "list_for_user",
+            });
+        }
+        dispatch!(self, b => b.list_for_user(user_id).await)
+    }
+
+    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
+        if !self.capabilities().user_index {
+            return Err(Error::Unsupported {
+                operation: "delete_for_user",
+            });
+        }
+        dispatch!(self, b => b.delete_for_user(user_id, except).await)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.layout.capabilities()
+    }
+}

@@ -1,0 +1,431 @@
+//! [`SqlStoreBuilder`]: table, layout, timeouts, pool size; connect by URL or wrap a pool.
+
+use std::time::Duration;
+
+use session_core::{Error, Result};
+
+use crate::common::Settings;
+use crate::table::{Table, TableLayout, TableName};
+use crate::{Backend, SqlStore};
+
+/// The default bound on acquiring a connection (which includes connecting): 5 seconds.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default number of rows [`delete_expired`](session_core::SessionStore::delete_expired)
+/// removes per statement.
+pub const DEFAULT_DELETE_BATCH_SIZE: u32 = 5_000;
+
+/// Configures and builds a [`SqlStore`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::Error> {
+/// use std::time::Duration;
+/// use session_sql::SqlStore;
+///
+/// let store = SqlStore::builder()
+///     .table("app_sessions")
+///     .acquire_timeout(Duration::from_secs(2))
+///     .delete_batch_size(1_000)
+///     .connect("sqlite::memory:")
+///     .await?;
+/// store.migrate().await?;
+/// assert_eq!(store.table().as_str(), "app_sessions");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqlStoreBuilder {
+    table: String,
+    layout: TableLayout,
+    acquire_timeout: Duration,
+    max_connections: Option<u32>,
+    delete_batch_size: u32,
+}
+
+impl Default for SqlStoreBuilder {
+    fn default() -> Self {
+        Self {
+            table: crate::table::DEFAULT_TABLE_NAME.to_owned(),
+            layout: TableLayout::Native,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            max_connections: None,
+            delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
+        }
+    }
+}
+
+/// A configuration problem found while building a store (wrapped in
+/// [`Error::Backend`](session_core::Error::Backend); downcast the source to inspect it).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use session_sql::{ConfigError, SqlStore};
+///
+/// let err = SqlStore::builder().table("x; DROP TABLE y").connect("sqlite::memory:").await.unwrap_err();
+/// let source = std::error::Error::source(&err).unwrap();
+/// assert!(matches!(source.downcast_ref::<ConfigError>(), Some(ConfigError::TableName(_))));
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configured table name is not a plain identifier.
+    #[error("invalid session table name: {0}")]
+    TableName(#[from] crate::InvalidTableName),
+    /// The URL's scheme names no database this build supports.
+    #[error("unsupported database URL scheme {scheme:?} (expected postgres://, postgresql://, sqlite:, mysql:// or mariadb://)")]
+    UnsupportedScheme {
+        /// The scheme found (the text before the first ':').
+        scheme: String,
+    },
+    /// The URL names a database whose cargo feature is not enabled.
+    #[error("database {database} needs the `{feature}` feature of session-sql")]
+    FeatureDisabled {
+        /// The database the URL asks for.
+        database: &'static str,
+        /// The feature that enables it.
+        feature: &'static str,
+    },
+}
+
+fn config(err: ConfigError) -> Error {
+    Error::backend(err)
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Postgres,
+    Sqlite,
+    MySql,
+}
+
+fn scheme_of(url: &str) -> Result<Scheme, ConfigError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" => Ok(Scheme::Postgres),
+        "sqlite" => Ok(Scheme::Sqlite),
+        "mysql" | "mariadb" => Ok(Scheme::MySql),
+        _ => Err(ConfigError::UnsupportedScheme {
+            scheme: scheme.chars().take(32).collect(),
+        }),
+    }
+}
+
+impl SqlStoreBuilder {
+    /// A builder with the defaults: table `sessions`, [`TableLayout::Native`], a 5 s
+    /// acquire timeout, batches of 5,000 rows in `delete_expired`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = session_sql::SqlStoreBuilder::new();
+    /// # let _ = builder;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The table to use. Validated when the store is built: it must be a plain identifier
+    /// (see [`TableName`]), otherwise building fails with [`ConfigError::TableName`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = session_sql::SqlStore::builder().table("web_sessions");
+    /// # let _ = builder;
+    /// ```
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// The table layout (see [`TableLayout`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_sql::{SqlStore, TableLayout};
+    /// let builder = SqlStore::builder().layout(TableLayout::Native);
+    /// # let _ = builder;
+    /// ```
+    pub fn layout(mut self, layout: TableLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// How long an operation may wait for a connection, including opening one (and, on
+    /// SQLite, for a lock held by another process: the busy timeout). When the database
+    /// is down, operations fail with [`Error::Unavailable`] within about this time.
+    /// Applies to pools this builder creates; a pool passed to [`build`](Self::build)
+    /// keeps its own settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = session_sql::SqlStore::builder().acquire_timeout(Duration::from_secs(1));
+    /// # let _ = builder;
+    /// ```
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The maximum number of connections of a pool this builder creates (at least 1).
+    /// Defaults: 10 for PostgreSQL and MySQL; for a SQLite file, the number of reader
+    /// connections (at least 4; writes always use one dedicated connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = session_sql::SqlStore::builder().max_connections(20);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
+    /// How many expired rows one `DELETE` statement of
+    /// [`delete_expired`](session_core::SessionStore::delete_expired) removes (at least
+    /// 1). Small batches keep each statement's locks short; the call loops until no
+    /// expired row is left and returns the total.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = session_sql::SqlStore::builder().delete_batch_size(10_000);
+    /// # let _ = builder;
+    /// ```
+    pub fn delete_batch_size(mut self, rows: u32) -> Self {
+        self.delete_batch_size = rows.max(1);
+        self
+    }
+
+    fn settings(&self) -> Result<Settings> {
+        let name = TableName::new(self.table.clone()).map_err(|e| config(e.into()))?;
+        Ok(Settings {
+            table: Table {
+                name,
+                layout: self.layout,
+            },
+            delete_batch_size: self.delete_batch_size,
+        })
+    }
+
+    /// Wraps an existing sqlx pool ([`sqlx::PgPool`], [`sqlx::SqlitePool`] or
+    /// [`sqlx::MySqlPool`]). The pool's own size and timeouts apply. On SQLite, writes
+    /// through a shared pool are serialised inside the store so they never contend for
+    /// the database's write lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] with a [`ConfigError`] source when the table name is invalid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_sql::{sqlx, SqlStore};
+    ///
+    /// let pool = sqlx::sqlite::SqlitePoolOptions::new()
+    ///     .max_connections(1)
+    ///     .connect("sqlite::memory:")
+    ///     .await?;
+    /// let store = SqlStore::builder().table("sessions").build(pool)?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn build(self, pool: impl crate::SqlPool) -> Result<SqlStore> {
+        let settings = self.settings()?;
+        let table = settings.table.clone();
+        Ok(SqlStore::from_backend(pool.into_backend(settings), table))
+    }
+
+    /// Connects to the database a URL names: `postgres://` / `postgresql://`,
+    /// `sqlite:` (a file such as `sqlite://sessions.db`, created if missing, or
+    /// `sqlite::memory:`), `mysql://` / `mariadb://`.
+    ///
+    /// SQLite files are opened in WAL mode with `synchronous = NORMAL`, one writer
+    /// connection and a pool of readers. An in-memory SQLite database lives on one
+    /// connection that the pool never closes, so every operation sees the same data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the database cannot be reached within the acquire
+    /// timeout; [`Error::Backend`] for a bad URL, an invalid table name ([`ConfigError`])
+    /// or a database whose feature is not enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::SqlStore::builder().connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(self, url: &str) -> Result<SqlStore> {
+        let settings = self.settings()?;
+        let table = settings.table.clone();
+        let backend = match scheme_of(url).map_err(config)? {
+            Scheme::Postgres => self.connect_postgres(url, settings).await?,
+            Scheme::Sqlite => self.connect_sqlite(url, settings).await?,
+            Scheme::MySql => self.connect_mysql(url, settings).await?,
+        };
+        Ok(SqlStore::from_backend(backend, table))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn connect_postgres(&self, url: &str, settings: Settings) -> Result<Backend> {
+        use sqlx::postgres::PgConnectOptions;
+        let options: PgConnectOptions = url.parse().map_err(crate::error::map_err)?;
+        let pool = crate::common::server_pool_options::<sqlx::Postgres>(
+            self.max_connections.unwrap_or(10),
+            self.acquire_timeout,
+        )
+        .connect_with(options)
+        .await
+        .map_err(crate::error::map_err)?;
+        Ok(Backend::Postgres(crate::postgres::PgBackend::new(
+            pool, settings,
+        )))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn connect_postgres(&self, _: &str, _: Settings) -> Result<Backend> {
+        Err(config(ConfigError::FeatureDisabled {
+            database: "PostgreSQL",
+            feature: "postgres",
+        }))
+    }
+
+    #[cfg(feature = "mysql")]
+    async fn connect_mysql(&self, url: &str, settings: Settings) -> Result<Backend> {
+        use sqlx::mysql::MySqlConnectOptions;
+        let options: MySqlConnectOptions = url.parse().map_err(crate::error::map_err)?;
+        let pool = crate::common::server_pool_options::<sqlx::MySql>(
+            self.max_connections.unwrap_or(10),
+            self.acquire_timeout,
+        )
+        .connect_with(options)
+        .await
+        .map_err(crate::error::map_err)?;
+        Ok(Backend::MySql(crate::mysql::MySqlBackend::new(
+            pool, settings,
+        )))
+    }
+
+    #[cfg(not(feature = "mysql"))]
+    async fn connect_mysql(&self, _: &str, _: Settings) -> Result<Backend> {
+        Err(config(ConfigError::FeatureDisabled {
+            database: "MySQL",
+            feature: "mysql",
+        }))
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn connect_sqlite(&self, url: &str, settings: Settings) -> Result<Backend> {
+        use crate::error::map_err;
+        use sqlx::sqlite::{
+            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+        };
+
+        let options: SqliteConnectOptions = url.parse().map_err(map_err)?;
+        let options = options
+            .busy_timeout(self.acquire_timeout)
+            .create_if_missing(true);
+        let single = || {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(self.acquire_timeout)
+                .test_before_acquire(false)
+        };
+        if is_memory_url(url) {
+            // An in-memory database dies with its last connection: keep exactly one,
+            // forever, and run reads and writes on it.
+            let pool = single()
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(map_err)?;
+            let backend = crate::sqlite::SqliteBackend::new(pool.clone(), pool, false, settings);
+            return Ok(Backend::Sqlite(backend));
+        }
+        let options = options.synchronous(SqliteSynchronous::Normal);
+        // The writer opens (and creates) the file first and switches it to WAL, which
+        // is persistent, so readers need not.
+        let write = single()
+            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+            .await
+            .map_err(map_err)?;
+        let readers = self.max_connections.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(4, |n| u32::try_from(n.get()).unwrap_or(4))
+                .clamp(4, 16)
+        });
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        Ok(Backend::Sqlite(crate::sqlite::SqliteBackend::new(
+            read, write, false, settings,
+        )))
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn connect_sqlite(&self, _: &str, _: Settings) -> Result<Backend> {
+        Err(config(ConfigError::FeatureDisabled {
+            database: "SQLite",
+            feature: "sqlite",
+        }))
+    }
+}
+
+/// Whether a SQLite URL names an in-memory database.
+#[cfg(feature = "sqlite")]
+fn is_memory_url(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        assert_eq!(scheme_of("postgres://u@h/db").ok(), Some(Scheme::Postgres));
+        assert_eq!(
+            scheme_of("postgresql://u@h/db").ok(),
+            Some(Scheme::Postgres)
+        );
+        assert_eq!(scheme_of("sqlite::memory:").ok(), Some(Scheme::Sqlite));
+        assert_eq!(scheme_of("sqlite://x.db").ok(), Some(Scheme::Sqlite));
+        assert_eq!(scheme_of("mariadb://h/db").ok(), Some(Scheme::MySql));
+        assert!(matches!(
+            scheme_of("redis://h"),
+            Err(ConfigError::UnsupportedScheme { scheme }) if scheme == "redis"
+        ));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn memory_urls() {
+        assert!(is_memory_url("sqlite::memory:"));
+        assert!(is_memory_url("sqlite://file:x?mode=memory&cache=shared"));
+        assert!(!is_memory_url("sqlite://sessions.db"));
+    }
+}

@@ -1,0 +1,122 @@
+//! Mapping sqlx errors onto [`session_core::Error`], keeping the sqlx error as the source.
+
+use session_core::Error;
+
+/// Whether `err` means the database cannot be reached right now (so a caller may answer
+/// 503 and retry later) rather than a failing statement.
+pub(crate) fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// Server error codes that mean "not reachable now": SQLSTATE class 08 (connection
+/// exceptions, PostgreSQL and MySQL), PostgreSQL's shutdown / starting-up / too many
+/// connections, MySQL's too many connections, and SQLite's BUSY / LOCKED primary codes
+/// (the busy timeout ran out).
+fn unavailable_code(code: &str) -> bool {
+    if code.starts_with("08") {
+        return true;
+    }
+    if matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
+        return true;
+    }
+    // SQLite reports its (extended) result code as a decimal number.
+    if let Ok(n) = code.parse::<i32>() {
+        return matches!(n & 0xff, 5 | 6);
+    }
+    false
+}
+
+/// Maps a sqlx error to [`Error::Unavailable`] or [`Error::Backend`], keeping it as source.
+pub(crate) fn map_err(err: sqlx::Error) -> Error {
+    if is_unavailable(&err) {
+        tracing::warn!(error = %err, "session store database unavailable");
+        Error::unavailable(err)
+    } else {
+        tracing::error!(error = %err, "session store query failed");
+        Error::backend(err)
+    }
+}
+
+/// A stored row whose contents cannot be turned back into a record.
+pub(crate) fn corrupt(reason: impl Into<String>) -> Error {
+    Error::CorruptRecord {
+        reason: reason.into(),
+    }
+}
+
+/// Reads one column, turning a decode failure into [`Error::CorruptRecord`].
+pub(crate) fn column<'r, R, T>(row: &'r R, index: usize, name: &str) -> Result<T, Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    row.try_get(index)
+        .map_err(|e| corrupt(format!("column {name}: {e}")))
+}
+
+/// Converts a record version for a signed 64-bit column.
+pub(crate) fn version_to_db(version: u64) -> Result<i64, Error> {
+    i64::try_from(version).map_err(|_| {
+        Error::backend(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("session version {version} does not fit a signed 64-bit column"),
+        ))
+    })
+}
+
+/// Converts a stored version back.
+pub(crate) fn version_from_db(version: i64) -> Result<u64, Error> {
+    u64::try_from(version).map_err(|_| corrupt(format!("negative version {version}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_errors() {
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::other(
+            "reset"
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("bad".into())));
+        for code in [
+            "08006", "08S01", "57P01", "57P03", "53300", "5", "6", "517", "261",
+        ] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "1", "19", "2067", "HY000"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn keeps_the_source() {
+        let err = map_err(sqlx::Error::PoolTimedOut);
+        assert!(err.is_unavailable());
+        let source = std::error::Error::source(&err).expect("source kept");
+        assert!(source.downcast_ref::<sqlx::Error>().is_some());
+        let err = map_err(sqlx::Error::RowNotFound);
+        assert!(matches!(err, Error::Backend { .. }));
+    }
+
+    #[test]
+    fn versions_convert() {
+        assert_eq!(version_to_db(7).ok(), Some(7));
+        assert!(version_to_db(u64::MAX).is_err());
+        assert!(matches!(
+            version_from_db(-1),
+            Err(Error::CorruptRecord { .. })
+        ));
+    }
+}

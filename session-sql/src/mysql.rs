@@ -1,0 +1,369 @@
+//! MySQL and MariaDB: statements and operations.
+//!
+//! Times are `DATETIME(6)` holding UTC (microseconds), bound as naive UTC values so the
+//! connection's `time_zone` never shifts them. The table is `utf8mb4` with a binary
+//! collation: any Unicode round-trips and user ids compare exactly.
+
+use session_core::chrono::{DateTime, NaiveDateTime, Utc};
+use session_core::{Error, Record, Result, SessionKey};
+use sqlx::mysql::{MySqlPool, MySqlRow};
+use sqlx::SqlStr;
+
+use crate::common::{now, sql, Settings};
+use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
+use crate::table::{Table, TableLayout};
+
+#[derive(Debug)]
+struct Queries {
+    insert: SqlStr,
+    delete_if_expired: SqlStr,
+    load: SqlStr,
+    update: SqlStr,
+    exists: SqlStr,
+    touch: SqlStr,
+    delete_live: SqlStr,
+    delete_any: SqlStr,
+    delete_expired: SqlStr,
+    list_for_user: SqlStr,
+    delete_for_user: SqlStr,
+    delete_for_user_except: SqlStr,
+    migrate: SqlStr,
+}
+
+const COLUMNS: &str =
+    "data, expires_at, version, user_id, created_at, last_active_at, user_agent, ip";
+
+impl Queries {
+    fn new(table: &Table) -> Self {
+        match table.layout {
+            TableLayout::Native => Self::native(table),
+        }
+    }
+
+    fn native(table: &Table) -> Self {
+        let t = table.quoted('`');
+        Self {
+            // A plain insert: the duplicate-key error tells a taken key. (MySQL has no
+            // conditional upsert whose affected-row count can tell "replaced an expired
+            // row" from "left a live row alone" under the FOUND_ROWS flag sqlx sets.)
+            insert: sql(format!(
+                "INSERT INTO {t} (session_key, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            delete_if_expired: sql(format!(
+                "DELETE FROM {t} WHERE session_key = ? AND expires_at <= ?"
+            )),
+            load: sql(format!(
+                "SELECT {COLUMNS} FROM {t} WHERE session_key = ? AND expires_at > ?"
+            )),
+            update: sql(format!(
+                "UPDATE {t} SET data = ?, expires_at = ?, version = version + 1, \
+                 user_id = ?, last_active_at = ?, user_agent = ?, ip = ? \
+                 WHERE session_key = ? AND version = ? AND expires_at > ?"
+            )),
+            exists: sql(format!(
+                "SELECT 1 FROM {t} WHERE session_key = ? AND expires_at > ?"
+            )),
+            touch: sql(format!(
+                "UPDATE {t} SET expires_at = ?, last_active_at = ? \
+                 WHERE session_key = ? AND expires_at > ?"
+            )),
+            delete_live: sql(format!(
+                "DELETE FROM {t} WHERE session_key = ? AND expires_at > ?"
+            )),
+            delete_any: sql(format!("DELETE FROM {t} WHERE session_key = ?")),
+            delete_expired: sql(format!(
+                "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
+            )),
+            list_for_user: sql(format!(
+                "SELECT {COLUMNS}, session_key FROM {t} \
+                 WHERE user_id = ? AND expires_at > ? ORDER BY created_at, session_key"
+            )),
+            delete_for_user: sql(format!(
+                "DELETE FROM {t} WHERE user_id = ? AND expires_at > ?"
+            )),
+            delete_for_user_except: sql(format!(
+                "DELETE FROM {t} WHERE user_id = ? AND expires_at > ? AND session_key <> ?"
+            )),
+            // One statement, indexes included: MySQL has no CREATE INDEX IF NOT EXISTS.
+            migrate: sql(format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 session_key VARCHAR(64) NOT NULL, \
+                 data LONGTEXT NOT NULL, \
+                 expires_at DATETIME(6) NOT NULL, \
+                 version BIGINT NOT NULL, \
+                 user_id VARCHAR(255) NULL, \
+                 created_at DATETIME(6) NOT NULL, \
+                 last_active_at DATETIME(6) NULL, \
+                 user_agent TEXT NULL, \
+                 ip VARCHAR(255) NULL, \
+                 PRIMARY KEY (session_key), \
+                 INDEX {} (expires_at), \
+                 INDEX {} (user_id)\
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                table.index("expires_at_idx", '`'),
+                table.index("user_id_idx", '`'),
+            )),
+        }
+    }
+}
+
+/// A store over one MySQL / MariaDB table.
+#[derive(Debug)]
+pub struct MySqlBackend {
+    pool: MySqlPool,
+    settings: Settings,
+    q: Queries,
+}
+
+fn naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+fn decode(row: &MySqlRow, key: Option<SessionKey>) -> Result<Record> {
+    let key = match key {
+        Some(key) => key,
+        None => {
+            let raw: String = column(row, 8, "session_key")?;
+            SessionKey::try_from(raw).map_err(|e| corrupt(format!("session_key: {e}")))?
+        }
+    };
+    let expires_at: NaiveDateTime = column(row, 1, "expires_at")?;
+    let created_at: NaiveDateTime = column(row, 4, "created_at")?;
+    let last_active_at: Option<NaiveDateTime> = column(row, 5, "last_active_at")?;
+    Ok(Record {
+        key,
+        data: column(row, 0, "data")?,
+        expires_at: expires_at.and_utc(),
+        version: version_from_db(column(row, 2, "version")?)?,
+        user_id: column(row, 3, "user_id")?,
+        created_at: created_at.and_utc(),
+        last_active_at: last_active_at.map(|t| t.and_utc()),
+        user_agent: column(row, 6, "user_agent")?,
+        ip: column(row, 7, "ip")?,
+    })
+}
+
+fn is_duplicate_key(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl MySqlBackend {
+    pub(crate) fn new(pool: MySqlPool, settings: Settings) -> Self {
+        let q = Queries::new(&settings.table);
+        Self { pool, settings, q }
+    }
+
+    pub(crate) fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        // A named server lock serialises concurrent migrations of this table, on one
+        // connection (GET_LOCK belongs to the session that took it).
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        let lock = format!("session-sql:{:016x}", self.settings.table.name.lock_id());
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)")
+            .bind(&lock)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        if got != Some(1) {
+            return Err(Error::unavailable(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out waiting for the migration lock",
+            )));
+        }
+        let created = sqlx::raw_sql(self.q.migrate.clone())
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err);
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err);
+        created?;
+        released?;
+        Ok(())
+    }
+
+    async fn insert(&self, r: &Record, version: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(self.q.insert.clone())
+            .bind(r.key.as_str())
+            .bind(r.data.as_str())
+            .bind(naive(r.expires_at))
+            .bind(version)
+            .bind(r.user_id.as_deref())
+            .bind(naive(r.created_at))
+            .bind(r.last_active_at.map(naive))
+            .bind(r.user_agent.as_deref())
+            .bind(r.ip.as_deref())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn create(&self, r: &Record) -> Result<()> {
+        // Happy path: one INSERT. On a duplicate key, remove the row only if it has
+        // expired and insert again; each step is atomic, so a racing create either
+        // wins the insert or makes ours fail with KeyExists.
+        let version = version_to_db(r.version)?;
+        match self.insert(r, version).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(map_err(e)),
+        }
+        let removed = sqlx::query(self.q.delete_if_expired.clone())
+            .bind(r.key.as_str())
+            .bind(naive(now()))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if removed == 0 {
+            return Err(Error::KeyExists);
+        }
+        match self.insert(r, version).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(Error::KeyExists),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+        let row = sqlx::query(self.q.load.clone())
+            .bind(key.as_str())
+            .bind(naive(now()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|row| decode(&row, Some(key.clone()))).transpose()
+    }
+
+    pub(crate) async fn update(&self, r: &Record) -> Result<u64> {
+        let now = now();
+        // sqlx sets CLIENT_FOUND_ROWS, so a matched row counts even if nothing changed.
+        let affected = sqlx::query(self.q.update.clone())
+            .bind(r.data.as_str())
+            .bind(naive(r.expires_at))
+            .bind(r.user_id.as_deref())
+            .bind(r.last_active_at.map(naive))
+            .bind(r.user_agent.as_deref())
+            .bind(r.ip.as_deref())
+            .bind(r.key.as_str())
+            .bind(version_to_db(r.version)?)
+            .bind(naive(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if affected == 1 {
+            return Ok(r.version + 1);
+        }
+        if self.exists_at(&r.key, now).await? {
+            Err(Error::Conflict)
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(self.q.exists.clone())
+            .bind(key.as_str())
+            .bind(naive(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+
+    pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        self.exists_at(key, now()).await
+    }
+
+    pub(crate) async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+        let now = naive(now());
+        let affected = sqlx::query(self.q.touch.clone())
+            .bind(naive(expires_at))
+            .bind(now)
+            .bind(key.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(affected > 0)
+    }
+
+    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        // MySQL has no DELETE .. RETURNING: delete the live row (the usual logout, one
+        // statement); on a miss, clear out an expired leftover.
+        let live = sqlx::query(self.q.delete_live.clone())
+            .bind(key.as_str())
+            .bind(naive(now()))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if live > 0 {
+            return Ok(true);
+        }
+        sqlx::query(self.q.delete_any.clone())
+            .bind(key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(false)
+    }
+
+    pub(crate) async fn delete_expired(&self) -> Result<u64> {
+        let now = naive(now());
+        let batch = u64::from(self.settings.delete_batch_size);
+        let mut total = 0u64;
+        loop {
+            let removed = sqlx::query(self.q.delete_expired.clone())
+                .bind(now)
+                .bind(i64::from(self.settings.delete_batch_size))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+            total += removed;
+            if removed < batch {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    pub(crate) async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+        let rows = sqlx::query(self.q.list_for_user.clone())
+            .bind(user_id)
+            .bind(naive(now()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|row| decode(row, None)).collect()
+    }
+
+    pub(crate) async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> Result<u64> {
+        let query = match except {
+            None => sqlx::query(self.q.delete_for_user.clone())
+                .bind(user_id)
+                .bind(naive(now())),
+            Some(keep) => sqlx::query(self.q.delete_for_user_except.clone())
+                .bind(user_id)
+                .bind(naive(now()))
+                .bind(keep.as_str()),
+        };
+        Ok(query
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected())
+    }
+}

@@ -1,0 +1,106 @@
+//! Helpers shared by the session-sql integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_core::chrono::{TimeDelta, Utc};
+use session_core::{Error, Record, SessionKey, SessionStore};
+
+/// A table name unique to this call: `prefix_` plus 12 random characters.
+pub fn unique_table(prefix: &str) -> String {
+    format!("{prefix}_{}", &SessionKey::generate().as_str()[..12])
+}
+
+/// A record that expires `expires_in` from now.
+pub fn record(expires_in: TimeDelta) -> Record {
+    Record::new(
+        SessionKey::generate(),
+        "j1:{}".to_owned(),
+        Utc::now() + expires_in,
+    )
+}
+
+/// Reads an environment variable a server test needs, failing loudly without it.
+pub fn env_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: this test needs its database server (see scripts/services.sh); it is never skipped")
+    })
+}
+
+/// 32 tasks race `create` on one key (each with its own data): exactly one wins, every
+/// other gets `KeyExists`, and the stored data is the winner's.
+pub async fn create_race(store: Arc<dyn SessionStore>) {
+    let key = SessionKey::generate();
+    let expires = Utc::now() + TimeDelta::hours(1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(32));
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let record = Record::new(key.clone(), format!("j1:{{\"writer\":{i}}}"), expires);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            (i, store.create(&record).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (i, result) = task.await.expect("task panicked");
+        match result {
+            Ok(()) => winners.push(i),
+            Err(Error::KeyExists) => {}
+            Err(other) => panic!("create #{i} failed with {other:?}, expected Ok or KeyExists"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one create must win, winners: {winners:?}"
+    );
+    let stored = store
+        .load(&key)
+        .await
+        .expect("load")
+        .expect("winner's record is live");
+    assert_eq!(stored.data, format!("j1:{{\"writer\":{}}}", winners[0]));
+}
+
+/// Creates `expired` expired and `live` live records; `delete_expired` must remove exactly
+/// the expired ones and keep every live one.
+pub async fn delete_expired_in_batches(store: &dyn SessionStore, expired: usize, live: usize) {
+    let mut live_keys = Vec::new();
+    for _ in 0..expired {
+        store
+            .create(&record(-TimeDelta::seconds(5)))
+            .await
+            .expect("create expired");
+    }
+    for _ in 0..live {
+        let r = record(TimeDelta::hours(1));
+        store.create(&r).await.expect("create live");
+        live_keys.push(r.key);
+    }
+    assert_eq!(
+        store.delete_expired().await.expect("delete_expired"),
+        expired as u64
+    );
+    assert_eq!(store.delete_expired().await.expect("again"), 0);
+    for key in &live_keys {
+        assert!(
+            store.exists(key).await.expect("exists"),
+            "a live row was deleted"
+        );
+    }
+}
+
+/// Runs `ops` with a deadline, failing the test if it hangs.
+pub async fn within<T>(
+    limit: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+}

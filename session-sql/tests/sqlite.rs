@@ -1,0 +1,277 @@
+//! SQLite: the conformance suite on a file and in memory, plus SQLite-specific checks.
+//! Runs in a plain `cargo test` (no server needed).
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use session_core::chrono::TimeDelta;
+use session_core::{Error, SessionKey, SessionStore};
+use session_sql::{sqlx, ConfigError, Dialect, SqlStore};
+
+/// One database file per test process; every store (and conformance case) gets its own
+/// table in it, so stores also contend for the file as separate processes would.
+fn shared_file() -> &'static PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!(
+            "session-sql-test-{}-{}.db",
+            std::process::id(),
+            &SessionKey::generate().as_str()[..8]
+        ));
+        path
+    })
+}
+
+fn file_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+async fn file_store(prefix: &str) -> SqlStore {
+    let store = SqlStore::builder()
+        .table(common::unique_table(prefix))
+        .connect(&file_url(shared_file()))
+        .await
+        .expect("open the SQLite file");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn memory_store() -> SqlStore {
+    let store = SqlStore::builder()
+        .table(common::unique_table("mem"))
+        .connect("sqlite::memory:")
+        .await
+        .expect("open an in-memory SQLite database");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+mod file_conformance {
+    async fn make_store() -> session_sql::SqlStore {
+        super::file_store("conf").await
+    }
+    session_conformance::store_suite!(make_store);
+}
+
+mod memory_conformance {
+    async fn make_store() -> session_sql::SqlStore {
+        super::memory_store().await
+    }
+    session_conformance::store_suite!(make_store);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn migrate_from_eight_tasks_on_a_fresh_file() {
+    runtime().block_on(async {
+        let path = std::env::temp_dir().join(format!(
+            "session-sql-migrate-{}.db",
+            &SessionKey::generate().as_str()[..12]
+        ));
+        // Eight separate stores (own connections, like eight processes) on a file that
+        // does not exist yet.
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let url = file_url(&path);
+            tasks.push(tokio::spawn(async move {
+                let store = SqlStore::builder()
+                    .table("sessions")
+                    .connect(&url)
+                    .await
+                    .expect("connect");
+                store.migrate().await.expect("concurrent migrate");
+                store
+            }));
+        }
+        let mut stores = Vec::new();
+        for task in tasks {
+            stores.push(task.await.expect("task"));
+        }
+        let r = common::record(TimeDelta::hours(1));
+        stores[0].create(&r).await.expect("create after migrate");
+        assert!(stores[7].exists(&r.key).await.expect("exists"));
+        stores[3].migrate().await.expect("migrate again is a no-op");
+        assert!(stores[5]
+            .exists(&r.key)
+            .await
+            .expect("data survives re-migrate"));
+        for store in &stores {
+            store.close().await;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    });
+}
+
+#[test]
+fn thirty_two_racing_creates_one_wins_file() {
+    runtime().block_on(async {
+        common::create_race(Arc::new(file_store("race").await)).await;
+    });
+}
+
+#[test]
+fn thirty_two_racing_creates_one_wins_memory() {
+    runtime().block_on(async {
+        common::create_race(Arc::new(memory_store().await)).await;
+    });
+}
+
+#[test]
+fn racing_creates_through_a_callers_shared_pool() {
+    runtime().block_on(async {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(shared_file())
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(5)),
+            )
+            .await
+            .expect("pool");
+        let store = SqlStore::builder()
+            .table(common::unique_table("pool"))
+            .build(pool)
+            .expect("build");
+        store.migrate().await.expect("migrate");
+        common::create_race(Arc::new(store)).await;
+    });
+}
+
+#[test]
+fn in_memory_database_is_shared_by_every_operation() {
+    runtime().block_on(async {
+        let store = Arc::new(memory_store().await);
+        // Many concurrent writers and readers: all must see one database.
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = common::record(TimeDelta::hours(1));
+                store.create(&r).await.expect("create");
+                assert!(store.exists(&r.key).await.expect("exists"));
+                r.key
+            }));
+        }
+        for task in tasks {
+            let key = task.await.expect("task");
+            assert!(store.load(&key).await.expect("load").is_some());
+        }
+        // Two in-memory stores are separate databases.
+        let other = memory_store().await;
+        assert_eq!(other.dialect(), Dialect::Sqlite);
+        assert_eq!(other.delete_expired().await.expect("delete_expired"), 0);
+    });
+}
+
+#[test]
+fn delete_expired_runs_in_batches_and_keeps_live_rows() {
+    runtime().block_on(async {
+        let store = SqlStore::builder()
+            .table(common::unique_table("batch"))
+            .delete_batch_size(7)
+            .connect(&file_url(shared_file()))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        common::delete_expired_in_batches(&store, 100, 15).await;
+        // An exact multiple of the batch size ends with an empty batch, not a miss.
+        common::delete_expired_in_batches(&store, 21, 3).await;
+    });
+}
+
+#[test]
+fn invalid_table_names_are_rejected_before_any_sql() {
+    runtime().block_on(async {
+        for bad in ["", "s; DROP TABLE t", "a.b", "\"x\"", "x y", "é", "1abc"] {
+            let err = SqlStore::builder()
+                .table(bad)
+                .connect("sqlite::memory:")
+                .await
+                .expect_err("must reject");
+            assert!(matches!(err, Error::Backend { .. }), "{bad:?}: {err:?}");
+            let source = std::error::Error::source(&err).expect("source");
+            assert!(
+                matches!(
+                    source.downcast_ref::<ConfigError>(),
+                    Some(ConfigError::TableName(_))
+                ),
+                "{bad:?}: {source}"
+            );
+        }
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:")
+            .await
+            .expect("pool");
+        assert!(SqlStore::builder().table("x-y").build(pool).is_err());
+    });
+}
+
+#[test]
+fn a_closed_store_is_unavailable_with_the_sqlx_error_as_source() {
+    runtime().block_on(async {
+        let store = memory_store().await;
+        store.close().await;
+        let err = store
+            .load(&SessionKey::generate())
+            .await
+            .expect_err("closed");
+        assert!(err.is_unavailable(), "{err:?}");
+        let source = std::error::Error::source(&err).expect("source");
+        assert!(source.downcast_ref::<sqlx::Error>().is_some());
+    });
+}
+
+#[test]
+fn unknown_url_schemes_and_bad_files_are_errors() {
+    runtime().block_on(async {
+        let err = SqlStore::connect("redis://127.0.0.1")
+            .await
+            .expect_err("scheme");
+        let source = std::error::Error::source(&err).expect("source");
+        assert!(matches!(
+            source.downcast_ref::<ConfigError>(),
+            Some(ConfigError::UnsupportedScheme { .. })
+        ));
+        let err = SqlStore::connect("sqlite:///nonexistent-dir-for-session-sql/x.db")
+            .await
+            .expect_err("cannot create a file in a missing directory");
+        assert!(std::error::Error::source(&err).is_some());
+    });
+}
+
+#[test]
+fn file_store_survives_reopening() {
+    runtime().block_on(async {
+        let table = common::unique_table("reopen");
+        let open = || async {
+            let store = SqlStore::builder()
+                .table(table.clone())
+                .connect(&file_url(shared_file()))
+                .await
+                .expect("connect");
+            store.migrate().await.expect("migrate");
+            store
+        };
+        let first = open().await;
+        let r = common::record(TimeDelta::hours(1));
+        first.create(&r).await.expect("create");
+        first.close().await;
+        let second = open().await;
+        let loaded = second.load(&r.key).await.expect("load").expect("persisted");
+        assert_eq!(loaded.data, r.data);
+        assert_eq!(loaded.version, 1);
+    });
+}
