@@ -41,3 +41,8 @@ pub use session_core::*;
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use session_memory::MemoryStore;
+
+/// Django/Plain-compatible signed session data: see [`SignedCodec`].
+#[cfg(feature = "signed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signed")))]
+pub use session_signed::{self as signed, Salt, SignedCodec};

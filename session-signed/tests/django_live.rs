@@ -1,0 +1,209 @@
+//! Round trips through the REAL Django, run by the `django-tests` feature (CI's
+//! `--all-features`). Needs `SESSION_TEST_DJANGO_PYTHON`, the interpreter printed by
+//! `scripts/django-venv.sh`; the test panics if it is missing (it never skips).
+//!
+//! - Rust writes sessions (every value kind, every `set_expiry` kind, through the `Session`
+//!   handle) and Django's `SessionStore.decode` reads each back equal, with the same expiry.
+//! - Django's db `SessionStore` writes sessions into a SQLite file, and the Rust codec reads
+//!   each `session_data` equal (tampered and wrong-salt rows: empty on both sides).
+#![cfg(feature = "django-tests")]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use session_core::{Codec, Expiry, Session, SessionConfig, SessionStore};
+use session_memory::MemoryStore;
+use session_signed::SignedCodec;
+
+/// The secrets `django_side.py` uses by default.
+const SECRET: &str = "django-insecure-interop-secret-key";
+const FALLBACK: &str = "interop-old-secret-key";
+
+fn python() -> String {
+    std::env::var("SESSION_TEST_DJANGO_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "SESSION_TEST_DJANGO_PYTHON is not set: run `export SESSION_TEST_DJANGO_PYTHON=$(scripts/django-venv.sh)` \
+             (the django-tests feature runs against the real Django)"
+        )
+    })
+}
+
+fn django_side() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/django_side.py")
+}
+
+fn run_django(args: &[&str]) -> Value {
+    let out = Command::new(python())
+        .arg(django_side())
+        .args(args)
+        .env("DJANGO_SECRET_KEY", SECRET)
+        .env("DJANGO_SECRET_KEY_FALLBACKS", FALLBACK)
+        .output()
+        .expect("run the Django side");
+    assert!(
+        out.status.success(),
+        "django_side.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.stdout.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(&out.stdout).expect("Django side prints JSON")
+}
+
+fn codec() -> SignedCodec {
+    SignedCodec::django(SECRET)
+        .and_then(|c| c.with_fallback(FALLBACK))
+        .expect("codec")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "session-signed-django-{}-{}",
+        std::process::id(),
+        name
+    ));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+#[tokio::test]
+async fn django_reads_what_rust_writes() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let config = Arc::new(SessionConfig::default().with_codec(codec()));
+    let absolute: DateTime<Utc> = DateTime::parse_from_rfc3339("2031-02-03T04:05:06.789012+00:00")
+        .expect("date")
+        .with_timezone(&Utc);
+    let cases: Vec<(Value, Expiry)> = vec![
+        (
+            json!({"user_id": 42, "cart": ["apple", "pear"]}),
+            Expiry::Default,
+        ),
+        (
+            json!({"name": "Zo\u{eb}", "emoji": "\u{1f389}", "ctl": "a\t\u{7f}\u{0}\"\\"}),
+            Expiry::Default,
+        ),
+        (
+            json!({"f": [0.1, 1e16, 1e-5, 1.5e-7, -0.0, 3.0, 1e100], "big": i64::MAX, "neg": i64::MIN}),
+            Expiry::Default,
+        ),
+        (
+            json!({"blob": "lorem ipsum ".repeat(500), "items": (0..400).collect::<Vec<_>>()}),
+            Expiry::Default,
+        ),
+        (
+            json!({"user_id": 1}),
+            Expiry::Idle(Duration::from_secs(3600)),
+        ),
+        (json!({"user_id": 2}), Expiry::BrowserClose),
+        (json!({"user_id": 3}), Expiry::At(absolute)),
+        (json!({}), Expiry::Default),
+    ];
+    let mut encoded = Vec::new();
+    let mut expected = Vec::new();
+    for (data, expiry) in &cases {
+        let session = Session::new(store.clone(), config.clone(), None);
+        for (k, v) in data.as_object().expect("object") {
+            session.insert_value(k, v.clone()).await.expect("insert");
+        }
+        session.set_expiry(*expiry).await.expect("expiry");
+        if data.as_object().is_some_and(|m| m.is_empty()) {
+            session
+                .cycle_key()
+                .await
+                .expect("create an empty keyed session");
+        }
+        session.save().await.expect("save");
+        let key = session.key().await.expect("key");
+        let record = store.load(&key).await.expect("load").expect("live");
+        encoded.push(Value::String(record.data.clone()));
+        expected.push(codec().decode(&record.data).expect("decode ours"));
+    }
+    let dir = tmp("rust-writes");
+    let input = dir.join("in.json");
+    std::fs::write(&input, serde_json::to_vec(&encoded).expect("json")).expect("write");
+    let seen = run_django(&["decode", input.to_str().expect("path")]);
+    let seen = seen.as_array().expect("list");
+    assert_eq!(seen.len(), cases.len());
+    for (i, ((data, expiry), django)) in cases.iter().zip(seen).enumerate() {
+        assert_eq!(django["outcome"], "ok", "case {i}: {django}");
+        // Same values, same key order, same JSON bytes as Django's own serializer writes.
+        let ours = &expected[i];
+        assert_eq!(
+            serde_json::to_string(&django["data"]).expect("json"),
+            serde_json::to_string(ours).expect("json"),
+            "case {i}"
+        );
+        for (k, v) in data.as_object().expect("object") {
+            assert_eq!(&django["data"][k], v, "case {i} key {k}");
+        }
+        let browser_close = django["browser_close"].as_bool().expect("bool");
+        match expiry {
+            Expiry::Default => {
+                assert!(django["expiry_raw"].is_null(), "case {i}");
+                assert!(!browser_close);
+                assert_eq!(django["expiry_age"], 1_209_600);
+            }
+            Expiry::Idle(d) => {
+                assert_eq!(django["expiry_raw"], d.as_secs(), "case {i}");
+                assert_eq!(django["expiry_age"], d.as_secs());
+                assert!(!browser_close);
+            }
+            Expiry::BrowserClose => {
+                assert_eq!(django["expiry_raw"], 0, "case {i}");
+                assert!(browser_close);
+            }
+            Expiry::At(at) => {
+                let theirs =
+                    DateTime::parse_from_rfc3339(django["expiry_date"].as_str().expect("date"))
+                        .expect("date");
+                assert_eq!(theirs, *at, "case {i}");
+                assert!(!browser_close);
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn rust_reads_what_django_writes() {
+    let dir = tmp("django-writes");
+    let db = dir.join("django.sqlite3");
+    let out = dir.join("out.json");
+    let url = format!("sqlite://{}", db.display());
+    run_django(&["write", &url, out.to_str().expect("path")]);
+    let written: Value = serde_json::from_slice(&std::fs::read(&out).expect("read")).expect("json");
+    let codec = codec();
+    let mut n = 0;
+    for (name, row) in written.as_object().expect("object") {
+        let data = row["session_data"].as_str().expect("data");
+        let theirs = &row["data"];
+        let ours = codec.decode(data).unwrap_or_default();
+        assert_eq!(
+            serde_json::to_string(&ours).expect("json"),
+            serde_json::to_string(theirs).expect("json"),
+            "{name}: Django and Rust see the same session"
+        );
+        match name.as_str() {
+            "tampered" | "wrong_salt" => {
+                assert!(
+                    codec.decode(data).expect_err(name).is_suspicious(),
+                    "{name}"
+                );
+                assert_eq!(theirs, &json!({}), "{name}: empty on Django's side too");
+            }
+            "fallback_key" => assert_eq!(theirs["via"], "fallback"),
+            _ => assert!(codec.decode(data).is_ok(), "{name}"),
+        }
+        if name == "large" {
+            assert!(data.starts_with('.'), "Django compressed the large session");
+        }
+        n += 1;
+    }
+    assert_eq!(n, 11);
+    std::fs::remove_dir_all(&dir).ok();
+}
