@@ -46,3 +46,12 @@ pub use session_memory::MemoryStore;
 #[cfg(feature = "signed")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signed")))]
 pub use session_signed::{self as signed, Salt, SignedCodec};
+
+/// HTTP integration: the tower [`SessionLayer`] with Django's cookie rules and the axum
+/// [`HttpSession`] extractor.
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use session_tower::{
+    CookieConfigError, DefaultSession, DeviceMetadata, HttpSession, IpSource,
+    MissingSessionLayer, SameSite, SessionError, SessionLayer, SessionService,
+};
