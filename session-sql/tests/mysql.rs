@@ -1,0 +1,164 @@
+//! MySQL / MariaDB: the conformance suite, concurrent migrations and racing creates.
+//! Compiled only with the `mysql` feature; needs `SESSION_TEST_MYSQL_URL` and fails
+//! without it.
+#![cfg(feature = "mysql")]
+
+mod common;
+
+use std::sync::Arc;
+
+use session_core::chrono::TimeDelta;
+use session_core::SessionStore;
+use session_sql::sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use session_sql::sqlx::{self, AssertSqlSafe};
+use session_sql::{Dialect, SqlStore};
+
+fn url() -> String {
+    common::env_url("SESSION_TEST_MYSQL_URL")
+}
+
+async fn store(prefix: &str) -> SqlStore {
+    let store = SqlStore::builder()
+        .table(common::unique_table(prefix))
+        .max_connections(8)
+        .connect(&url())
+        .await
+        .expect("connect to MySQL/MariaDB");
+    assert_eq!(store.dialect(), Dialect::MySql);
+    store.migrate().await.expect("migrate");
+    store
+}
+
+mod conformance {
+    async fn make_store() -> session_sql::SqlStore {
+        super::store("myconf").await
+    }
+    session_conformance::store_suite!(make_store);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn migrate_from_eight_tasks_on_a_fresh_database() {
+    runtime().block_on(async {
+        let admin = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&url())
+            .await
+            .expect("admin connection");
+        let db = common::unique_table("session_sql_mig");
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{db}`")))
+            .execute(&admin)
+            .await
+            .expect("create a fresh database");
+        let options: MySqlConnectOptions = url().parse().expect("URL");
+        let options = options.database(&db);
+
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let options = options.clone();
+            tasks.push(tokio::spawn(async move {
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(2)
+                    .connect_with(options)
+                    .await
+                    .expect("connect to the fresh database");
+                let store = SqlStore::builder().build(pool).expect("build");
+                store.migrate().await.expect("concurrent migrate");
+                store
+            }));
+        }
+        let mut stores = Vec::new();
+        for task in tasks {
+            stores.push(task.await.expect("task"));
+        }
+        let r = common::record(TimeDelta::hours(1));
+        stores[0].create(&r).await.expect("create after migrate");
+        assert!(stores[7].exists(&r.key).await.expect("exists"));
+        stores[2].migrate().await.expect("migrate again");
+        assert!(stores[4]
+            .exists(&r.key)
+            .await
+            .expect("data survives re-migrate"));
+        for store in &stores {
+            store.close().await;
+        }
+        sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{db}`")))
+            .execute(&admin)
+            .await
+            .expect("drop the database");
+    });
+}
+
+#[test]
+fn thirty_two_racing_creates_one_wins() {
+    runtime().block_on(async {
+        let store = SqlStore::builder()
+            .table(common::unique_table("myrace"))
+            .max_connections(32)
+            .connect(&url())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let store = Arc::new(store);
+        for _ in 0..3 {
+            common::create_race(store.clone()).await;
+        }
+    });
+}
+
+#[test]
+fn racing_creates_over_an_expired_row_one_wins() {
+    // The MySQL create path that deletes an expired row and inserts again must stay
+    // exact under contention.
+    runtime().block_on(async {
+        let store = Arc::new(store("myexp").await);
+        for _ in 0..3 {
+            let old = common::record(-TimeDelta::seconds(5));
+            store.create(&old).await.expect("create expired");
+            let barrier = Arc::new(tokio::sync::Barrier::new(16));
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let store = store.clone();
+                let barrier = barrier.clone();
+                let mut r = common::record(TimeDelta::hours(1));
+                r.key = old.key.clone();
+                r.data = format!("j1:{{\"w\":{i}}}");
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.create(&r).await
+                }));
+            }
+            let mut wins = 0;
+            for task in tasks {
+                match task.await.expect("task") {
+                    Ok(()) => wins += 1,
+                    Err(session_core::Error::KeyExists) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            assert_eq!(wins, 1);
+            assert!(store.exists(&old.key).await.expect("exists"));
+        }
+    });
+}
+
+#[test]
+fn delete_expired_runs_in_batches_and_keeps_live_rows() {
+    runtime().block_on(async {
+        let store = SqlStore::builder()
+            .table(common::unique_table("mybatch"))
+            .delete_batch_size(7)
+            .connect(&url())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        common::delete_expired_in_batches(&store, 50, 10).await;
+    });
+}
