@@ -1,0 +1,393 @@
+//! # session-web-example
+//!
+//! A small axum application showing the session crates in a browser: log in (which cycles
+//! the session key), a counter and a cart kept in the session, a "your devices" page listing
+//! the user's sessions with User-Agent, IP and last activity, "log out other devices", and
+//! log out (flush).
+//!
+//! Run it with `cargo run -p session-web-example` and open <http://127.0.0.1:3000>. The
+//! store is chosen by `SESSION_STORE_URL` (default `sqlite:web-sessions.sqlite`; `memory:`,
+//! `postgres://...` with feature `postgres`, `redis://...` with feature `redis`).
+//!
+//! There are no passwords: any user name logs in. It is a demo of the session model, not of
+//! authentication. Forms are protected from cross-site posts by the `SameSite=Lax` cookie.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::Form;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use session::{
+    DeviceMetadata, HttpSession, SessionConfig, SessionError, SessionLayer, SessionStore,
+};
+
+/// The default store URL: a SQLite file in the working directory.
+pub const DEFAULT_STORE_URL: &str = "sqlite:web-sessions.sqlite";
+
+/// Errors while opening the store.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The URL needs a cargo feature that is not enabled.
+    FeatureMissing {
+        /// The URL scheme.
+        scheme: String,
+        /// The feature to enable.
+        feature: &'static str,
+    },
+    /// The URL scheme is not known.
+    UnknownScheme(String),
+    /// The store could not be opened.
+    Store(session::Error),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FeatureMissing { scheme, feature } => write!(
+                f,
+                "SESSION_STORE_URL uses {scheme:?}, which needs this example built with `--features {feature}`"
+            ),
+            Self::UnknownScheme(s) => write!(
+                f,
+                "unknown SESSION_STORE_URL scheme {s:?} (expected sqlite:, postgres://, redis:// or memory:)"
+            ),
+            Self::Store(e) => write!(f, "could not open the session store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Opens the store named by `url` (see the crate docs), creating tables where needed.
+///
+/// # Errors
+///
+/// [`SetupError`] when the scheme is unknown, its feature is off, or the store cannot be
+/// reached.
+pub async fn open_store(url: &str) -> Result<Arc<dyn SessionStore>, SetupError> {
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "memory" => Ok(Arc::new(session::MemoryStore::new())),
+        "sqlite" => open_sql(url, &scheme, "sqlite").await,
+        "postgres" | "postgresql" => open_sql(url, &scheme, "postgres").await,
+        "redis" | "rediss" => open_redis(url, &scheme).await,
+        _ => Err(SetupError::UnknownScheme(scheme)),
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn open_sql(
+    url: &str,
+    scheme: &str,
+    feature: &'static str,
+) -> Result<Arc<dyn SessionStore>, SetupError> {
+    let enabled = match feature {
+        "sqlite" => cfg!(feature = "sqlite"),
+        _ => cfg!(feature = "postgres"),
+    };
+    if !enabled {
+        return Err(SetupError::FeatureMissing {
+            scheme: scheme.to_owned(),
+            feature,
+        });
+    }
+    let store = session_sql::SqlStore::connect(url)
+        .await
+        .map_err(SetupError::Store)?;
+    store.migrate().await.map_err(SetupError::Store)?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+async fn open_sql(
+    _: &str,
+    scheme: &str,
+    feature: &'static str,
+) -> Result<Arc<dyn SessionStore>, SetupError> {
+    Err(SetupError::FeatureMissing {
+        scheme: scheme.to_owned(),
+        feature,
+    })
+}
+
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str, _: &str) -> Result<Arc<dyn SessionStore>, SetupError> {
+    let store = session_redis::RedisStore::builder()
+        .url(url)
+        .key_prefix("web-example:")
+        .build()
+        .map_err(|e| SetupError::Store(session::Error::backend(e)))?;
+    store.ping().await.map_err(SetupError::Store)?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_: &str, scheme: &str) -> Result<Arc<dyn SessionStore>, SetupError> {
+    Err(SetupError::FeatureMissing {
+        scheme: scheme.to_owned(),
+        feature: "redis",
+    })
+}
+
+/// Options of the app.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Send the cookie with `Secure` (default on; browsers accept it on `http://127.0.0.1`
+    /// and `http://localhost`).
+    pub secure_cookie: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            secure_cookie: true,
+        }
+    }
+}
+
+/// The application's router, with the session layer (User-Agent and connection IP
+/// recorded, rolling expiry).
+pub fn app(store: Arc<dyn SessionStore>, options: &AppOptions) -> Router {
+    let layer = SessionLayer::from_shared_store(store)
+        .with_config(SessionConfig::default())
+        .with_secure(options.secure_cookie)
+        .with_device_metadata(DeviceMetadata::all());
+    Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/counter", post(counter))
+        .route("/cart", post(add_to_cart))
+        .route("/devices", get(devices))
+        .route("/devices/logout-others", post(logout_others))
+        .route("/logout", post(logout))
+        .layer(layer)
+}
+
+type Page = Result<Response, SessionError>;
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; max-width: 56rem; margin: 2rem auto; padding: 0 1rem; color: #1d2330; }}
+ header {{ display: flex; gap: 1rem; align-items: baseline; border-bottom: 1px solid #ccd; margin-bottom: 1rem; }}
+ table {{ border-collapse: collapse; width: 100%; }}
+ th, td {{ text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e3e6ee; vertical-align: top; }}
+ tr.current {{ background: #eef6ee; }}
+ .ua {{ font-size: .85rem; color: #445; word-break: break-all; }}
+ form.inline {{ display: inline; }}
+ button {{ padding: .3rem .8rem; }}
+ .note {{ color: #2a6f2a; }}
+</style></head>
+<body><header><h1>{title}</h1><nav><a href="/">Home</a> · <a href="/devices">Your devices</a></nav></header>
+{body}
+</body></html>"#
+    );
+    let mut res = Html(html).into_response();
+    // Pages depend on the session: never cache them.
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+async fn home(session: HttpSession) -> Page {
+    let user = session.user_id().await?;
+    let count: u64 = session.get("counter").await?.unwrap_or(0);
+    let cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+    let mut body = String::new();
+    match &user {
+        Some(user) => {
+            let _ = write!(
+                body,
+                r#"<p id="who">Signed in as <strong id="user">{}</strong>.</p>
+<form class="inline" method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>"#,
+                escape(user)
+            );
+        }
+        None => body.push_str(
+            r#"<p id="who">Not signed in.</p>
+<form method="post" action="/login"><label>User name <input id="username" name="username" required maxlength="64"></label>
+<button id="login" type="submit">Log in</button></form>"#,
+        ),
+    }
+    let _ = write!(
+        body,
+        r#"<h2>Counter</h2><p>You pressed the button <strong id="counter">{count}</strong> times.</p>
+<form method="post" action="/counter"><button id="increment" type="submit">+1</button></form>
+<h2>Cart</h2><ul id="cart">{}</ul>
+<form method="post" action="/cart"><input id="item" name="item" required maxlength="64" placeholder="an item">
+<button id="add" type="submit">Add to cart</button></form>"#,
+        cart.iter()
+            .map(|i| format!("<li>{}</li>", escape(i)))
+            .collect::<String>()
+    );
+    Ok(page("Session demo", &body))
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+}
+
+async fn login(session: HttpSession, Form(form): Form<LoginForm>) -> Page {
+    let name = form.username.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            "user name must be 1 to 64 characters",
+        )
+            .into_response());
+    }
+    // A fresh key at every privilege change (session fixation).
+    session.cycle_key().await?;
+    session.set_user(Some(name)).await?;
+    tracing::info!("user logged in");
+    Ok(see_other("/"))
+}
+
+async fn counter(session: HttpSession) -> Page {
+    let n: u64 = session.get("counter").await?.unwrap_or(0);
+    session.insert("counter", n + 1).await?;
+    Ok(see_other("/"))
+}
+
+/// The add-to-cart form.
+#[derive(Debug, Deserialize)]
+pub struct CartForm {
+    item: String,
+}
+
+async fn add_to_cart(session: HttpSession, Form(form): Form<CartForm>) -> Page {
+    let item = form.item.trim();
+    if item.is_empty() || item.len() > 64 {
+        return Ok((StatusCode::BAD_REQUEST, "item must be 1 to 64 characters").into_response());
+    }
+    let mut cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+    if cart.len() >= 50 {
+        return Ok((StatusCode::BAD_REQUEST, "the cart is full").into_response());
+    }
+    cart.push(item.to_owned());
+    session.insert("cart", cart).await?;
+    Ok(see_other("/"))
+}
+
+fn ago(at: Option<DateTime<Utc>>) -> String {
+    let Some(at) = at else {
+        return "unknown".to_owned();
+    };
+    let secs = (Utc::now() - at).num_seconds().max(0);
+    let rel = match secs {
+        0..=59 => format!("{secs} s ago"),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    };
+    format!("{rel} ({})", at.format("%Y-%m-%d %H:%M:%S UTC"))
+}
+
+/// `?ended=N` after "log out other devices".
+#[derive(Debug, Deserialize)]
+pub struct DevicesQuery {
+    ended: Option<u64>,
+}
+
+async fn devices(
+    session: HttpSession,
+    axum::extract::Query(q): axum::extract::Query<DevicesQuery>,
+) -> Page {
+    let Some(user) = session.user_id().await? else {
+        return Ok(see_other("/"));
+    };
+    let current = session.key().await;
+    let mut sessions = session.store().list_for_user(&user).await?;
+    sessions.sort_by(|a, b| b.last_active_at.cmp(&a.last_active_at));
+    let mut rows = String::new();
+    for (i, record) in sessions.iter().enumerate() {
+        let this = current.as_ref() == Some(&record.key);
+        let _ = write!(
+            rows,
+            r#"<tr class="device{cls}" data-index="{i}"><td>{marker}</td><td class="ua">{ua}</td><td class="ip">{ip}</td><td>{active}</td><td>{created}</td></tr>"#,
+            cls = if this { " current" } else { "" },
+            marker = if this {
+                "<strong>This device</strong>"
+            } else {
+                "Other device"
+            },
+            ua = escape(record.user_agent.as_deref().unwrap_or("unknown")),
+            ip = escape(record.ip.as_deref().unwrap_or("unknown")),
+            active = ago(record.last_active_at),
+            created = record.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        );
+    }
+    let note = q
+        .ended
+        .map(|n| format!(r#"<p class="note" id="ended">Logged out {n} other device(s).</p>"#))
+        .unwrap_or_default();
+    let body = format!(
+        r#"{note}<p>Sessions of <strong id="user">{user}</strong>: <span id="count">{count}</span></p>
+<table id="devices"><thead><tr><th></th><th>Browser (User-Agent)</th><th>IP</th><th>Last active</th><th>Signed in</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p><form class="inline" method="post" action="/devices/logout-others"><button id="logout-others" type="submit">Log out other devices</button></form>
+<form class="inline" method="post" action="/logout"><button id="logout" type="submit">Log out</button></form></p>"#,
+        user = escape(&user),
+        count = sessions.len(),
+    );
+    Ok(page("Your devices", &body))
+}
+
+async fn logout_others(session: HttpSession) -> Page {
+    let Some(user) = session.user_id().await? else {
+        return Ok(see_other("/"));
+    };
+    let current = session.key().await;
+    let ended = session
+        .store()
+        .delete_for_user(&user, current.as_ref())
+        .await?;
+    tracing::info!(ended, "logged out other devices");
+    Ok(see_other(&format!("/devices?ended={ended}")))
+}
+
+async fn logout(session: HttpSession) -> Page {
+    session.flush().await?;
+    Ok(see_other("/"))
+}

@@ -1,0 +1,147 @@
+//! The example app over HTTP (no browser): login cycles the key, devices, log out others.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use session::{MemoryStore, SessionStore};
+use session_web_example::{app, AppOptions};
+
+async fn serve(store: Arc<dyn SessionStore>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(store, &AppOptions::default());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with("id="))
+        .map(|v| v.split(';').next().unwrap()["id=".len()..].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_devices_and_logout_others_over_http() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let url = serve(store.clone()).await;
+    let c = client();
+
+    // Anonymous counter, then login: the key changes, the counter survives.
+    let res = c.post(format!("{url}/counter")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let anon = session_cookie(&res).unwrap();
+    let res = c
+        .post(format!("{url}/login"))
+        .header("cookie", format!("id={anon}"))
+        .header("user-agent", "Device-A")
+        .form(&[("username", "alice")])
+        .send()
+        .await
+        .unwrap();
+    let a = session_cookie(&res).unwrap();
+    assert_ne!(a, anon, "login cycles the key");
+    let home = c
+        .get(&url)
+        .header("cookie", format!("id={a}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains(r#"<strong id="user">alice</strong>"#));
+    assert!(home.contains(r#"<strong id="counter">1</strong>"#));
+
+    // A second device.
+    let res = c
+        .post(format!("{url}/login"))
+        .header("user-agent", "Device-B <script>")
+        .form(&[("username", "alice")])
+        .send()
+        .await
+        .unwrap();
+    let b = session_cookie(&res).unwrap();
+    let devices = c
+        .get(format!("{url}/devices"))
+        .header("cookie", format!("id={a}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        devices.contains(r#"<span id="count">2</span>"#),
+        "{devices}"
+    );
+    assert!(devices.contains("Device-A") && devices.contains("Device-B &lt;script&gt;"));
+    assert!(devices.contains("127.0.0.1"));
+    assert_eq!(store.list_for_user("alice").await.unwrap().len(), 2);
+
+    // Log out the others from A; B's next request finds no session and loses its cookie.
+    let res = c
+        .post(format!("{url}/devices/logout-others"))
+        .header("cookie", format!("id={a}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/devices?ended=1");
+    let res = c
+        .get(&url)
+        .header("cookie", format!("id={b}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        session_cookie(&res).as_deref(),
+        Some(""),
+        "removal cookie for B"
+    );
+    assert!(res.text().await.unwrap().contains("Not signed in"));
+
+    // Log out A: flush removes the row and the cookie.
+    let res = c
+        .post(format!("{url}/logout"))
+        .header("cookie", format!("id={a}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session_cookie(&res).as_deref(), Some(""));
+    assert!(store.list_for_user("alice").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_store_urls_are_clear_errors() {
+    let err = session_web_example::open_store("ftp://x")
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("unknown SESSION_STORE_URL scheme"));
+    #[cfg(not(feature = "redis"))]
+    {
+        let err = session_web_example::open_store("redis://127.0.0.1")
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--features redis"), "{err}");
+    }
+    assert!(session_web_example::open_store("memory:").await.is_ok());
+}
