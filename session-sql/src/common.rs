@@ -1,7 +1,5 @@
 //! Pieces shared by the dialect modules.
 
-use std::time::Duration;
-
 use session_core::chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
@@ -22,7 +20,8 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// Connections idle for longer than this are pinged before use, so connections left over
 /// from before a database restart are dropped instead of failing a request. Busy
 /// connections are never pinged (no extra round trip on the hot path).
-pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Settings every dialect gets from the builder.
 #[derive(Debug, Clone)]
@@ -36,7 +35,7 @@ pub struct Settings {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn server_pool_options<DB: sqlx::Database>(
     max_connections: u32,
-    acquire_timeout: Duration,
+    acquire_timeout: std::time::Duration,
 ) -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(max_connections)

@@ -114,6 +114,7 @@ impl TableName {
 
     /// A stable 64-bit FNV-1a hash of the name, for advisory-lock keys that must agree
     /// between processes and builds.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) fn lock_id(&self) -> i64 {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for &b in b"session-sql:migrate:".iter().chain(self.0.as_bytes()) {

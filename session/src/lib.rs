@@ -7,6 +7,7 @@
 //! | feature | store | crate |
 //! | --- | --- | --- |
 //! | `memory` (default) | [`MemoryStore`] | `session-memory` |
+//! | `sqlite`, `postgres`, `mysql` | `SqlStore` | `session-sql` |
 //!
 //! The session model is Django's and Plain's: lazy loading, a fresh key on every create,
 //! `cycle_key` at login, `flush` at logout, idle and absolute expiry; plus what the other
@@ -55,3 +56,12 @@ pub use session_tower::{
     CookieConfigError, DefaultSession, DeviceMetadata, HttpSession, IpSource,
     MissingSessionLayer, SameSite, SessionError, SessionLayer, SessionService,
 };
+
+/// SQL stores on PostgreSQL, SQLite and MySQL/MariaDB: see [`SqlStore`] and the [`sql`]
+/// module for its builder and options.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
+)]
+pub use session_sql::{self as sql, SqlStore, SqlStoreBuilder, TableLayout, TableName};

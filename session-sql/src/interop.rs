@@ -1,0 +1,700 @@
+//! [`InteropStore`]: sessions in tables shared with Django and with Plain ≤ 0.22.
+//!
+//! Django's `django_session` (`session_key varchar(40)` primary key, `session_data text`,
+//! `expire_date`) and Plain's signed `plainsessions_session` (the same with `expires_at`)
+//! have no version, user or device columns. This store therefore:
+//!
+//! - derives a record's version from its data (a 64-bit fingerprint of `session_data`), and
+//!   runs `update` as a compare-and-swap inside a transaction that locks the row
+//!   (`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite): the write succeeds
+//!   only if the row is still live and still holds the data this request loaded, so a
+//!   concurrent change (from Rust or from Django) is a [`Error::Conflict`] that the handle
+//!   resolves by reloading and re-applying, and a row deleted meanwhile (a logout, Django's
+//!   `flush`) is [`Error::NotFound`], never re-created. This is stronger than Django itself,
+//!   whose `save()` overwrites concurrent changes. Writing back identical data is not seen as
+//!   a change (harmless: the data is the same);
+//! - answers [`Error::Unsupported`] for the user index (`list_for_user`,
+//!   `delete_for_user`) and keeps no device metadata; `created_at` is not stored, so an
+//!   absolute timeout cannot be enforced on these tables;
+//! - stores the data as the configured codec wrote it: use
+//!   `session_signed::SignedCodec` with the Django (or Plain) salt and the Django
+//!   `SECRET_KEY`, so both applications read each other's sessions.
+//!
+//! Expiry columns are written exactly as Django writes them: `timestamp with time zone` on
+//! PostgreSQL, and on SQLite the text `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC (Django with
+//! `USE_TZ = True`, the default since Django 5.0).
+
+#[cfg(feature = "sqlite")]
+use std::str::FromStr;
+use std::time::Duration;
+
+#[cfg(feature = "sqlite")]
+use session_core::chrono::NaiveDateTime;
+#[cfg(feature = "postgres")]
+use session_core::chrono::Timelike;
+use session_core::chrono::{DateTime, Utc};
+use session_core::{async_trait, Capabilities, Error, Record, Result, SessionKey, SessionStore};
+use sqlx::SqlStr;
+
+use crate::common::{now, sql};
+#[cfg(feature = "sqlite")]
+use crate::error::corrupt;
+use crate::error::{column, map_err};
+use crate::table::TableName;
+
+/// Which foreign table shape an [`InteropStore`] works on.
+///
+/// # Examples
+///
+/// ```
+/// use session_sql::InteropLayout;
+/// assert_eq!(InteropLayout::Django.default_table(), "django_session");
+/// assert_eq!(InteropLayout::PlainSigned.expiry_column(), "expires_at");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InteropLayout {
+    /// Django's `django_session`: `session_key`, `session_data`, `expire_date`.
+    Django,
+    /// Plain ≤ 0.22's `plainsessions_session`: `session_key`, `session_data`, `expires_at`
+    /// (signed data, salt `plain.sessions.SessionStore`).
+    PlainSigned,
+}
+
+impl InteropLayout {
+    /// The table the Python framework uses by default.
+    pub fn default_table(self) -> &'static str {
+        match self {
+            Self::Django => "django_session",
+            Self::PlainSigned => "plainsessions_session",
+        }
+    }
+
+    /// The name of the expiry column.
+    pub fn expiry_column(self) -> &'static str {
+        match self {
+            Self::Django => "expire_date",
+            Self::PlainSigned => "expires_at",
+        }
+    }
+
+    /// The name of the expiry index the Python framework's migration creates.
+    fn index_name(self, table: &TableName) -> String {
+        match (self, table.as_str()) {
+            (Self::Django, "django_session") => "django_session_expire_date_a5c62663".to_owned(),
+            _ => format!("{}_{}_idx", table.as_str(), self.expiry_column()),
+        }
+    }
+}
+
+/// The 64-bit FNV-1a fingerprint of the stored data: the version of a row in a table that
+/// has no version column.
+fn fingerprint(data: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data.as_bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Every statement, built once for a table and layout; `$n` placeholders (rewritten to
+/// `?n` for SQLite).
+#[derive(Debug, Clone)]
+struct Queries {
+    create: SqlStr,
+    load: SqlStr,
+    lock: SqlStr,
+    update: SqlStr,
+    touch: SqlStr,
+    delete: SqlStr,
+    exists: SqlStr,
+    delete_expired: SqlStr,
+    migrate: Vec<SqlStr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+impl Queries {
+    fn new(table: &TableName, layout: InteropLayout, flavor: Flavor) -> Self {
+        let t = format!("\"{}\"", table.as_str());
+        let e = format!("\"{}\"", layout.expiry_column());
+        let idx = format!("\"{}\"", layout.index_name(table));
+        let (lock_suffix, time_type) = match flavor {
+            #[cfg(feature = "sqlite")]
+            Flavor::Sqlite => ("", "datetime"),
+            #[cfg(feature = "postgres")]
+            Flavor::Postgres => (" FOR UPDATE", "timestamp with time zone"),
+        };
+        let q = |text: String| match flavor {
+            #[cfg(feature = "sqlite")]
+            Flavor::Sqlite => sql(text.replace('$', "?")),
+            #[cfg(feature = "postgres")]
+            Flavor::Postgres => sql(text),
+        };
+        Self {
+            // Insert, or replace a row that has expired; a live row is left alone (0 rows).
+            create: q(format!(
+                "INSERT INTO {t} (\"session_key\", \"session_data\", {e}) VALUES ($1, $2, $3) \
+                 ON CONFLICT (\"session_key\") DO UPDATE SET \
+                 \"session_data\" = excluded.\"session_data\", {e} = excluded.{e} \
+                 WHERE {t}.{e} <= $4"
+            )),
+            load: q(format!(
+                "SELECT \"session_data\", {e} FROM {t} WHERE \"session_key\" = $1 AND {e} > $2"
+            )),
+            lock: q(format!(
+                "SELECT \"session_data\" FROM {t} WHERE \"session_key\" = $1 AND {e} > $2{lock_suffix}"
+            )),
+            update: q(format!(
+                "UPDATE {t} SET \"session_data\" = $1, {e} = $2 WHERE \"session_key\" = $3"
+            )),
+            touch: q(format!(
+                "UPDATE {t} SET {e} = $1 WHERE \"session_key\" = $2 AND {e} > $3"
+            )),
+            delete: q(format!(
+                "DELETE FROM {t} WHERE \"session_key\" = $1 RETURNING {e} > $2"
+            )),
+            exists: q(format!(
+                "SELECT 1 FROM {t} WHERE \"session_key\" = $1 AND {e} > $2"
+            )),
+            delete_expired: q(format!("DELETE FROM {t} WHERE {e} <= $1")),
+            // The DDL of the Python framework's own migration (see the reference tables).
+            migrate: vec![
+                q(format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
+                     \"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+                     \"session_data\" text NOT NULL, \
+                     {e} {time_type} NOT NULL)"
+                )),
+                q(format!("CREATE INDEX IF NOT EXISTS {idx} ON {t} ({e})")),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// A [`SessionStore`] over a session table shared with Django or Plain ≤ 0.22 (see the
+/// [module documentation](self) for the concurrency check and what is not supported).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::Error> {
+/// use session_core::{Record, SessionKey, SessionStore};
+/// use session_sql::{InteropLayout, InteropStore};
+///
+/// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
+/// store.migrate().await?; // only when no Django project manages the table
+/// assert!(!store.capabilities().user_index);
+///
+/// let key = SessionKey::generate();
+/// let expires = session_core::chrono::Utc::now() + session_core::chrono::TimeDelta::hours(1);
+/// store.create(&Record::new(key.clone(), "e30:1vb66i:sig".into(), expires)).await?;
+/// let loaded = store.load(&key).await?.expect("live");
+/// assert_eq!(loaded.data, "e30:1vb66i:sig");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct InteropStore {
+    pool: Pool,
+    layout: InteropLayout,
+    table: TableName,
+    q: Queries,
+}
+
+impl InteropStore {
+    /// Connects by URL (`sqlite:…` or `postgres://…`) to the layout's default table.
+    /// SQLite files are created if missing and wait up to 5 s for the write lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] / [`Error::Backend`] if the database cannot be opened, or
+    /// [`Error::Unsupported`] for a URL scheme this build has no feature for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::InteropStore::connect("sqlite::memory:", session_sql::InteropLayout::PlainSigned).await?;
+    /// assert_eq!(store.table().as_str(), "plainsessions_session");
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str, layout: InteropLayout) -> Result<Self> {
+        #[cfg(feature = "sqlite")]
+        if url.starts_with("sqlite:") {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .map_err(map_err)?
+                .create_if_missing(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(if url.contains(":memory:") { 1 } else { 4 })
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await
+                .map_err(map_err)?;
+            return Ok(Self::sqlite(pool, layout));
+        }
+        #[cfg(feature = "postgres")]
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(map_err)?;
+            return Ok(Self::postgres(pool, layout));
+        }
+        let _ = (url, layout);
+        Err(Error::Unsupported {
+            operation: "this database URL scheme (enable the matching session-sql feature)",
+        })
+    }
+
+    /// A store over an existing SQLite pool, on the layout's default table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = session_sql::sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let store = session_sql::InteropStore::sqlite(pool, session_sql::InteropLayout::Django);
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub fn sqlite(pool: sqlx::SqlitePool, layout: InteropLayout) -> Self {
+        Self::build(Pool::Sqlite(pool), layout, None)
+    }
+
+    /// A store over an existing PostgreSQL pool, on the layout's default table.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = session_sql::sqlx::PgPool::connect("postgres://localhost/app").await?;
+    /// let store = session_sql::InteropStore::postgres(pool, session_sql::InteropLayout::Django);
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub fn postgres(pool: sqlx::PgPool, layout: InteropLayout) -> Self {
+        Self::build(Pool::Postgres(pool), layout, None)
+    }
+
+    fn build(pool: Pool, layout: InteropLayout, table: Option<TableName>) -> Self {
+        let table =
+            table.unwrap_or_else(|| TableName::new(layout.default_table()).unwrap_or_default());
+        let flavor = match &pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Flavor::Sqlite,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Flavor::Postgres,
+        };
+        let q = Queries::new(&table, layout, flavor);
+        Self {
+            pool,
+            layout,
+            table,
+            q,
+        }
+    }
+
+    /// Uses another table name (for example a Django project with a custom `db_table`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_sql::{InteropLayout, InteropStore, TableName};
+    /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django)
+    ///     .await?
+    ///     .with_table(TableName::new("legacy_sessions")?);
+    /// assert_eq!(store.table().as_str(), "legacy_sessions");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_table(self, table: TableName) -> Self {
+        Self::build(self.pool, self.layout, Some(table))
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> InteropLayout {
+        self.layout
+    }
+
+    /// The table.
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    /// Creates the table and its expiry index with the Python framework's own DDL, if they
+    /// do not exist. When a Django (or Plain) project manages the table, let its migrations
+    /// do this instead: Django does not know about tables it did not create.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sql::InteropStore::connect("sqlite::memory:", session_sql::InteropLayout::Django).await?;
+    /// store.migrate().await?;
+    /// store.migrate().await?; // idempotent
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate(&self) -> Result<()> {
+        for statement in &self.q.migrate {
+            match &self.pool {
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(p) => {
+                    sqlx::query(statement.clone())
+                        .execute(p)
+                        .await
+                        .map_err(map_err)?;
+                }
+                #[cfg(feature = "postgres")]
+                Pool::Postgres(p) => {
+                    sqlx::query(statement.clone())
+                        .execute(p)
+                        .await
+                        .map_err(map_err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self, key: SessionKey, data: String, expires_at: DateTime<Utc>) -> Record {
+        let version = fingerprint(&data);
+        let mut record = Record::new(key, data, expires_at);
+        record.version = version;
+        record.created_at = now();
+        record
+    }
+}
+
+/// Django's SQLite datetime text: `YYYY-MM-DD HH:MM:SS[.ffffff]`, naive UTC.
+#[cfg(feature = "sqlite")]
+fn sqlite_time(t: DateTime<Utc>) -> String {
+    let micros = t.timestamp_subsec_micros();
+    let base = t.format("%Y-%m-%d %H:%M:%S");
+    if micros == 0 {
+        base.to_string()
+    } else {
+        format!("{base}.{micros:06}")
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn parse_sqlite_time(s: &str) -> Result<DateTime<Utc>> {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(naive.and_utc());
+        }
+    }
+    Err(corrupt(format!(
+        "expiry column is not a datetime: {} bytes",
+        s.len()
+    )))
+}
+
+/// Microsecond precision, as PostgreSQL stores.
+#[cfg(feature = "postgres")]
+fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(t.timestamp_subsec_micros() * 1000)
+        .unwrap_or(t)
+}
+
+#[async_trait]
+impl SessionStore for InteropStore {
+    async fn create(&self, r: &Record) -> Result<()> {
+        let now = now();
+        let affected = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => sqlx::query(self.q.create.clone())
+                .bind(r.key.as_str())
+                .bind(r.data.as_str())
+                .bind(sqlite_time(r.expires_at))
+                .bind(sqlite_time(now))
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => sqlx::query(self.q.create.clone())
+                .bind(r.key.as_str())
+                .bind(r.data.as_str())
+                .bind(truncate(r.expires_at))
+                .bind(now)
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+        };
+        if affected == 0 {
+            return Err(Error::KeyExists);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+        let now = now();
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => {
+                let row = sqlx::query(self.q.load.clone())
+                    .bind(key.as_str())
+                    .bind(sqlite_time(now))
+                    .fetch_optional(p)
+                    .await
+                    .map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let data: String = column(&row, 0, "session_data")?;
+                let expires: String = column(&row, 1, self.layout.expiry_column())?;
+                Ok(Some(self.record(
+                    key.clone(),
+                    data,
+                    parse_sqlite_time(&expires)?,
+                )))
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => {
+                let row = sqlx::query(self.q.load.clone())
+                    .bind(key.as_str())
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+                    .map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let data: String = column(&row, 0, "session_data")?;
+                let expires: DateTime<Utc> = column(&row, 1, self.layout.expiry_column())?;
+                Ok(Some(self.record(key.clone(), data, expires)))
+            }
+        }
+    }
+
+    async fn update(&self, r: &Record) -> Result<u64> {
+        let now = now();
+        // Lock the live row, compare its data's fingerprint with the version the caller
+        // loaded, then write: a compare-and-swap on the data itself.
+        let current: Option<String> = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+                let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
+                    .bind(r.key.as_str())
+                    .bind(sqlite_time(now))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if current.as_deref().map(fingerprint) == Some(r.version) {
+                    sqlx::query(self.q.update.clone())
+                        .bind(r.data.as_str())
+                        .bind(sqlite_time(r.expires_at))
+                        .bind(r.key.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                }
+                current
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await.map_err(map_err)?;
+                let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
+                    .bind(r.key.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if current.as_deref().map(fingerprint) == Some(r.version) {
+                    sqlx::query(self.q.update.clone())
+                        .bind(r.data.as_str())
+                        .bind(truncate(r.expires_at))
+                        .bind(r.key.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                }
+                current
+            }
+        };
+        match current {
+            None => Err(Error::NotFound),
+            Some(data) if fingerprint(&data) == r.version => Ok(fingerprint(&r.data)),
+            Some(_) => Err(Error::Conflict),
+        }
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+        let now = now();
+        let affected = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => sqlx::query(self.q.touch.clone())
+                .bind(sqlite_time(expires_at))
+                .bind(key.as_str())
+                .bind(sqlite_time(now))
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => sqlx::query(self.q.touch.clone())
+                .bind(truncate(expires_at))
+                .bind(key.as_str())
+                .bind(now)
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+        };
+        Ok(affected > 0)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        let now = now();
+        let was_live: Option<bool> = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => sqlx::query_scalar(self.q.delete.clone())
+                .bind(key.as_str())
+                .bind(sqlite_time(now))
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => sqlx::query_scalar(self.q.delete.clone())
+                .bind(key.as_str())
+                .bind(now)
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?,
+        };
+        Ok(was_live.unwrap_or(false))
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        let now = now();
+        let row = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => sqlx::query(self.q.exists.clone())
+                .bind(key.as_str())
+                .bind(sqlite_time(now))
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?
+                .is_some(),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => sqlx::query(self.q.exists.clone())
+                .bind(key.as_str())
+                .bind(now)
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?
+                .is_some(),
+        };
+        Ok(row)
+    }
+
+    async fn delete_expired(&self) -> Result<u64> {
+        let now = now();
+        let removed = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => sqlx::query(self.q.delete_expired.clone())
+                .bind(sqlite_time(now))
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => sqlx::query(self.q.delete_expired.clone())
+                .bind(now)
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+        };
+        if removed > 0 {
+            tracing::info!(table = %self.table, removed, "deleted expired sessions");
+        }
+        Ok(removed)
+    }
+
+    async fn list_for_user(&self, _user_id: &str) -> Result<Vec<Record>> {
+        Err(Error::Unsupported {
+            operation: "list_for_user (this table has no user column)",
+        })
+    }
+
+    async fn delete_for_user(&self, _user_id: &str, _except: Option<&SessionKey>) -> Result<u64> {
+        Err(Error::Unsupported {
+            operation: "delete_for_user (this table has no user column)",
+        })
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+            .with_user_index(false)
+            .with_device_metadata(false)
+            .with_exact_versions(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_differ_and_are_stable() {
+        assert_eq!(fingerprint("e30"), fingerprint("e30"));
+        assert_ne!(fingerprint("e30"), fingerprint("e31"));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_times_are_djangos_text() {
+        let t = DateTime::parse_from_rfc3339("2026-12-10T23:49:05.606100Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(sqlite_time(t), "2026-12-10 23:49:05.606100");
+        assert_eq!(
+            parse_sqlite_time("2026-12-10 23:49:05.606100").ok(),
+            Some(t)
+        );
+        let whole = DateTime::parse_from_rfc3339("2026-12-10T23:49:05Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(sqlite_time(whole), "2026-12-10 23:49:05");
+        assert_eq!(parse_sqlite_time("2026-12-10 23:49:05").ok(), Some(whole));
+        assert!(parse_sqlite_time("soon").is_err());
+    }
+}
