@@ -247,6 +247,7 @@ pub struct SignedCodec {
     keys: Vec<[u8; 32]>,
     non_finite: NonFinite,
     max_decoded_len: usize,
+    compress: bool,
 }
 
 impl fmt::Debug for SignedCodec {
@@ -256,6 +257,7 @@ impl fmt::Debug for SignedCodec {
             .field("keys", &self.keys.len())
             .field("non_finite", &self.non_finite)
             .field("max_decoded_len", &self.max_decoded_len)
+            .field("compress", &self.compress)
             .finish()
     }
 }
@@ -284,6 +286,7 @@ impl SignedCodec {
             keys: vec![key],
             non_finite: NonFinite::default(),
             max_decoded_len: DEFAULT_MAX_DECODED_LEN,
+            compress: true,
         })
     }
 
@@ -396,6 +399,27 @@ impl SignedCodec {
         self
     }
 
+    /// Whether `encode` may compress (default `true`, as Django's session store always
+    /// asks for). Without compression the output is what `signing.dumps(..., compress=False)`
+    /// writes, which Django reads as well; decoding accepts both forms either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::{Codec, SessionMap};
+    /// let codec = session_signed::SignedCodec::django("s")?.with_compression(false);
+    /// let mut map = SessionMap::new();
+    /// map.insert("blob".into(), "x".repeat(1000).into());
+    /// let data = codec.encode(&map)?;
+    /// assert!(!data.starts_with('.') && data.len() > 1000);
+    /// assert_eq!(codec.decode(&data)?, map);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_compression(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
     /// The salt in use.
     ///
     /// # Examples
@@ -445,7 +469,11 @@ impl SignedCodec {
     /// # Ok::<(), session_signed::SecretError>(())
     /// ```
     pub fn sign_json(&self, json: &[u8], unix_seconds: i64) -> String {
-        let compressed = zlib_compress(json).filter(|z| z.len() + 1 < json.len());
+        let compressed = if self.compress {
+            zlib_compress(json).filter(|z| z.len() + 1 < json.len())
+        } else {
+            None
+        };
         let mut value = String::with_capacity(json.len() * 4 / 3 + 64);
         match &compressed {
             Some(z) => {
