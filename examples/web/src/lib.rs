@@ -98,9 +98,12 @@ async fn open_sql(
     scheme: &str,
     feature: &'static str,
 ) -> Result<Arc<dyn SessionStore>, SetupError> {
-    let enabled = match feature {
-        "sqlite" => cfg!(feature = "sqlite"),
-        _ => cfg!(feature = "postgres"),
+    const SQLITE: bool = cfg!(feature = "sqlite");
+    const POSTGRES: bool = cfg!(feature = "postgres");
+    let enabled = if feature == "sqlite" {
+        SQLITE
+    } else {
+        POSTGRES
     };
     if !enabled {
         return Err(SetupError::FeatureMissing {
@@ -339,7 +342,7 @@ async fn devices(
     };
     let current = session.key().await;
     let mut sessions = session.store().list_for_user(&user).await?;
-    sessions.sort_by(|a, b| b.last_active_at.cmp(&a.last_active_at));
+    sessions.sort_by_key(|r| std::cmp::Reverse(r.last_active_at));
     let mut rows = String::new();
     for (i, record) in sessions.iter().enumerate() {
         let this = current.as_ref() == Some(&record.key);
