@@ -57,8 +57,7 @@
 //! ## The user index and what consistency it keeps
 //!
 //! Each user with sessions has a sorted set `<prefix>u:<user id>`: member = session key,
-//! score = the session's creation time in milliseconds (so `list_for_user` comes back in
-//! creation order). The guarantees, in both modes:
+//! score = when the entry was written (milliseconds). The guarantees, in both modes:
 //!
 //! 1. **A session is never listed after it is gone**, nor listed for a user it no longer
 //!    belongs to: `list_for_user` loads every indexed session and keeps only live records
@@ -68,17 +67,22 @@
 //!    `update` that gave it that user has returned: the index entry is written before
 //!    (cluster) or atomically with (standalone, same script) the session itself. So
 //!    "log out everywhere" never misses a session that was logged in before it started.
-//! 3. **The index may hold stale entries** (sessions deleted, expired, or moved to another
-//!    user; and in cluster mode an entry written for a `create` or `update` that then
-//!    failed). Reads filter them (rule 1) and prune them; `delete_expired` prunes them in
-//!    every index and returns how many it removed. Pruning is conditional (an entry is
-//!    removed only if its score is still the one the reader saw), so a concurrent write
-//!    of the same entry is never undone.
+//! 3. **The index may hold stale entries**: sessions deleted (`delete` and `touch` never
+//!    touch the index), expired, or moved to another user; in cluster mode also an entry
+//!    written for a `create` or `update` that then failed. Reads filter them (rule 1) and
+//!    prune them; `delete_expired` prunes them in every index and returns how many it
+//!    removed. Entries of expired sessions are pruned at once. In cluster mode an entry
+//!    pointing at a missing session or at another user's session is pruned only once it
+//!    is older than a grace period (at least a minute; more with long timeouts), because
+//!    its session write may still be on its way (rule 2 writes the entry first); without
+//!    this a concurrent read could drop the entry of a session being created. Pruning is
+//!    also conditional: an entry is removed only if its score is still the one the reader
+//!    saw, so an entry written again meanwhile stays.
 //!
 //! In standalone mode each script touches only keys it is given (a session key, and the
 //! index key of the record's own user), so the same scripts are valid in a cluster, where
 //! the session key and the index key are in different hash slots and so are written by
-//! separate commands, in the order above. `delete` and `touch` never touch the index.
+//! separate commands, in the order above.
 //!
 //! ## Connections
 //!

@@ -60,7 +60,8 @@ local function header(v)
 end
 ";
 
-/// KEYS: session [, user index]. ARGV: now_ms, value, expires_ms, member, score.
+/// KEYS: session [, user index]. ARGV: now_ms, value, expires_ms, member, score (the
+/// index entry's score: when it was written).
 pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -69,7 +70,7 @@ if type(cur) == 'table' then return -3 end
 local now = tonumber(ARGV[1])
 if cur then
   local exp = expiry(cur)
-  if not exp then return -3 end
+  if not exp or not header(cur) then return -3 end
   if exp > now then return 0 end
 end
 if tonumber(ARGV[3]) <= now then
@@ -85,7 +86,8 @@ return 1
 
 /// KEYS: session [, new user's index]. ARGV: now_ms, expected version, value head,
 /// value tail, expires_ms, has_user ('1'/'0'), user, member, index_done ('1'/'0').
-/// The stored `created_ms` is kept (spliced between head and tail).
+/// The stored `created_ms` is kept (spliced between head and tail). A new index entry is
+/// scored with `now_ms` (when it was written).
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -101,7 +103,7 @@ if not ver then return -3 end
 if ver ~= ARGV[2] then return -1 end
 if ARGV[6] == '1' and ARGV[7] ~= user then
   if KEYS[2] then
-    redis.call('ZADD', KEYS[2], created, ARGV[8])
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[8])
   elseif ARGV[9] ~= '1' then
     return -2
   end
@@ -120,12 +122,14 @@ return 1
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
-local head = redis.pcall('GETRANGE', KEYS[1], 0, 19)
+local head = redis.pcall('GETRANGE', KEYS[1], 0, 38)
 if type(head) == 'table' then return -3 end
 if head == '' then return 0 end
 local now = tonumber(ARGV[1])
 local exp = expiry(head)
-if not exp then return -3 end
+if not exp or #head < 39 or string.sub(head, 21, 21) ~= '|' or string.sub(head, 39, 39) ~= '|' then
+  return -3
+end
 if exp <= now then return 0 end
 if tonumber(ARGV[4]) <= now then
   redis.call('DEL', KEYS[1])
@@ -155,7 +159,8 @@ return 1
 });
 
 /// KEYS: session. ARGV: now_ms, user. Deletes the record if it belongs to `user`:
-/// 1 live record removed, 0 missing or expired (removed), -4 someone else's, -3 corrupt.
+/// 1 live record removed, 2 expired record removed, 0 missing, -4 someone else's,
+/// -3 corrupt.
 pub(crate) static DELETE_IF_OWNED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -168,7 +173,7 @@ local ver, created, user = header(cur)
 if not ver then return -3 end
 if user ~= ARGV[2] then return -4 end
 redis.call('DEL', KEYS[1])
-if exp <= tonumber(ARGV[1]) then return 0 end
+if exp <= tonumber(ARGV[1]) then return 2 end
 return 1
 "
     ))

@@ -13,6 +13,10 @@ use crate::RedisStore;
 /// Index keys and session keys handled per command in the multi-key steps.
 const CHUNK: usize = 500;
 
+/// The least grace (see `RedisStore::index_grace_ms`): one minute, which also absorbs
+/// clock differences between application servers.
+const INDEX_GRACE_MIN_MS: f64 = 60_000.0;
+
 fn now() -> (DateTime<Utc>, i64) {
     let now = Utc::now();
     (now, millis(now))
@@ -35,7 +39,8 @@ fn corrupt_at(key: &SessionKey) -> Error {
     }
 }
 
-/// One entry of a user's index: the session key and its score, as read.
+/// One entry of a user's index: the session key and its score (when the entry was
+/// written, in milliseconds), as read.
 struct Entry {
     member: String,
     score: f64,
@@ -110,6 +115,20 @@ fn glob_escape(s: &str) -> String {
 }
 
 impl RedisStore {
+    /// How old an index entry must be before a reader may prune it for pointing at a
+    /// missing session or at another user's session. In a cluster, `create` and a
+    /// user-changing `update` write the index entry *before* the session (other slot), so
+    /// a reader can see the entry first; pruning it then would lose a live session from
+    /// the index. In standalone mode both are written by one script: no grace needed.
+    fn index_grace_ms(&self) -> f64 {
+        if self.inner.conns.is_cluster() {
+            let ops = self.inner.conns.acquire_timeout + self.inner.conns.response_timeout * 2;
+            (ops.as_millis() as f64 * 2.0).max(INDEX_GRACE_MIN_MS)
+        } else {
+            0.0
+        }
+    }
+
     async fn script(&self, lease: &Lease, inv: &ScriptInvocation<'_>) -> Result<i64> {
         let mut c = lease.conn.clone();
         self.inner.conns.run(lease, inv.invoke_async(&mut c)).await
@@ -167,8 +186,10 @@ impl RedisStore {
     async fn index_pass(&self, lease: &Lease, user: &str) -> Result<(Vec<Record>, u64)> {
         let index = self.user_index_key(user);
         let entries = self.index_entries(lease, &index).await?;
-        let (_, now_ms) = now();
-        let now_at = DateTime::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
+        let (now_at, now_ms) = now();
+        let grace = self.index_grace_ms();
+        // Entries that may still be in the middle of a write (cluster) are kept.
+        let settled = |e: &Entry| now_ms as f64 - e.score >= grace;
         let mut live = Vec::new();
         let mut stale: Vec<&Entry> = Vec::new();
         for chunk in entries.chunks(CHUNK) {
@@ -192,17 +213,25 @@ impl RedisStore {
                 self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
             for ((e, k), v) in parsed.into_iter().zip(values) {
                 let Some(v) = v else {
-                    stale.push(e);
+                    if settled(e) {
+                        stale.push(e);
+                    }
                     continue;
                 };
                 match format::decode(&k, v) {
-                    Ok(r) if r.is_live_at(now_at) && r.user_id.as_deref() == Some(user) => {
-                        live.push(r)
+                    // Expired records never come back: prune at once.
+                    Ok(r) if !r.is_live_at(now_at) => stale.push(e),
+                    Ok(r) if r.user_id.as_deref() == Some(user) => live.push(r),
+                    Ok(_) => {
+                        if settled(e) {
+                            stale.push(e);
+                        }
                     }
-                    Ok(_) => stale.push(e),
                     Err(_) => {
                         tracing::warn!(key = %k, "session-redis: corrupt record in a user index");
-                        stale.push(e);
+                        if settled(e) {
+                            stale.push(e);
+                        }
                     }
                 }
             }
@@ -343,8 +372,7 @@ impl SessionStore for RedisStore {
         if conns.is_cluster() && exp_ms > now_ms {
             if let Some(user) = user {
                 // The index entry goes first: a live session is never missing from it.
-                self.index_add(&lease, user, &record.key, enc.created_ms)
-                    .await?;
+                self.index_add(&lease, user, &record.key, now_ms).await?;
             }
         }
         let mut inv = scripts::CREATE.prepare_invoke();
@@ -356,7 +384,7 @@ impl SessionStore for RedisStore {
             .arg(enc.whole())
             .arg(exp_ms)
             .arg(record.key.as_str())
-            .arg(enc.created_ms);
+            .arg(now_ms);
         match code("create", self.script(&lease, &inv).await?)? {
             Code::Ok => Ok(()),
             Code::Refused => Err(Error::KeyExists),
@@ -414,8 +442,7 @@ impl SessionStore for RedisStore {
                 Code::NeedIndex if !index_done => {
                     if let Some(user) = user {
                         // Cluster, user changed: index entry first, then the session.
-                        self.index_add(&lease, user, &record.key, enc.created_ms)
-                            .await?;
+                        self.index_add(&lease, user, &record.key, now_ms).await?;
                     }
                     index_done = true;
                 }
@@ -500,6 +527,8 @@ impl SessionStore for RedisStore {
         let index = self.user_index_key(user_id);
         let entries = self.index_entries(&lease, &index).await?;
         let (_, now_ms) = now();
+        let grace = self.index_grace_ms();
+        let settled = |e: &Entry| now_ms as f64 - e.score >= grace;
         let mut removed = 0u64;
         let mut stale: Vec<&Entry> = Vec::new();
         let mut first_error = None;
@@ -527,7 +556,12 @@ impl SessionStore for RedisStore {
                         removed += 1;
                         stale.push(e);
                     }
-                    Ok(0 | -3 | -4) => stale.push(e),
+                    Ok(2) => stale.push(e),
+                    Ok(0 | -3 | -4) => {
+                        if settled(e) {
+                            stale.push(e);
+                        }
+                    }
                     Ok(n) => {
                         first_error.get_or_insert(unexpected("delete-for-user", n));
                     }

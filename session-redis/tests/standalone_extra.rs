@@ -1,0 +1,279 @@
+//! Store behaviour beyond the conformance suite, on the standalone Redis of
+//! `SESSION_TEST_REDIS_URL`: foreign values at session keys, Redis-side expiry, the user
+//! index's stale entries and their pruning. Compiled only with the `redis-tests` feature.
+#![cfg(feature = "redis-tests")]
+
+mod common;
+
+use std::time::Duration;
+
+use session_core::chrono::{TimeDelta, Utc};
+use session_core::{Error, Record, SessionKey, SessionStore};
+use session_redis::redis::{self, AsyncCommands};
+use session_redis::RedisStore;
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(common::env("SESSION_TEST_REDIS_URL"))
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection")
+}
+
+fn record(user: Option<&str>, expires_in: TimeDelta) -> Record {
+    let mut r = Record::new(
+        SessionKey::generate(),
+        "j1:{}".into(),
+        Utc::now() + expires_in,
+    );
+    r.user_id = user.map(str::to_owned);
+    r
+}
+
+/// Writes a foreign value at a key.
+type Writer = Box<dyn Fn(&mut redis::Pipeline, &str)>;
+
+fn corrupt<T: std::fmt::Debug>(r: Result<T, Error>) {
+    match r {
+        Err(Error::CorruptRecord { .. }) => {}
+        other => panic!("expected CorruptRecord, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_values_are_corrupt_records_never_panics() {
+    let store = common::standalone("foreign");
+    let mut conn = raw().await;
+    // A value whose head looks like a live record but which stops short.
+    let truncated = format!("s1|{:017}|--", Utc::now().timestamp_millis() + 3_600_000);
+    let cases: Vec<(&str, Writer)> = vec![
+        (
+            "plain string",
+            Box::new(|p, k| {
+                p.set(k, "hello");
+            }),
+        ),
+        (
+            "truncated record",
+            Box::new(move |p, k| {
+                p.set(k, truncated.as_str());
+            }),
+        ),
+        (
+            "bad utf-8",
+            Box::new(|p, k| {
+                p.set(k, b"s1|\xff\xfe".to_vec());
+            }),
+        ),
+        (
+            "hash",
+            Box::new(|p, k| {
+                p.hset(k, "data", "x");
+            }),
+        ),
+        (
+            "list",
+            Box::new(|p, k| {
+                p.rpush(k, "x");
+            }),
+        ),
+    ];
+    for (what, write) in cases {
+        let key = SessionKey::generate();
+        let redis_key = store.session_key(&key);
+        let mut pipe = redis::pipe();
+        write(&mut pipe, &redis_key);
+        let _: () = pipe.query_async(&mut conn).await.expect(what);
+        corrupt(store.load(&key).await);
+        let mut r = record(None, TimeDelta::hours(1));
+        r.key = key.clone();
+        corrupt(store.update(&r).await);
+        corrupt(store.create(&r).await);
+        corrupt(store.touch(&key, Utc::now() + TimeDelta::hours(1)).await);
+        if what == "truncated record" {
+            // exists reads the expiry field only.
+            assert!(store.exists(&key).await.expect(what));
+        } else {
+            corrupt(store.exists(&key).await);
+        }
+        // delete removes anything at the key, and reports it.
+        assert!(store.delete(&key).await.expect(what), "{what}");
+        assert!(!store.exists(&key).await.expect(what));
+        store.create(&r).await.expect("the key is usable again");
+        assert!(store.delete(&key).await.expect("delete"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_expiry_follows_expires_at_to_the_millisecond() {
+    let store = common::standalone("ttl");
+    let mut conn = raw().await;
+    let r = record(None, TimeDelta::seconds(30));
+    store.create(&r).await.expect("create");
+    let at: i64 = conn
+        .pexpire_time(store.session_key(&r.key))
+        .await
+        .expect("PEXPIRETIME");
+    assert_eq!(at, r.expires_at.timestamp_millis());
+    let later = Utc::now() + TimeDelta::minutes(10);
+    assert!(store.touch(&r.key, later).await.expect("touch"));
+    let at: i64 = conn
+        .pexpire_time(store.session_key(&r.key))
+        .await
+        .expect("PEXPIRETIME");
+    assert_eq!(at, later.timestamp_millis());
+    let loaded = store.load(&r.key).await.expect("load").expect("live");
+    assert_eq!(loaded.version, 1, "touch keeps the version");
+    assert!(loaded.last_active_at.is_some(), "touch sets last_active_at");
+    // A record created already expired is not stored at all.
+    let dead = record(Some("zed"), -TimeDelta::seconds(1));
+    store.create(&dead).await.expect("create expired");
+    let exists: bool = conn
+        .exists(store.session_key(&dead.key))
+        .await
+        .expect("EXISTS");
+    assert!(!exists);
+    let indexed: bool = conn
+        .exists(store.user_index_key("zed"))
+        .await
+        .expect("EXISTS");
+    assert!(
+        !indexed,
+        "no index entry for a record that was never stored"
+    );
+    // Touching into the past ends the session.
+    assert!(store
+        .touch(&r.key, Utc::now() - TimeDelta::seconds(1))
+        .await
+        .expect("touch"));
+    assert!(!store.exists(&r.key).await.expect("exists"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_index_entries_are_filtered_and_pruned() {
+    let store = common::standalone("index");
+    let mut conn = raw().await;
+    let user = "dora";
+    let index = store.user_index_key(user);
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        let r = record(Some(user), TimeDelta::hours(1));
+        store.create(&r).await.expect("create");
+        live.push(r);
+    }
+    let short = record(Some(user), TimeDelta::milliseconds(200));
+    store.create(&short).await.expect("create short");
+    // delete leaves an index entry behind (it never touches the index).
+    store.delete(&live[0].key).await.expect("delete");
+    // An entry for a key that never existed, and garbage.
+    let _: () = conn
+        .zadd(&index, SessionKey::generate().as_str(), 1)
+        .await
+        .expect("ZADD");
+    let _: () = conn.zadd(&index, "not-a-key", 2).await.expect("ZADD");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let entries: Vec<String> = conn.zrange(&index, 0, -1).await.expect("ZRANGE");
+    assert_eq!(entries.len(), 6, "{entries:?}");
+
+    let listed = store.list_for_user(user).await.expect("list");
+    let mut got: Vec<_> = listed.iter().map(|r| r.key.clone()).collect();
+    let mut want: Vec<_> = live[1..].iter().map(|r| r.key.clone()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "only live sessions of the user are listed");
+    let entries: Vec<String> = conn.zrange(&index, 0, -1).await.expect("ZRANGE");
+    assert_eq!(
+        entries.len(),
+        2,
+        "the read pruned the stale entries: {entries:?}"
+    );
+
+    // delete_expired prunes every index and counts what it removed.
+    let _: () = conn
+        .zadd(&index, SessionKey::generate().as_str(), 3)
+        .await
+        .expect("ZADD");
+    let other = store.user_index_key("erin");
+    let _: () = conn
+        .zadd(&other, SessionKey::generate().as_str(), 3)
+        .await
+        .expect("ZADD");
+    assert_eq!(store.delete_expired().await.expect("delete_expired"), 2);
+    assert_eq!(store.delete_expired().await.expect("again"), 0);
+    let gone: bool = conn.exists(&other).await.expect("EXISTS");
+    assert!(!gone, "an index left empty disappears");
+
+    // A session moved to another user is neither listed nor deleted for the old one.
+    let mut moved = store.load(&live[1].key).await.expect("load").expect("live");
+    moved.user_id = Some("frank".into());
+    store.update(&moved).await.expect("update");
+    assert_eq!(store.list_for_user(user).await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .delete_for_user(user, None)
+            .await
+            .expect("delete_for_user"),
+        1
+    );
+    assert!(
+        store.exists(&live[1].key).await.expect("exists"),
+        "frank's session survives"
+    );
+    assert_eq!(store.list_for_user("frank").await.expect("list").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_with_other_prefixes_do_not_see_each_other() {
+    let a = common::standalone("iso");
+    let b = common::standalone("iso");
+    let r = record(Some("gus"), TimeDelta::hours(1));
+    a.create(&r).await.expect("create");
+    assert!(b.load(&r.key).await.expect("load").is_none());
+    assert!(b.list_for_user("gus").await.expect("list").is_empty());
+    assert_eq!(b.delete_for_user("gus", None).await.expect("delete"), 0);
+    assert!(a.exists(&r.key).await.expect("exists"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_from_a_caller_pool_and_ping() {
+    let pool =
+        session_redis::deadpool_redis::Config::from_url(common::env("SESSION_TEST_REDIS_URL"))
+            .create_pool(Some(session_redis::deadpool_redis::Runtime::Tokio1))
+            .expect("pool");
+    let store = RedisStore::builder()
+        .pool(pool.clone())
+        .key_prefix(common::prefix("pool"))
+        .pool_size(3)
+        .build()
+        .expect("build");
+    store.ping().await.expect("ping");
+    let r = record(None, TimeDelta::hours(1));
+    store.create(&r).await.expect("create");
+    for _ in 0..10 {
+        assert!(store.load(&r.key).await.expect("load").is_some());
+    }
+    // The store took its connections out of the pool: the pool is free for the caller.
+    let mut c = pool.get().await.expect("the caller can still use its pool");
+    let pong: String = redis::cmd("PING").query_async(&mut *c).await.expect("PING");
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connection_is_unavailable_with_source() {
+    // A port nothing listens on (the dedicated range's neighbour is not used by anyone).
+    let store = RedisStore::builder()
+        .url("redis://127.0.0.1:1/")
+        .key_prefix(common::prefix("refused"))
+        .connect_timeout(Duration::from_millis(300))
+        .wait_timeout(Duration::from_millis(300))
+        .build()
+        .expect("build");
+    let started = std::time::Instant::now();
+    let err = store
+        .load(&SessionKey::generate())
+        .await
+        .expect_err("nothing listens there");
+    assert!(err.is_unavailable(), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
