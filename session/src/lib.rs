@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | `memory` (default) | [`MemoryStore`] | `session-memory` |
 //! | `sqlite`, `postgres`, `mysql` | `SqlStore` | `session-sql` |
+//! | `redis`, `redis-cluster` | `RedisStore` | `session-redis` |
 //!
 //! The session model is Django's and Plain's: lazy loading, a fresh key on every create,
 //! `cycle_key` at login, `flush` at logout, idle and absolute expiry; plus what the other
@@ -65,3 +66,9 @@ pub use session_tower::{
     doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
 )]
 pub use session_sql::{self as sql, SqlStore, SqlStoreBuilder, TableLayout, TableName};
+
+/// The Redis store (standalone; Redis Cluster with `redis-cluster`): see [`RedisStore`]
+/// and the [`redis`] module for its builder, key layout and consistency notes.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis::{self as redis, RedisStore, RedisStoreBuilder};
