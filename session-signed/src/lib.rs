@@ -91,6 +91,49 @@
 //! # let _ = config;
 //! # Ok::<(), session_signed::SecretError>(())
 //! ```
+//!
+//! ## Sharing Django's table
+//!
+//! `session_sql::InteropStore` stores sessions in Django's `django_session` (or Plain ≤ 0.22's
+//! `plainsessions_session`) table, on SQLite and PostgreSQL. With this codec, Django's
+//! `SECRET_KEY` and its fallbacks, both applications read and write the same rows:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use session_core::{Session, SessionConfig, SessionStore};
+//! use session_signed::SignedCodec;
+//! use session_sql::{InteropLayout, InteropStore};
+//!
+//! let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
+//! store.migrate().await?; // a real Django project's migrations create the table instead
+//! let store: Arc<dyn SessionStore> = Arc::new(store);
+//! let config = Arc::new(
+//!     SessionConfig::default()
+//!         .with_codec(SignedCodec::django("django-insecure-...")?.with_fallback("old-key")?),
+//! );
+//!
+//! let session = Session::new(store, config, None); // or Some(sessionid cookie)
+//! session.insert("cart", vec!["apple"]).await?;
+//! session.save().await?; // Django's SessionStore now reads {"cart": ["apple"]}
+//! # Ok(()) }
+//! ```
+//!
+//! The `django_interop` example of this crate does the same against a real Django database.
+//!
+//! ## Tested against the real Django
+//!
+//! - `tests/fixtures/django_vectors.json` holds values produced by Django's own
+//!   `django.core.signing` and db `SessionStore` (the Django version is recorded in the
+//!   file). Regenerate it with
+//!   `$(scripts/django-venv.sh) session-signed/tests/fixtures/gen_vectors.py >
+//!   session-signed/tests/fixtures/django_vectors.json` (fixed clock and secrets, so the
+//!   output is reproducible).
+//! - With the `django-tests` feature (CI's `--all-features`), `tests/django_live.rs` and
+//!   `tests/django_e2e.rs` run Django itself through `tests/interop/django_side.py`, sharing
+//!   `django_session` in a SQLite file and in PostgreSQL. They need
+//!   `SESSION_TEST_DJANGO_PYTHON=$(scripts/django-venv.sh)` and `SESSION_TEST_POSTGRES_URL`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
