@@ -1,6 +1,6 @@
 //! The cookie rules through the real HTTP stack: axum + hyper on a 127.0.0.1 socket,
 //! requests sent with reqwest.
-#![cfg(feature = "axum")]
+
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
