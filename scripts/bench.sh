@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every benchmark in one go and writes BENCHMARKS.md at the workspace root:
+# starts the servers it needs (scripts/services.sh), builds the harness and the
+# tower-sessions peer process in release mode, runs the harness, stops the servers.
+#
+# Usage: scripts/bench.sh [session-bench options]   (see: scripts/bench.sh --help)
+#   e.g. scripts/bench.sh --quick                   a short development run
+#        scripts/bench.sh --backends memory         one backend
+# Set SESSION_BENCH_USE_RUNNING=1 to use already running servers (`source DIR/env` first)
+# instead of starting a fresh set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '[bench.sh] %s\n' "$*" >&2; }
+
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+    cargo run --quiet --release -p session-benches --bin session-bench -- --help
+    exit 0
+fi
+
+log "building (release)"
+cargo build --release -p session-benches --bin session-bench
+# The peer is a workspace of its own (sqlx 0.8 and 0.9 cannot share one graph); it shares
+# the target directory.
+cargo build --release --manifest-path benches/peer/Cargo.toml --target-dir "$root/target"
+
+if [ "${SESSION_BENCH_USE_RUNNING:-0}" != 1 ]; then
+    dir=$(scripts/services.sh start)
+    trap 'scripts/services.sh stop "$dir"' EXIT
+    # shellcheck disable=SC1091
+    source "$dir/env"
+fi
+
+export SESSION_BENCH_COMMAND="scripts/bench.sh${*:+ $*}"
+"$root/target/release/session-bench" --peer-bin "$root/target/release/session-benches-peer" \
+    --out "$root/BENCHMARKS.md" --findings "$root/benches/FINDINGS.md" "$@"
+log "done: $root/BENCHMARKS.md"
