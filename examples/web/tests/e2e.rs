@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -70,6 +71,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver runs in its own process group with the browsers it started: end the
+        // whole group (by its id), so a failed test leaves no Chromium behind.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -82,6 +89,7 @@ async fn start_driver(http: &reqwest::Client) -> Driver {
     );
     let port = free_port();
     let child = Command::new(&bin)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .arg("--allowed-ips=127.0.0.1")
         .stdout(Stdio::null())
@@ -143,6 +151,8 @@ impl Browser {
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
+            "--disable-crash-reporter".to_owned(),
+            "--disable-breakpad".to_owned(),
             "--window-size=1200,800".to_owned(),
             format!("--user-data-dir={}", profile.display()),
             format!(
@@ -303,6 +313,11 @@ impl Browser {
 
     async fn close(self) {
         let _ = self.http.delete(&self.base).send().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -312,8 +327,10 @@ async fn open_store() -> Arc<dyn SessionStore> {
     {
         let dir = target_dir().join("e2e");
         std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(format!("e2e-{}.sqlite", std::process::id()));
-        let _ = std::fs::remove_file(&file);
+        let file = dir.join("e2e.sqlite");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("e2e.sqlite{suffix}")));
+        }
         session_web_example::open_store(&format!("sqlite:{}", file.display()))
             .await
             .unwrap()
