@@ -138,6 +138,9 @@
 #![forbid(unsafe_code)]
 
 mod json;
+mod plain_json;
+
+pub use plain_json::PlainJsonCodec;
 
 use std::fmt;
 use std::io::Write;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use session_core::{Codec, SessionKey};
-use session_signed::SignedCodec;
+use session_signed::{PlainJsonCodec, SignedCodec};
 use session_sql::{InteropLayout, InteropStore};
 
 fn temp_db() -> String {
@@ -60,4 +60,60 @@ mod sqlite_plain_signed {
     }
     use super::plain_codec;
     session_conformance::store_suite!(make_store, codec = plain_codec);
+}
+
+fn plain_json_codec() -> Arc<dyn Codec> {
+    Arc::new(PlainJsonCodec)
+}
+
+mod sqlite_plain_json {
+    async fn make_store() -> session_sql::InteropStore {
+        super::store(session_sql::InteropLayout::PlainJson).await
+    }
+    use super::plain_json_codec;
+    session_conformance::store_suite!(make_store, codec = plain_json_codec);
+}
+
+/// The same suites on PostgreSQL, one table per case.
+#[cfg(feature = "postgres-tests")]
+mod postgres {
+    use session_core::SessionKey;
+    use session_sql::{InteropLayout, InteropStore, TableName};
+
+    async fn pg_store(layout: InteropLayout) -> InteropStore {
+        let url = std::env::var("SESSION_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!("SESSION_TEST_POSTGRES_URL is not set (feature postgres-tests needs the test PostgreSQL)")
+        });
+        let table = format!("interop_conf_{}", &SessionKey::generate().as_str()[..12]);
+        let store = InteropStore::connect(&url, layout)
+            .await
+            .expect("connect to the test PostgreSQL")
+            .with_table(TableName::new(table).expect("table name"));
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    mod django {
+        async fn make_store() -> session_sql::InteropStore {
+            super::pg_store(session_sql::InteropLayout::Django).await
+        }
+        use super::super::django_codec;
+        session_conformance::store_suite!(make_store, codec = django_codec);
+    }
+
+    mod plain_signed {
+        async fn make_store() -> session_sql::InteropStore {
+            super::pg_store(session_sql::InteropLayout::PlainSigned).await
+        }
+        use super::super::plain_codec;
+        session_conformance::store_suite!(make_store, codec = plain_codec);
+    }
+
+    mod plain_json {
+        async fn make_store() -> session_sql::InteropStore {
+            super::pg_store(session_sql::InteropLayout::PlainJson).await
+        }
+        use super::super::plain_json_codec;
+        session_conformance::store_suite!(make_store, codec = plain_json_codec);
+    }
 }
