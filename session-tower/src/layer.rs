@@ -118,19 +118,31 @@ impl CookieSettings {
             .to_string()
     }
 
-    /// The first value of this cookie in the request's `Cookie` headers.
+    /// This cookie's value in the request's `Cookie` headers: the first well-formed session
+    /// key among the values sent under the name, else the first value.
     ///
-    /// Browsers send cookies with longer paths first, so with two layers using one name on
-    /// nested paths the more specific cookie wins.
+    /// Browsers send cookies with longer paths first, so with two cookies of one name on
+    /// nested paths the more specific one wins, and a stale malformed value never shadows
+    /// a good one.
     pub(crate) fn find(&self, headers: &HeaderMap) -> Option<String> {
-        headers
+        let mut values = headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+            .filter(|(name, _)| *name == self.name)
+            .map(|(_, value)| value.trim().trim_matches('"'));
+        let first = values.next()?;
+        if SessionKey::parse(first).is_ok() {
+            return Some(first.to_owned());
+        }
+        Some(
+            values
+                .find(|v| SessionKey::parse(v).is_ok())
+                .unwrap_or(first)
+                .to_owned(),
+        )
     }
 }
 
@@ -630,7 +642,7 @@ async fn save(
     tracker: &TrackingStore,
 ) -> Result<CookieAction, session_core::Error> {
     let action = session.save().await?;
-    if action != CookieAction::Unchanged {
+    if action != CookieAction::Unchanged || !tracker.wrote_anything() {
         return Ok(action);
     }
     // `Unchanged` after a write this request made (a handler called `save` itself, or
@@ -692,6 +704,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn handles_and_futures_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Session>();
+        send_sync::<HttpSession>();
+        send_sync::<SessionLayer>();
+        send_sync::<SessionService<(), DefaultSession>>();
+        #[derive(Clone)]
+        struct Echo;
+        impl Service<Request<String>> for Echo {
+            type Response = Response<String>;
+            type Error = std::convert::Infallible;
+            type Future = std::future::Ready<Result<Response<String>, Self::Error>>;
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: Request<String>) -> Self::Future {
+                std::future::ready(Ok(Response::new(String::new())))
+            }
+        }
+        let mut service = SessionLayer::new(session_memory::MemoryStore::new()).layer(Echo);
+        send(&service.call(Request::new(String::new())));
+    }
+
+    #[test]
     fn vary_merges_and_is_not_duplicated() {
         let mut h = HeaderMap::new();
         h.append(VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -715,6 +752,19 @@ mod tests {
         h.append(COOKIE, HeaderValue::from_static("id=first; id=second"));
         assert_eq!(c.find(&h).as_deref(), Some("first"));
         assert_eq!(c.find(&HeaderMap::new()), None);
+        // A well-formed key is preferred over a stale malformed value.
+        let key = SessionKey::generate();
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::try_from(format!(
+                "id=junk; id={}; id={}",
+                key.as_str(),
+                SessionKey::generate().as_str()
+            ))
+            .expect("header"),
+        );
+        assert_eq!(c.find(&h).as_deref(), Some(key.as_str()));
     }
 
     #[test]

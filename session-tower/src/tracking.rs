@@ -29,6 +29,14 @@ impl TrackingStore {
             .unwrap_or_else(PoisonError::into_inner) = Some((key.clone(), expires_at));
     }
 
+    /// Whether the request wrote anything (cheap check before looking at the key).
+    pub(crate) fn wrote_anything(&self) -> bool {
+        self.last_write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// The expiry the request last stored for `key`, if it wrote that key.
     pub(crate) fn written(&self, key: &SessionKey) -> Option<DateTime<Utc>> {
         match &*self

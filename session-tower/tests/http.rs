@@ -841,3 +841,26 @@ async fn device_metadata_is_stored_from_the_connection_or_a_trusted_header() {
     // Without metadata configured nothing is recorded.
     let _ = HeaderValue::from_static("unused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_still_save_and_set_the_cookie() {
+    async fn not_found(session: HttpSession) -> Result<StatusCode, SessionError> {
+        session.insert("n", 5).await?;
+        Ok(StatusCode::NOT_FOUND)
+    }
+    let store = store();
+    let app = Router::new()
+        .route("/404", get(not_found))
+        .merge(basic_app(layer(&store)))
+        .layer(layer(&store));
+    let url = serve(app).await;
+    let r = fetch(&format!("{url}/404"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let key = r.key();
+    assert_eq!(
+        fetch(&format!("{url}/read"), Some(&format!("id={key}")))
+            .await
+            .body,
+        "5"
+    );
+}
