@@ -9,6 +9,17 @@
 //! store is chosen by `SESSION_STORE_URL` (default `sqlite:web-sessions.sqlite`; `memory:`,
 //! `postgres://...` with feature `postgres`, `redis://...` with feature `redis`).
 //!
+//! ## Tests
+//!
+//! - `cargo test -p session-web-example`: the app over HTTP, no browser needed.
+//! - `sh scripts/install-browser.sh && cargo test -p session-web-example --features e2e --test e2e`:
+//!   two real headless Chromium browsers driven through chromedriver (W3C WebDriver)
+//!   check that login persists across reloads, the cookie value changes at login, both
+//!   browsers show on the devices page, "log out other devices" ends the other browser's
+//!   session, and logout removes the cookie. It writes a screenshot of the devices page to
+//!   `target/e2e/devices.png`. Set `CHROME_BIN` / `CHROMEDRIVER` to use other binaries. A
+//!   missing browser fails the test.
+//!
 //! There are no passwords: any user name logs in. It is a demo of the session model, not of
 //! authentication. Forms are protected from cross-site posts by the `SameSite=Lax` cookie.
 #![forbid(unsafe_code)]
