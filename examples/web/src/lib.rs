@@ -35,7 +35,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use session::{
-    DeviceMetadata, HttpSession, SessionConfig, SessionError, SessionLayer, SessionStore,
+    DeviceMetadata, HttpSession, IpSource, SessionConfig, SessionError, SessionLayer, SessionStore,
 };
 
 /// The default store URL: a SQLite file in the working directory.
@@ -166,23 +166,29 @@ pub struct AppOptions {
     /// Send the cookie with `Secure` (default on; browsers accept it on `http://127.0.0.1`
     /// and `http://localhost`).
     pub secure_cookie: bool,
+    /// Take the client IP from this header, set by a reverse proxy you trust (such as
+    /// `x-real-ip`), instead of the connection's peer address.
+    pub trusted_ip_header: Option<axum::http::HeaderName>,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
         Self {
             secure_cookie: true,
+            trusted_ip_header: None,
         }
     }
 }
 
-/// The application's router, with the session layer (User-Agent and connection IP
-/// recorded, rolling expiry).
+/// The application's router, with the session layer (User-Agent and client IP recorded).
 pub fn app(store: Arc<dyn SessionStore>, options: &AppOptions) -> Router {
     let layer = SessionLayer::from_shared_store(store)
         .with_config(SessionConfig::default())
         .with_secure(options.secure_cookie)
-        .with_device_metadata(DeviceMetadata::all());
+        .with_device_metadata(match &options.trusted_ip_header {
+            Some(header) => DeviceMetadata::all().with_ip(IpSource::Header(header.clone())),
+            None => DeviceMetadata::all(),
+        });
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))

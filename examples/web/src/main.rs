@@ -1,5 +1,6 @@
 //! `cargo run -p session-web-example`: the example app on http://127.0.0.1:3000
-//! (`PORT` to change the port, `SESSION_STORE_URL` to change the store).
+//! (`PORT` to change the port, `SESSION_STORE_URL` to change the store,
+//! `TRUSTED_IP_HEADER=x-real-ip` behind a reverse proxy you trust).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -23,6 +24,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("PORT={p:?} is not a port: {e}"))?,
         Err(_) => 3000,
     };
+    let trusted_ip_header = match std::env::var("TRUSTED_IP_HEADER") {
+        Ok(name) => Some(
+            axum::http::HeaderName::try_from(name.as_str())
+                .map_err(|e| format!("TRUSTED_IP_HEADER={name:?} is not a header name: {e}"))?,
+        ),
+        Err(_) => None,
+    };
+    let options = AppOptions {
+        trusted_ip_header,
+        ..AppOptions::default()
+    };
     let store = open_store(&url).await?;
     let _cleanup = session::spawn_cleanup(store.clone(), Duration::from_secs(600));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
@@ -33,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     axum::serve(
         listener,
-        app(store, &AppOptions::default()).into_make_service_with_connect_info::<SocketAddr>(),
+        app(store, &options).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
