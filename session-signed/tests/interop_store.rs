@@ -117,3 +117,47 @@ mod postgres {
         session_conformance::store_suite!(make_store, codec = plain_json_codec);
     }
 }
+
+/// The same suites on MySQL / MariaDB, one table per case.
+#[cfg(feature = "mysql-tests")]
+mod mysql {
+    use session_core::SessionKey;
+    use session_sql::{InteropLayout, InteropStore, TableName};
+
+    async fn my_store(layout: InteropLayout) -> InteropStore {
+        let url = std::env::var("SESSION_TEST_MYSQL_URL").unwrap_or_else(|_| {
+            panic!("SESSION_TEST_MYSQL_URL is not set (feature mysql-tests needs the test MySQL/MariaDB)")
+        });
+        let table = format!("interop_conf_{}", &SessionKey::generate().as_str()[..12]);
+        let store = InteropStore::connect(&url, layout)
+            .await
+            .expect("connect to the test MySQL")
+            .with_table(TableName::new(table).expect("table name"));
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    mod django {
+        async fn make_store() -> session_sql::InteropStore {
+            super::my_store(session_sql::InteropLayout::Django).await
+        }
+        use super::super::django_codec;
+        session_conformance::store_suite!(make_store, codec = django_codec);
+    }
+
+    mod plain_signed {
+        async fn make_store() -> session_sql::InteropStore {
+            super::my_store(session_sql::InteropLayout::PlainSigned).await
+        }
+        use super::super::plain_codec;
+        session_conformance::store_suite!(make_store, codec = plain_codec);
+    }
+
+    mod plain_json {
+        async fn make_store() -> session_sql::InteropStore {
+            super::my_store(session_sql::InteropLayout::PlainJson).await
+        }
+        use super::super::plain_json_codec;
+        session_conformance::store_suite!(make_store, codec = plain_json_codec);
+    }
+}

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 #[cfg(feature = "sqlite")]
 use session_core::chrono::NaiveDateTime;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use session_core::chrono::Timelike;
 use session_core::chrono::{DateTime, Utc};
 use session_core::{async_trait, Capabilities, Error, Record, Result, SessionKey, SessionStore};
@@ -130,6 +130,15 @@ struct Queries {
     /// The layout has a `created_at` column (loaded as the third column, bound as `$5` of
     /// `create`).
     created_at: bool,
+    /// MySQL only: the stored data after an update (no `RETURNING`).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    reselect: SqlStr,
+    /// MySQL only: removes any row for the key (after `delete` removed a live one).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    delete_any: SqlStr,
+    /// MySQL only: removes an expired row before `create` inserts.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    delete_dead: SqlStr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,10 +147,16 @@ enum Flavor {
     Sqlite,
     #[cfg(feature = "postgres")]
     Postgres,
+    #[cfg(feature = "mysql")]
+    MySql,
 }
 
 impl Queries {
     fn new(table: &TableName, layout: InteropLayout, flavor: Flavor) -> Self {
+        #[cfg(feature = "mysql")]
+        if flavor == Flavor::MySql {
+            return Self::mysql(table, layout);
+        }
         let t = format!("\"{}\"", table.as_str());
         let e = format!("\"{}\"", layout.expiry_column());
         let idx = format!("\"{}\"", layout.index_name(table));
@@ -150,6 +165,8 @@ impl Queries {
             Flavor::Sqlite => ("", "datetime"),
             #[cfg(feature = "postgres")]
             Flavor::Postgres => (" FOR UPDATE", "timestamp with time zone"),
+            #[cfg(feature = "mysql")]
+            Flavor::MySql => (" FOR UPDATE", "datetime(6)"),
         };
         let json_pg = layout == InteropLayout::PlainJson && Some(flavor) != Self::sqlite_flavor();
         // How the data goes in and comes out: jsonb needs casts, text columns do not.
@@ -216,6 +233,9 @@ impl Queries {
                     q(format!("CREATE INDEX IF NOT EXISTS {idx} ON {t} ({e})")),
                 ],
                 created_at: true,
+                reselect: sql(String::new()),
+                delete_any: sql(String::new()),
+                delete_dead: sql(String::new()),
             };
         }
         let q = |text: String| Self::finish(flavor, text);
@@ -258,6 +278,9 @@ impl Queries {
                 q(format!("CREATE INDEX IF NOT EXISTS {idx} ON {t} ({e})")),
             ],
             created_at: false,
+            reselect: sql(String::new()),
+            delete_any: sql(String::new()),
+            delete_dead: sql(String::new()),
         }
     }
 
@@ -268,6 +291,81 @@ impl Queries {
             Flavor::Sqlite => sql(text.replace('$', "?")),
             #[cfg(feature = "postgres")]
             Flavor::Postgres => sql(text),
+            #[cfg(feature = "mysql")]
+            Flavor::MySql => sql(text),
+        }
+    }
+
+    /// MySQL / MariaDB: backquoted names, `?` placeholders in bind order, no `RETURNING`
+    /// and no conditional upsert, so `create`, `update` and `delete` take two statements
+    /// (see the MySQL arms of the store). Types as Django's MySQL backend creates them
+    /// (`longtext`, `datetime(6)` in UTC); current Plain's JSON column is `json`.
+    #[cfg(feature = "mysql")]
+    fn mysql(table: &TableName, layout: InteropLayout) -> Self {
+        let t = format!("`{}`", table.as_str());
+        let e = format!("`{}`", layout.expiry_column());
+        let idx = format!("`{}`", layout.index_name(table));
+        let json = layout == InteropLayout::PlainJson;
+        let (extra_col, extra_val) = if json {
+            (", `created_at`", ", ?")
+        } else {
+            ("", "")
+        };
+        let ddl = if json {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 `id` bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+                 `session_key` varchar(40) NOT NULL UNIQUE, \
+                 `session_data` json NOT NULL, \
+                 `created_at` datetime(6) NOT NULL, \
+                 {e} datetime(6) NULL, \
+                 INDEX {idx} ({e}))"
+            )
+        } else {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 `session_key` varchar(40) NOT NULL PRIMARY KEY, \
+                 `session_data` longtext NOT NULL, \
+                 {e} datetime(6) NOT NULL, \
+                 INDEX {idx} ({e}))"
+            )
+        };
+        let created = if json { ", `created_at`" } else { "" };
+        Self {
+            // Preceded by `delete_dead` (an expired or NULL-expiry row for the key).
+            create: sql(format!(
+                "INSERT INTO {t} (`session_key`, `session_data`, {e}{extra_col}) \
+                 VALUES (?, ?, ?{extra_val})"
+            )),
+            load: sql(format!(
+                "SELECT `session_data`, {e}{created} FROM {t} WHERE `session_key` = ? AND {e} > ?"
+            )),
+            lock: sql(format!(
+                "SELECT `session_data` FROM {t} WHERE `session_key` = ? AND {e} > ? FOR UPDATE"
+            )),
+            update: sql(format!(
+                "UPDATE {t} SET `session_data` = ?, {e} = ? WHERE `session_key` = ?"
+            )),
+            touch: sql(format!(
+                "UPDATE {t} SET {e} = ? WHERE `session_key` = ? AND {e} > ?"
+            )),
+            // Deletes a live row; `delete_any` then removes an expired leftover.
+            delete: sql(format!(
+                "DELETE FROM {t} WHERE `session_key` = ? AND {e} > ?"
+            )),
+            exists: sql(format!(
+                "SELECT 1 FROM {t} WHERE `session_key` = ? AND {e} > ?"
+            )),
+            delete_expired: sql(format!("DELETE FROM {t} WHERE {e} <= ?")),
+            migrate: vec![sql(ddl)],
+            created_at: json,
+            reselect: sql(format!(
+                "SELECT `session_data` FROM {t} WHERE `session_key` = ?"
+            )),
+            delete_any: sql(format!("DELETE FROM {t} WHERE `session_key` = ?")),
+            delete_dead: sql(format!(
+                "DELETE FROM {t} WHERE `session_key` = ? AND ({e} IS NULL OR {e} <= ?)"
+            )),
         }
     }
 
@@ -286,6 +384,8 @@ enum Pool {
     Sqlite(sqlx::SqlitePool),
     #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
 }
 
 /// A [`SessionStore`] over a session table shared with Django or Plain ≤ 0.22 (see the
@@ -361,6 +461,16 @@ impl InteropStore {
                 .map_err(map_err)?;
             return Ok(Self::postgres(pool, layout));
         }
+        #[cfg(feature = "mysql")]
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(map_err)?;
+            return Ok(Self::mysql(pool, layout));
+        }
         let _ = (url, layout);
         Err(Error::Unsupported {
             operation: "this database URL scheme (enable the matching session-sql feature)",
@@ -403,6 +513,24 @@ impl InteropStore {
         Self::build(Pool::Postgres(pool), layout, None)
     }
 
+    /// A store over an existing MySQL / MariaDB pool, on the layout's default table.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = session_sql::sqlx::MySqlPool::connect("mysql://localhost/app").await?;
+    /// let store = session_sql::InteropStore::mysql(pool, session_sql::InteropLayout::Django);
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+    pub fn mysql(pool: sqlx::MySqlPool, layout: InteropLayout) -> Self {
+        Self::build(Pool::MySql(pool), layout, None)
+    }
+
     fn build(pool: Pool, layout: InteropLayout, table: Option<TableName>) -> Self {
         let table =
             table.unwrap_or_else(|| TableName::new(layout.default_table()).unwrap_or_default());
@@ -411,6 +539,8 @@ impl InteropStore {
             Pool::Sqlite(_) => Flavor::Sqlite,
             #[cfg(feature = "postgres")]
             Pool::Postgres(_) => Flavor::Postgres,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(_) => Flavor::MySql,
         };
         let q = Queries::new(&table, layout, flavor);
         Self {
@@ -484,6 +614,13 @@ impl InteropStore {
                         .await
                         .map_err(map_err)?;
                 }
+                #[cfg(feature = "mysql")]
+                Pool::MySql(p) => {
+                    sqlx::query(statement.clone())
+                        .execute(p)
+                        .await
+                        .map_err(map_err)?;
+                }
             }
         }
         Ok(())
@@ -503,6 +640,168 @@ impl InteropStore {
         // handle's absolute-timeout arithmetic neutral.
         record.created_at = created_at.unwrap_or_else(now);
         record
+    }
+}
+
+/// MySQL `datetime(6)` value: naive UTC, microsecond precision.
+#[cfg(feature = "mysql")]
+fn my_time(t: DateTime<Utc>) -> session_core::chrono::NaiveDateTime {
+    truncate(t).naive_utc()
+}
+
+#[cfg(feature = "mysql")]
+impl InteropStore {
+    /// Insert; on a duplicate key, remove the row if it is expired (or has no expiry) and
+    /// insert once more. Two autocommit statements instead of a transaction, so concurrent
+    /// creates of one key cannot deadlock on gap locks. Returns the rows inserted.
+    async fn mysql_create(
+        &self,
+        p: &sqlx::MySqlPool,
+        r: &Record,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        for attempt in 0..2 {
+            let mut query = sqlx::query(self.q.create.clone())
+                .bind(r.key.as_str())
+                .bind(r.data.as_str())
+                .bind(my_time(r.expires_at));
+            if self.q.created_at {
+                query = query.bind(my_time(r.created_at));
+            }
+            match query.execute(p).await {
+                Ok(done) => return Ok(done.rows_affected()),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    if attempt > 0 {
+                        return Ok(0);
+                    }
+                    let removed = sqlx::query(self.q.delete_dead.clone())
+                        .bind(r.key.as_str())
+                        .bind(my_time(now))
+                        .execute(p)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    if removed == 0 {
+                        return Ok(0);
+                    }
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(0)
+    }
+
+    async fn mysql_load(
+        &self,
+        p: &sqlx::MySqlPool,
+        key: &SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Record>> {
+        let row = sqlx::query(self.q.load.clone())
+            .bind(key.as_str())
+            .bind(my_time(now))
+            .fetch_optional(p)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let data: String = column(&row, 0, "session_data")?;
+        let expires: session_core::chrono::NaiveDateTime =
+            column(&row, 1, self.layout.expiry_column())?;
+        let created = if self.q.created_at {
+            let created: session_core::chrono::NaiveDateTime = column(&row, 2, "created_at")?;
+            Some(created.and_utc())
+        } else {
+            None
+        };
+        Ok(Some(self.record(
+            key.clone(),
+            data,
+            expires.and_utc(),
+            created,
+        )))
+    }
+
+    async fn mysql_update(
+        &self,
+        p: &sqlx::MySqlPool,
+        r: &Record,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let mut tx = p.begin().await.map_err(map_err)?;
+        let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
+            .bind(r.key.as_str())
+            .bind(my_time(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if current.as_deref().map(fingerprint) != Some(r.version) {
+            return Err(stale(current.is_some()));
+        }
+        sqlx::query(self.q.update.clone())
+            .bind(r.data.as_str())
+            .bind(my_time(r.expires_at))
+            .bind(r.key.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let stored: String = sqlx::query_scalar(self.q.reselect.clone())
+            .bind(r.key.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(stored)
+    }
+
+    /// MySQL counts changed rows, not matched ones: an unchanged expiry reports 0, so a
+    /// zero is checked against the row's liveness.
+    async fn mysql_touch(
+        &self,
+        p: &sqlx::MySqlPool,
+        key: &SessionKey,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let changed = sqlx::query(self.q.touch.clone())
+            .bind(my_time(expires_at))
+            .bind(key.as_str())
+            .bind(my_time(now))
+            .execute(p)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if changed > 0 {
+            return Ok(changed);
+        }
+        let live = sqlx::query(self.q.exists.clone())
+            .bind(key.as_str())
+            .bind(my_time(now))
+            .fetch_optional(p)
+            .await
+            .map_err(map_err)?
+            .is_some();
+        Ok(u64::from(live))
+    }
+
+    async fn mysql_delete(
+        &self,
+        p: &sqlx::MySqlPool,
+        key: &SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>> {
+        let live = sqlx::query(self.q.delete.clone())
+            .bind(key.as_str())
+            .bind(my_time(now))
+            .execute(p)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        sqlx::query(self.q.delete_any.clone())
+            .bind(key.as_str())
+            .execute(p)
+            .await
+            .map_err(map_err)?;
+        Ok(Some(live > 0))
     }
 }
 
@@ -544,8 +843,8 @@ fn parse_sqlite_time(s: &str) -> Result<DateTime<Utc>> {
     )))
 }
 
-/// Microsecond precision, as PostgreSQL stores.
-#[cfg(feature = "postgres")]
+/// Microsecond precision, as PostgreSQL and MySQL store.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(t.timestamp_subsec_micros() * 1000)
         .unwrap_or(t)
@@ -580,6 +879,8 @@ impl SessionStore for InteropStore {
                 }
                 query.execute(p).await.map_err(map_err)?.rows_affected()
             }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => self.mysql_create(p, r, now).await?,
         };
         if affected == 0 {
             return Err(Error::KeyExists);
@@ -632,6 +933,8 @@ impl SessionStore for InteropStore {
                 };
                 Ok(Some(self.record(key.clone(), data, expires, created)))
             }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => self.mysql_load(p, key, now).await,
         }
     }
 
@@ -685,6 +988,8 @@ impl SessionStore for InteropStore {
                 tx.commit().await.map_err(map_err)?;
                 stored
             }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => self.mysql_update(p, r, now).await?,
         };
         // The version `load` will report: the fingerprint of the data as the database
         // stores it (a jsonb column normalises it).
@@ -712,6 +1017,8 @@ impl SessionStore for InteropStore {
                 .await
                 .map_err(map_err)?
                 .rows_affected(),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => self.mysql_touch(p, key, expires_at, now).await?,
         };
         Ok(affected > 0)
     }
@@ -733,6 +1040,8 @@ impl SessionStore for InteropStore {
                 .fetch_optional(p)
                 .await
                 .map_err(map_err)?,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => self.mysql_delete(p, key, now).await?,
         };
         Ok(was_live.unwrap_or(false))
     }
@@ -756,6 +1065,14 @@ impl SessionStore for InteropStore {
                 .await
                 .map_err(map_err)?
                 .is_some(),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => sqlx::query(self.q.exists.clone())
+                .bind(key.as_str())
+                .bind(my_time(now))
+                .fetch_optional(p)
+                .await
+                .map_err(map_err)?
+                .is_some(),
         };
         Ok(row)
     }
@@ -773,6 +1090,13 @@ impl SessionStore for InteropStore {
             #[cfg(feature = "postgres")]
             Pool::Postgres(p) => sqlx::query(self.q.delete_expired.clone())
                 .bind(now)
+                .execute(p)
+                .await
+                .map_err(map_err)?
+                .rows_affected(),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => sqlx::query(self.q.delete_expired.clone())
+                .bind(my_time(now))
                 .execute(p)
                 .await
                 .map_err(map_err)?
