@@ -3,20 +3,52 @@
 use std::sync::Arc;
 
 use session_core::SessionStore;
+use session_redis::RedisStore;
+use session_sql::SqlStore;
 
-/// Our Redis store with keys under `prefix`, pool of 16.
-pub async fn redis(_url: &str, _prefix: &str) -> Result<Arc<dyn SessionStore>, String> {
-    Err("session-redis is not wired into the benchmarks yet".into())
+/// Our Redis store with keys under `prefix`, 16 multiplexed connections.
+pub async fn redis(url: &str, prefix: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = RedisStore::builder()
+        .url(url)
+        .key_prefix(prefix)
+        .pool_size(16)
+        .build()
+        .map_err(|e| format!("redis store: {e}"))?;
+    store
+        .ping()
+        .await
+        .map_err(|e| format!("redis store: {e}"))?;
+    Ok(Arc::new(store))
 }
 
-/// Our PostgreSQL store on table `table`, pool of 16.
-pub async fn postgres(_url: &str, _table: &str) -> Result<Arc<dyn SessionStore>, String> {
-    Err("session-sql is not wired into the benchmarks yet".into())
+/// Our PostgreSQL store on table `table` (created), pool of 16.
+pub async fn postgres(url: &str, table: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = SqlStore::builder()
+        .table(table)
+        .max_connections(16)
+        .connect(url)
+        .await
+        .map_err(|e| format!("postgres store: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("postgres migrate: {e}"))?;
+    Ok(Arc::new(store))
 }
 
-/// Our SQLite store on a file.
-pub async fn sqlite(_url: &str) -> Result<Arc<dyn SessionStore>, String> {
-    Err("session-sql is not wired into the benchmarks yet".into())
+/// Our SQLite store on a file: 16 reader connections and the store's single writer.
+pub async fn sqlite(url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = SqlStore::builder()
+        .table("bench_ours")
+        .max_connections(16)
+        .connect(url)
+        .await
+        .map_err(|e| format!("sqlite store: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("sqlite migrate: {e}"))?;
+    Ok(Arc::new(store))
 }
 
 /// Deletes every key under `prefix` (SCAN + DEL), so benchmark keys do not pile up.

@@ -63,12 +63,14 @@ impl<S: SessionStore + Clone> Peer<S> {
                 let mut n = t;
                 while n < prefill as u64 {
                     for kind in [b'p', b'q'] {
-                        let rec = Record {
+                        let mut rec = Record {
                             id: id(kind, n),
                             data: data(0),
                             expiry_date: expiry(),
                         };
-                        store.save(&rec).await.map_err(|e| e.to_string())?;
+                        // Leftovers of an interrupted run would make create pick another id.
+                        store.delete(&rec.id).await.map_err(|e| e.to_string())?;
+                        store.create(&mut rec).await.map_err(|e| e.to_string())?;
                     }
                     n += tasks;
                 }
