@@ -5,15 +5,15 @@
 #   PY=$(scripts/django-venv.sh)            # default dir: $SESSION_DJANGO_VENV or /tmp/session-django-venv
 #   PY=$(scripts/django-venv.sh /some/dir)
 #
-# Installs from PyPI: django>=4.0 (the newest that supports this machine's Python) and
-# psycopg[binary]. Progress goes to stderr; stdout is only the interpreter path.
+# Installs from PyPI: django>=4.0 (the newest that supports this machine's Python),
+# psycopg[binary] (PostgreSQL) and PyMySQL (MySQL/MariaDB, standing in for mysqlclient). Progress goes to stderr; stdout is only the interpreter path.
 set -eu
 DIR="${1:-${SESSION_DJANGO_VENV:-/tmp/session-django-venv}}"
 PY="$DIR/bin/python"
-if ! "$PY" -c "import django, psycopg" >/dev/null 2>&1; then
+if ! "$PY" -c "import django, psycopg, pymysql" >/dev/null 2>&1; then
     echo "django-venv: creating $DIR" >&2
     python3 -m venv "$DIR" >&2
-    "$PY" -m pip install --quiet --disable-pip-version-check "django>=4.0" "psycopg[binary]" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check "django>=4.0" "psycopg[binary]" pymysql >&2
 fi
 "$PY" -c "import django, sys; sys.stderr.write('django-venv: Django %s\n' % django.get_version())"
 echo "$PY"

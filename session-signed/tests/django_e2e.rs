@@ -1,6 +1,8 @@
 //! End to end with the REAL Django (feature `django-tests`): Django's own db `SessionStore`
 //! and this library's `InteropStore` + `SignedCodec` share one `django_session` table, in a
-//! SQLite file and in PostgreSQL (`SESSION_TEST_POSTGRES_URL`, a fresh schema per run).
+//! SQLite file, in PostgreSQL (`SESSION_TEST_POSTGRES_URL`, a fresh schema per run) and in
+//! MySQL/MariaDB (`SESSION_TEST_MYSQL_URL`, a fresh database per run; Django talks to it
+//! through PyMySQL).
 //!
 //! - Django writes sessions (simple, unicode, nested, compressed, each `_session_expiry`
 //!   kind, signed with a fallback key, tampered, wrong salt); Rust reads each with equal data
@@ -9,8 +11,8 @@
 //!   the same expiry; Django then changes one and Rust sees the change.
 //! - A row Django deletes makes the Rust update fail with `NotFound` (no resurrection).
 //!
-//! Needs `SESSION_TEST_DJANGO_PYTHON` (from `scripts/django-venv.sh`) and
-//! `SESSION_TEST_POSTGRES_URL`; panics if either is missing.
+//! Needs `SESSION_TEST_DJANGO_PYTHON` (from `scripts/django-venv.sh`),
+//! `SESSION_TEST_POSTGRES_URL` and `SESSION_TEST_MYSQL_URL`; panics if one is missing.
 #![cfg(feature = "django-tests")]
 
 use std::path::PathBuf;
@@ -353,5 +355,31 @@ async fn django_and_rust_share_a_postgres_table() {
     .execute(&pool)
     .await
     .expect("drop the test schema");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_and_rust_share_a_mysql_table() {
+    let base = env("SESSION_TEST_MYSQL_URL");
+    let name = format!("django_e2e_{}", &SessionKey::generate().as_str()[..10]);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let django_url = format!("{base}{sep}database={name}");
+    django(&django_url, &["migrate"]);
+    let (server, _db) = base
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit_once('/'))
+        .expect("mysql URL with a database path");
+    let rust_url = format!("{server}/{name}");
+    let store = InteropStore::connect(&rust_url, InteropLayout::Django)
+        .await
+        .expect("connect to the test MySQL");
+    let dir = tmp_dir();
+    scenario(store, &django_url, &dir).await;
+    let pool = sqlx::MySqlPool::connect(&rust_url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&pool)
+        .await
+        .expect("drop the test database");
     std::fs::remove_dir_all(&dir).ok();
 }

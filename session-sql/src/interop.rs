@@ -28,8 +28,9 @@
 //! `expires_at` is NULL is never live here, as in Plain, and `delete_expired` leaves it.
 //!
 //! Expiry columns are written exactly as Django writes them: `timestamp with time zone` on
-//! PostgreSQL, and on SQLite the text `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC (Django with
-//! `USE_TZ = True`, the default since Django 5.0).
+//! PostgreSQL, `datetime(6)` in UTC on MySQL/MariaDB, and on SQLite the text
+//! `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC (Django with `USE_TZ = True`, the default since
+//! Django 5.0). All three are tested against the real Django sharing the table.
 
 #[cfg(feature = "sqlite")]
 use std::str::FromStr;
@@ -388,8 +389,11 @@ enum Pool {
     MySql(sqlx::MySqlPool),
 }
 
-/// A [`SessionStore`] over a session table shared with Django or Plain ≤ 0.22 (see the
-/// [module documentation](self) for the concurrency check and what is not supported).
+/// A [`SessionStore`] over a session table shared with Django or Plain, on SQLite,
+/// PostgreSQL and MySQL/MariaDB: the layouts are [`InteropLayout`]'s. Versions are
+/// fingerprints of the stored data and `update` is a compare-and-swap on it inside a
+/// row-locking transaction; there is no user index and no device metadata (see
+/// [`capabilities`](SessionStore::capabilities)).
 ///
 /// # Examples
 ///
@@ -419,7 +423,8 @@ pub struct InteropStore {
 }
 
 impl InteropStore {
-    /// Connects by URL (`sqlite:…` or `postgres://…`) to the layout's default table.
+    /// Connects by URL (`sqlite:…`, `postgres://…` or `mysql://…`) to the layout's default
+    /// table.
     /// SQLite files are created if missing and wait up to 5 s for the write lock.
     ///
     /// # Errors

@@ -9,9 +9,12 @@ given database, driven by the Rust tests.
     $PY django_side.py delete  DB_URL KEY...       # Django deletes sessions
     $PY django_side.py decode  IN.json             # Django decodes session_data strings
 
-DB_URL is `sqlite:///ABSOLUTE/PATH.db` or `postgres://USER:PASS@HOST:PORT/DB[?schema=NAME]`
+DB_URL is `sqlite:///ABSOLUTE/PATH.db`, `postgres://USER:PASS@HOST:PORT/DB[?schema=NAME]`
 (with `schema`, the schema is created if missing and used as the search_path, so each test
-run gets its own `django_session` table). The table is created by Django's own migrations.
+run gets its own `django_session` table) or `mysql://USER:PASS@HOST:PORT/DB[?database=NAME]`
+(with `database`, that database is created if missing and used instead; MySQL goes through
+PyMySQL standing in for mysqlclient, so no C build is needed). The table is created by
+Django's own migrations.
 
 Secrets: DJANGO_SECRET_KEY and DJANGO_SECRET_KEY_FALLBACKS (comma-separated) from the
 environment, defaulting to the constants below, which the Rust tests use too. Output is
@@ -54,6 +57,34 @@ def database(url):
         if schema:
             db["OPTIONS"] = {"options": "-c search_path=%s" % schema}
         return db, schema
+    if parsed.scheme in ("mysql", "mariadb"):
+        import pymysql
+
+        try:
+            import MySQLdb  # noqa: F401  (mysqlclient, if installed)
+        except ImportError:
+            pymysql.version_info = (2, 2, 1, "final", 0)  # Django checks mysqlclient's version
+            pymysql.install_as_MySQLdb()
+        query = urllib.parse.parse_qs(parsed.query)
+        name = query.get("database", [parsed.path.lstrip("/")])[0]
+        conn = dict(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 3306,
+            user=urllib.parse.unquote(parsed.username or ""),
+            password=urllib.parse.unquote(parsed.password or ""),
+        )
+        with pymysql.connect(**conn) as c, c.cursor() as cur:
+            cur.execute("CREATE DATABASE IF NOT EXISTS `%s`" % name.replace("`", ""))
+        db = {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": name,
+            "USER": conn["user"],
+            "PASSWORD": conn["password"],
+            "HOST": conn["host"],
+            "PORT": str(conn["port"]),
+            "OPTIONS": {"charset": "utf8mb4"},
+        }
+        return db, None
     raise SystemExit("unsupported DB_URL scheme: %r" % parsed.scheme)
 
 
