@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::Utc;
 use cookie::{Cookie, SameSite};
 use http::header::{COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -18,7 +17,6 @@ use tower_service::Service;
 
 use crate::device::DeviceMetadata;
 use crate::error::{ErrorPolicy, HandlerSessionError};
-use crate::tracking::TrackingStore;
 use crate::{DefaultSession, HttpSession};
 
 /// A cookie setting the layer refused: it would produce a malformed `Set-Cookie` header.
@@ -568,9 +566,11 @@ where
 
         Box::pin(async move {
             let cookie = shared.cookie.find(req.headers());
-            let tracker = Arc::new(TrackingStore::new(shared.store.clone()));
-            let store: Arc<dyn SessionStore> = tracker.clone();
-            let session = Session::new(store, shared.config.clone(), cookie.as_deref());
+            let session = Session::new(
+                shared.store.clone(),
+                shared.config.clone(),
+                cookie.as_deref(),
+            );
             if shared.device.is_enabled() {
                 let (user_agent, ip) = shared.device.extract(&req);
                 if user_agent.is_some() {
@@ -584,7 +584,7 @@ where
                 .insert(HttpSession::<T>::new(session.clone()));
 
             let res = inner.call(req).await?;
-            Ok(finish(&shared, &session, &tracker, res).await)
+            Ok(finish(&shared, &session, res).await)
         })
     }
 }
@@ -593,7 +593,6 @@ where
 async fn finish<B: From<String>>(
     shared: &Shared,
     session: &Session,
-    tracker: &TrackingStore,
     mut res: Response<B>,
 ) -> Response<B> {
     // A SessionError returned by the handler: answer it with this layer's policy.
@@ -607,7 +606,9 @@ async fn finish<B: From<String>>(
     if res.status().is_server_error() {
         tracing::debug!(status = %res.status(), "server error response: session not saved");
     } else {
-        match save(session, tracker).await {
+        // `finish` also returns the cookie an earlier save of this request made due (a
+        // handler that called `save` itself, or `cycle_key`).
+        match session.finish().await {
             Ok(CookieAction::Set { key, max_age }) => {
                 set_cookie = Some(shared.cookie.set(&key, max_age));
             }
@@ -634,31 +635,6 @@ async fn finish<B: From<String>>(
         patch_vary(res.headers_mut());
     }
     res
-}
-
-/// The layer's save, plus the cookie a handler's own earlier save made due.
-async fn save(
-    session: &Session,
-    tracker: &TrackingStore,
-) -> Result<CookieAction, session_core::Error> {
-    let action = session.save().await?;
-    if action != CookieAction::Unchanged || !tracker.wrote_anything() {
-        return Ok(action);
-    }
-    // `Unchanged` after a write this request made (a handler called `save` itself, or
-    // `cycle_key`): the cookie must still carry the key and the expiry that was stored.
-    let Some(key) = session.key().await else {
-        return Ok(action);
-    };
-    let Some(expires_at) = tracker.written(&key) else {
-        return Ok(action);
-    };
-    let max_age = if session.expire_at_browser_close().await? {
-        None
-    } else {
-        Some((expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-    };
-    Ok(CookieAction::Set { key, max_age })
 }
 
 fn log_error(err: &session_core::Error, during: &'static str) {

@@ -71,7 +71,6 @@ mod device;
 mod error;
 mod extract;
 mod layer;
-mod tracking;
 
 pub use cookie::SameSite;
 pub use device::{DeviceMetadata, IpSource, MAX_USER_AGENT_LEN};
