@@ -9,6 +9,7 @@
 //! | `memory` (default) | [`MemoryStore`] | `session-memory` |
 //! | `sqlite`, `postgres`, `mysql` | `SqlStore` | `session-sql` |
 //! | `redis`, `redis-cluster` | `RedisStore` | `session-redis` |
+//! | `signed` | `SignedCodec`: Django/Plain session data (with `sql::InteropStore` for their tables) | `session-signed` |
 //!
 //! The session model is Django's and Plain's: lazy loading, a fresh key on every create,
 //! `cycle_key` at login, `flush` at logout, idle and absolute expiry; plus what the other
