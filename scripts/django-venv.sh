@@ -12,7 +12,13 @@ DIR="${1:-${SESSION_DJANGO_VENV:-/tmp/session-django-venv}}"
 PY="$DIR/bin/python"
 if ! "$PY" -c "import django, psycopg, pymysql" >/dev/null 2>&1; then
     echo "django-venv: creating $DIR" >&2
-    python3 -m venv "$DIR" >&2
+    if ! python3 -m venv "$DIR" >&2; then
+        # Debian's python3 needs the python3-venv package for `-m venv`.
+        echo "django-venv: python3 -m venv failed; installing python3-venv" >&2
+        rm -rf "$DIR"
+        (apt-get install -y python3-venv >&2 || { apt-get update >&2 && apt-get install -y python3-venv >&2; })
+        python3 -m venv "$DIR" >&2
+    fi
     "$PY" -m pip install --quiet --disable-pip-version-check "django>=4.0" "psycopg[binary]" pymysql >&2
 fi
 "$PY" -c "import django, sys; sys.stderr.write('django-venv: Django %s\n' % django.get_version())"
