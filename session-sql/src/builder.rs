@@ -43,6 +43,7 @@ pub struct SqlStoreBuilder {
     acquire_timeout: Duration,
     max_connections: Option<u32>,
     delete_batch_size: u32,
+    operation_timeout: Option<Duration>,
 }
 
 impl Default for SqlStoreBuilder {
@@ -53,6 +54,7 @@ impl Default for SqlStoreBuilder {
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             max_connections: None,
             delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
+            operation_timeout: None,
         }
     }
 }
@@ -209,6 +211,24 @@ impl SqlStoreBuilder {
         self
     }
 
+    /// An upper bound on each store operation (except `delete_expired` and `migrate`,
+    /// which may legitimately run long), for a database that accepts connections but
+    /// stops answering. An operation past it fails with [`Error::Unavailable`] (source:
+    /// an [`std::io::Error`] of kind `TimedOut`). Off by default: connection problems are
+    /// already bounded by [`acquire_timeout`](Self::acquire_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = session_sql::SqlStore::builder().operation_timeout(Duration::from_secs(3));
+    /// # let _ = builder;
+    /// ```
+    pub fn operation_timeout(mut self, limit: Duration) -> Self {
+        self.operation_timeout = Some(limit);
+        self
+    }
+
     fn settings(&self) -> Result<Settings> {
         let name = TableName::new(self.table.clone()).map_err(|e| config(e.into()))?;
         Ok(Settings {
@@ -247,7 +267,11 @@ impl SqlStoreBuilder {
     pub fn build(self, pool: impl crate::SqlPool) -> Result<SqlStore> {
         let settings = self.settings()?;
         let table = settings.table.clone();
-        Ok(SqlStore::from_backend(pool.into_backend(settings), table))
+        Ok(SqlStore::from_backend(
+            pool.into_backend(settings),
+            table,
+            self.operation_timeout,
+        ))
     }
 
     /// Connects to the database a URL names: `postgres://` / `postgresql://`,
@@ -281,7 +305,11 @@ impl SqlStoreBuilder {
             Scheme::Sqlite => self.connect_sqlite(url, settings).await?,
             Scheme::MySql => self.connect_mysql(url, settings).await?,
         };
-        Ok(SqlStore::from_backend(backend, table))
+        Ok(SqlStore::from_backend(
+            backend,
+            table,
+            self.operation_timeout,
+        ))
     }
 
     #[cfg(feature = "postgres")]
@@ -343,32 +371,18 @@ impl SqlStoreBuilder {
         let options = options
             .busy_timeout(self.acquire_timeout)
             .create_if_missing(true);
-        let single = || {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .acquire_timeout(self.acquire_timeout)
-                .test_before_acquire(false)
-        };
         if is_memory_url(url) {
-            // An in-memory database dies with its last connection: keep exactly one,
-            // forever, and run reads and writes on it.
-            let pool = single()
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await
-                .map_err(map_err)?;
-            let backend = crate::sqlite::SqliteBackend::new(pool.clone(), pool, false, settings);
+            // An in-memory database dies with its last connection: the store keeps
+            // exactly one and runs reads and writes on it.
+            let backend =
+                crate::sqlite::SqliteBackend::open_memory(options, self.acquire_timeout, settings)
+                    .await?;
             return Ok(Backend::Sqlite(backend));
         }
         let options = options.synchronous(SqliteSynchronous::Normal);
-        // The writer opens (and creates) the file first and switches it to WAL, which
-        // is persistent, so readers need not.
-        let write = single()
-            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
-            .await
-            .map_err(map_err)?;
+        // The writer opens (and creates) the file first and switches it to WAL, which is
+        // persistent, so readers need not.
+        let writer_options = options.clone().journal_mode(SqliteJournalMode::Wal);
         let readers = self.max_connections.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map_or(4, |n| u32::try_from(n.get()).unwrap_or(4))
@@ -378,12 +392,15 @@ impl SqlStoreBuilder {
             .max_connections(readers)
             .acquire_timeout(self.acquire_timeout)
             .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(map_err)?;
-        Ok(Backend::Sqlite(crate::sqlite::SqliteBackend::new(
-            read, write, false, settings,
-        )))
+            .connect_lazy_with(options);
+        let backend = crate::sqlite::SqliteBackend::open_file(
+            writer_options,
+            read,
+            self.acquire_timeout,
+            settings,
+        )
+        .await?;
+        Ok(Backend::Sqlite(backend))
     }
 
     #[cfg(not(feature = "sqlite"))]

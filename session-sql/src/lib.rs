@@ -162,6 +162,8 @@ pub enum Dialect {
 mod backend {
     /// The dialect a store runs on, with its pools and prepared statement texts.
     /// (Nominally `pub` in a private module: reachable only inside the crate.)
+    // One per store, never moved on a hot path: the size difference does not matter.
+    #[allow(clippy::large_enum_variant)]
     pub enum Backend {
         #[cfg(feature = "postgres")]
         Postgres(crate::postgres::PgBackend),
@@ -228,13 +230,7 @@ impl SqlPool for sqlx::SqlitePool {}
 impl sealed::Sealed for sqlx::SqlitePool {
     fn into_backend(self, settings: Settings) -> Backend {
         // A caller's pool serves reads and writes; writes pass a one-permit gate.
-        let shared = self.options().get_max_connections() > 1;
-        Backend::Sqlite(sqlite::SqliteBackend::new(
-            self.clone(),
-            self,
-            shared,
-            settings,
-        ))
+        Backend::Sqlite(sqlite::SqliteBackend::from_pool(self, settings))
     }
 }
 
@@ -281,6 +277,7 @@ pub struct SqlStore {
     backend: Backend,
     table: TableName,
     layout: TableLayout,
+    operation_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -351,14 +348,40 @@ impl SqlStore {
             table: table.clone(),
             delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
         };
-        Self::from_backend(pool.into_backend(settings), table)
+        Self::from_backend(pool.into_backend(settings), table, None)
     }
 
-    pub(crate) fn from_backend(backend: Backend, table: table::Table) -> Self {
+    pub(crate) fn from_backend(
+        backend: Backend,
+        table: table::Table,
+        operation_timeout: Option<std::time::Duration>,
+    ) -> Self {
         Self {
             backend,
             table: table.name,
             layout: table.layout,
+            operation_timeout,
+        }
+    }
+
+    /// Runs one operation under the configured operation timeout, if any.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(limit) = self.operation_timeout else {
+            return fut.await;
+        };
+        match tokio::time::timeout(limit, fut).await {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                tracing::warn!(table = %self.table, operation, ?limit, "session store operation timed out");
+                Err(Error::unavailable(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("session store {operation} did not finish within {limit:?}"),
+                )))
+            }
         }
     }
 
@@ -458,10 +481,7 @@ impl SqlStore {
             #[cfg(feature = "postgres")]
             Backend::Postgres(b) => b.pool().close().await,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(b) => {
-                b.write_pool().close().await;
-                b.read_pool().close().await;
-            }
+            Backend::Sqlite(b) => b.close().await,
             #[cfg(feature = "mysql")]
             Backend::MySql(b) => b.pool().close().await,
         }
@@ -471,27 +491,43 @@ impl SqlStore {
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn create(&self, record: &Record) -> Result<()> {
-        dispatch!(self, b => b.create(record).await)
+        self.bounded("create", async {
+            dispatch!(self, b => b.create(record).await)
+        })
+        .await
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
-        dispatch!(self, b => b.load(key).await)
+        self.bounded("load", async { dispatch!(self, b => b.load(key).await) })
+            .await
     }
 
     async fn update(&self, record: &Record) -> Result<u64> {
-        dispatch!(self, b => b.update(record).await)
+        self.bounded("update", async {
+            dispatch!(self, b => b.update(record).await)
+        })
+        .await
     }
 
     async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self, b => b.touch(key, expires_at).await)
+        self.bounded("touch", async {
+            dispatch!(self, b => b.touch(key, expires_at).await)
+        })
+        .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
-        dispatch!(self, b => b.delete(key).await)
+        self.bounded("delete", async {
+            dispatch!(self, b => b.delete(key).await)
+        })
+        .await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool> {
-        dispatch!(self, b => b.exists(key).await)
+        self.bounded("exists", async {
+            dispatch!(self, b => b.exists(key).await)
+        })
+        .await
     }
 
     async fn delete_expired(&self) -> Result<u64> {
@@ -508,7 +544,10 @@ impl SessionStore for SqlStore {
                 operation: "list_for_user",
             });
         }
-        dispatch!(self, b => b.list_for_user(user_id).await)
+        self.bounded("list_for_user", async {
+            dispatch!(self, b => b.list_for_user(user_id).await)
+        })
+        .await
     }
 
     async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
@@ -517,7 +556,10 @@ impl SessionStore for SqlStore {
                 operation: "delete_for_user",
             });
         }
-        dispatch!(self, b => b.delete_for_user(user_id, except).await)
+        self.bounded("delete_for_user", async {
+            dispatch!(self, b => b.delete_for_user(user_id, except).await)
+        })
+        .await
     }
 
     fn capabilities(&self) -> Capabilities {

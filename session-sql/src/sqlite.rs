@@ -3,17 +3,26 @@
 //! Times are stored as `INTEGER` microseconds since the Unix epoch (UTC): exact, compact
 //! and compared as plain integers.
 //!
-//! Writes go through one writer connection (a pool of size one), reads through a pool of
-//! readers. In WAL mode readers never block the writer nor each other, and writers queue
-//! in the process instead of fighting over SQLite's write lock with sleeps and retries.
+//! Writes go through one writer connection that the store owns (behind a FIFO mutex),
+//! reads through a pool of readers. In WAL mode readers never block the writer nor each
+//! other, and writers queue in the process instead of fighting over SQLite's write lock
+//! with sleeps and retries. The writer never checkpoints the WAL itself (that would stall
+//! every queued write behind an fsync); a reader connection runs a passive checkpoint
+//! every [`CHECKPOINT_EVERY`] writes instead, concurrently with the writer.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use session_core::chrono::{DateTime, Utc};
 use session_core::{Error, Record, Result, SessionKey};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::SqlStr;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{ConnectOptions, SqlStr, Sqlite};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
+
+/// How many writes pass between two passive WAL checkpoints (run off the writer).
+pub(crate) const CHECKPOINT_EVERY: u32 = 1_000;
 
 use crate::common::{now, sql, Settings};
 use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
@@ -116,14 +125,79 @@ impl Queries {
     }
 }
 
+/// Where writes run.
+#[derive(Debug)]
+enum Writer {
+    /// The store's own connection. `None` after it broke; reopened on the next write.
+    Dedicated {
+        conn: Mutex<Option<SqliteConnection>>,
+        options: Box<SqliteConnectOptions>,
+        timeout: Duration,
+    },
+    /// A caller's pool: writes are serialised by a one-permit gate.
+    Pool { pool: SqlitePool, gate: Semaphore },
+}
+
+/// Where reads run.
+#[derive(Debug)]
+enum Reader {
+    Pool(SqlitePool),
+    /// In-memory databases live on the writer's single connection.
+    Writer,
+}
+
+/// A connection checked out for one statement.
+enum Conn<'a> {
+    Dedicated(MutexGuard<'a, Option<SqliteConnection>>),
+    /// Fields drop in order: the connection goes back to the pool before the write
+    /// gate's permit is released.
+    Pooled {
+        conn: PoolConnection<Sqlite>,
+        _permit: Option<SemaphorePermit<'a>>,
+    },
+}
+
+impl Conn<'_> {
+    fn get(&mut self) -> Result<&mut SqliteConnection> {
+        match self {
+            Conn::Dedicated(guard) => guard
+                .as_mut()
+                .ok_or_else(|| map_err(sqlx::Error::PoolClosed)),
+            Conn::Pooled { conn, .. } => Ok(&mut **conn),
+        }
+    }
+
+    /// Maps a statement's error; a connection that broke is dropped (and, for the
+    /// dedicated writer, reopened by the next write).
+    fn check<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T> {
+        result.map_err(|err| {
+            if matches!(
+                err,
+                sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_)
+            ) {
+                match self {
+                    Conn::Dedicated(guard) => {
+                        tracing::warn!(error = %err, "SQLite writer connection broke; reopening on next write");
+                        **guard = None;
+                    }
+                    Conn::Pooled { conn, .. } => conn.close_on_drop(),
+                }
+            }
+            map_err(err)
+        })
+    }
+}
+
 /// A store over one SQLite table.
 #[derive(Debug)]
 pub struct SqliteBackend {
-    read: SqlitePool,
-    write: SqlitePool,
-    /// Serialises writes when `write` is a shared pool of several connections (a pool the
-    /// caller gave us). `None` when `write` is our own single-connection pool.
-    gate: Option<Arc<Semaphore>>,
+    writer: Writer,
+    reader: Reader,
+    /// Writes since the last checkpoint, when this store checkpoints (own file database).
+    writes: Option<AtomicU32>,
+    checkpointing: Arc<AtomicBool>,
+    /// Set by `close`: the dedicated writer is not reopened any more.
+    closed: AtomicBool,
     settings: Settings,
     q: Queries,
 }
@@ -161,58 +235,169 @@ fn decode(row: &SqliteRow, key: Option<SessionKey>) -> Result<Record> {
 }
 
 impl SqliteBackend {
-    /// `read` and `write` are the same pool with `shared = true` (writes then pass a
-    /// one-permit gate), or a reader pool and a single-connection writer pool.
-    pub(crate) fn new(
+    /// A file database: the store's own writer connection (opened now; it creates the
+    /// file and switches it to WAL) plus a reader pool. The writer leaves checkpoints
+    /// to the readers.
+    pub(crate) async fn open_file(
+        writer_options: SqliteConnectOptions,
         read: SqlitePool,
-        write: SqlitePool,
-        shared: bool,
+        timeout: Duration,
         settings: Settings,
-    ) -> Self {
+    ) -> Result<Self> {
+        let writer_options = writer_options.pragma("wal_autocheckpoint", "0");
+        let conn = connect(&writer_options, timeout).await?;
+        Ok(Self::with(
+            Writer::Dedicated {
+                conn: Mutex::new(Some(conn)),
+                options: Box::new(writer_options),
+                timeout,
+            },
+            Reader::Pool(read),
+            true,
+            settings,
+        ))
+    }
+
+    /// An in-memory database: one connection for everything, kept for the store's life.
+    pub(crate) async fn open_memory(
+        options: SqliteConnectOptions,
+        timeout: Duration,
+        settings: Settings,
+    ) -> Result<Self> {
+        let conn = connect(&options, timeout).await?;
+        Ok(Self::with(
+            Writer::Dedicated {
+                conn: Mutex::new(Some(conn)),
+                options: Box::new(options),
+                timeout,
+            },
+            Reader::Writer,
+            false,
+            settings,
+        ))
+    }
+
+    /// A caller's pool for reads and writes; writes pass a one-permit gate.
+    pub(crate) fn from_pool(pool: SqlitePool, settings: Settings) -> Self {
+        Self::with(
+            Writer::Pool {
+                pool: pool.clone(),
+                gate: Semaphore::new(1),
+            },
+            Reader::Pool(pool),
+            false,
+            settings,
+        )
+    }
+
+    fn with(writer: Writer, reader: Reader, checkpoints: bool, settings: Settings) -> Self {
         let q = Queries::new(&settings.table);
         Self {
-            read,
-            write,
-            gate: shared.then(|| Arc::new(Semaphore::new(1))),
+            writer,
+            reader,
+            writes: checkpoints.then(|| AtomicU32::new(0)),
+            checkpointing: Arc::new(AtomicBool::new(false)),
+            closed: AtomicBool::new(false),
             settings,
             q,
         }
     }
 
-    pub(crate) fn read_pool(&self) -> &SqlitePool {
-        &self.read
-    }
-
-    pub(crate) fn write_pool(&self) -> &SqlitePool {
-        &self.write
-    }
-
-    /// Waits for the write gate (if any), bounded by the pool's acquire timeout.
-    async fn gate(&self) -> Result<Option<SemaphorePermit<'_>>> {
-        let Some(gate) = &self.gate else {
-            return Ok(None);
-        };
-        let timeout = self.write.options().get_acquire_timeout();
-        match tokio::time::timeout(timeout, gate.acquire()).await {
-            Ok(Ok(permit)) => Ok(Some(permit)),
-            Ok(Err(_closed)) => Err(map_err(sqlx::Error::PoolClosed)),
-            Err(_elapsed) => Err(map_err(sqlx::Error::PoolTimedOut)),
+    /// Closes the reader pool and the writer connection.
+    pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Reader::Pool(pool) = &self.reader {
+            pool.close().await;
         }
+        match &self.writer {
+            Writer::Dedicated { conn, .. } => {
+                if let Some(conn) = conn.lock().await.take() {
+                    if let Err(e) = sqlx::Connection::close(conn).await {
+                        tracing::debug!(error = %e, "closing the SQLite writer connection");
+                    }
+                }
+            }
+            Writer::Pool { pool, gate } => {
+                gate.close();
+                pool.close().await;
+            }
+        }
+    }
+
+    /// Checks out the writer, waiting at most the acquire timeout behind other writes.
+    async fn write_conn(&self) -> Result<Conn<'_>> {
+        match &self.writer {
+            Writer::Dedicated {
+                conn,
+                options,
+                timeout,
+            } => {
+                let mut guard = tokio::time::timeout(*timeout, conn.lock())
+                    .await
+                    .map_err(|_| map_err(sqlx::Error::PoolTimedOut))?;
+                if guard.is_none() {
+                    if self.closed.load(Ordering::Acquire) {
+                        return Err(map_err(sqlx::Error::PoolClosed));
+                    }
+                    *guard = Some(connect(options, *timeout).await?);
+                }
+                Ok(Conn::Dedicated(guard))
+            }
+            Writer::Pool { pool, gate } => {
+                let timeout = pool.options().get_acquire_timeout();
+                let permit = match tokio::time::timeout(timeout, gate.acquire()).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_closed)) => return Err(map_err(sqlx::Error::PoolClosed)),
+                    Err(_elapsed) => return Err(map_err(sqlx::Error::PoolTimedOut)),
+                };
+                let conn = pool.acquire().await.map_err(map_err)?;
+                Ok(Conn::Pooled {
+                    conn,
+                    _permit: Some(permit),
+                })
+            }
+        }
+    }
+
+    async fn read_conn(&self) -> Result<Conn<'_>> {
+        match &self.reader {
+            Reader::Pool(pool) => Ok(Conn::Pooled {
+                conn: pool.acquire().await.map_err(map_err)?,
+                _permit: None,
+            }),
+            Reader::Writer => self.write_conn().await,
+        }
+    }
+
+    /// Counts a committed write and, every [`CHECKPOINT_EVERY`], starts a passive WAL
+    /// checkpoint on a reader connection (never more than one at a time).
+    fn wrote(&self) {
+        let (Some(writes), Reader::Pool(pool)) = (&self.writes, &self.reader) else {
+            return;
+        };
+        if writes.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY != CHECKPOINT_EVERY - 1 {
+            return;
+        }
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = pool.clone();
+        let flag = self.checkpointing.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "passive WAL checkpoint failed; retried later");
+            }
+            flag.store(false, Ordering::Release);
+        });
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {
-        let _permit = self.gate().await?;
-        self.try_migrate().await.map_err(map_err)
-    }
-
-    async fn try_migrate(&self) -> Result<(), sqlx::Error> {
-        // BEGIN IMMEDIATE takes the write lock up front, so concurrent migrations (other
-        // processes) wait on the busy timeout instead of failing on a lock upgrade.
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        for statement in &self.q.migrate {
-            sqlx::raw_sql(statement.clone()).execute(&mut *tx).await?;
-        }
-        tx.commit().await
+        let mut conn = self.write_conn().await?;
+        let result = try_migrate(conn.get()?, &self.q.migrate).await;
+        conn.check(result)
     }
 
     pub(crate) async fn create(&self, r: &Record) -> Result<()> {
@@ -227,25 +412,27 @@ impl SqliteBackend {
             .bind(r.user_agent.as_deref())
             .bind(r.ip.as_deref())
             .bind(micros(now()));
-        let _permit = self.gate().await?;
-        let affected = query
-            .execute(&self.write)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        let affected = {
+            let mut conn = self.write_conn().await?;
+            let result = query.execute(conn.get()?).await;
+            conn.check(result)?.rows_affected()
+        };
         if affected == 0 {
             return Err(Error::KeyExists);
         }
+        self.wrote();
         Ok(())
     }
 
     pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
-        let row = sqlx::query(self.q.load.clone())
+        let query = sqlx::query(self.q.load.clone())
             .bind(key.as_str())
-            .bind(micros(now()))
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
+            .bind(micros(now()));
+        let row = {
+            let mut conn = self.read_conn().await?;
+            let result = query.fetch_optional(conn.get()?).await;
+            conn.check(result)?
+        };
         row.map(|row| decode(&row, Some(key.clone()))).transpose()
     }
 
@@ -262,14 +449,12 @@ impl SqliteBackend {
             .bind(version_to_db(r.version)?)
             .bind(micros(now));
         let affected = {
-            let _permit = self.gate().await?;
-            query
-                .execute(&self.write)
-                .await
-                .map_err(map_err)?
-                .rows_affected()
+            let mut conn = self.write_conn().await?;
+            let result = query.execute(conn.get()?).await;
+            conn.check(result)?.rows_affected()
         };
         if affected == 1 {
+            self.wrote();
             return Ok(r.version + 1);
         }
         if self.exists_at(&r.key, now).await? {
@@ -280,13 +465,12 @@ impl SqliteBackend {
     }
 
     async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool> {
-        let row = sqlx::query(self.q.exists.clone())
+        let query = sqlx::query(self.q.exists.clone())
             .bind(key.as_str())
-            .bind(micros(now))
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+            .bind(micros(now));
+        let mut conn = self.read_conn().await?;
+        let result = query.fetch_optional(conn.get()?).await;
+        Ok(conn.check(result)?.is_some())
     }
 
     pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool> {
@@ -298,12 +482,14 @@ impl SqliteBackend {
             .bind(micros(expires_at))
             .bind(micros(now()))
             .bind(key.as_str());
-        let _permit = self.gate().await?;
-        let affected = query
-            .execute(&self.write)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        let affected = {
+            let mut conn = self.write_conn().await?;
+            let result = query.execute(conn.get()?).await;
+            conn.check(result)?.rows_affected()
+        };
+        if affected > 0 {
+            self.wrote();
+        }
         Ok(affected > 0)
     }
 
@@ -311,8 +497,14 @@ impl SqliteBackend {
         let query = sqlx::query_scalar::<_, bool>(self.q.delete.clone())
             .bind(key.as_str())
             .bind(micros(now()));
-        let _permit = self.gate().await?;
-        let was_live = query.fetch_optional(&self.write).await.map_err(map_err)?;
+        let was_live = {
+            let mut conn = self.write_conn().await?;
+            let result = query.fetch_optional(conn.get()?).await;
+            conn.check(result)?
+        };
+        if was_live.is_some() {
+            self.wrote();
+        }
         Ok(was_live.unwrap_or(false))
     }
 
@@ -321,18 +513,19 @@ impl SqliteBackend {
         let batch = u64::from(self.settings.delete_batch_size);
         let mut total = 0u64;
         loop {
-            // One batch per write turn: other writers get the connection in between.
+            // One batch per turn on the writer: queued writes run in between.
             let removed = {
-                let _permit = self.gate().await?;
-                sqlx::query(self.q.delete_expired.clone())
+                let query = sqlx::query(self.q.delete_expired.clone())
                     .bind(now)
-                    .bind(i64::from(self.settings.delete_batch_size))
-                    .execute(&self.write)
-                    .await
-                    .map_err(map_err)?
-                    .rows_affected()
+                    .bind(i64::from(self.settings.delete_batch_size));
+                let mut conn = self.write_conn().await?;
+                let result = query.execute(conn.get()?).await;
+                conn.check(result)?.rows_affected()
             };
             total += removed;
+            if removed > 0 {
+                self.wrote();
+            }
             if removed < batch {
                 break;
             }
@@ -341,12 +534,14 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
-        let rows = sqlx::query(self.q.list_for_user.clone())
+        let query = sqlx::query(self.q.list_for_user.clone())
             .bind(user_id)
-            .bind(micros(now()))
-            .fetch_all(&self.read)
-            .await
-            .map_err(map_err)?;
+            .bind(micros(now()));
+        let rows = {
+            let mut conn = self.read_conn().await?;
+            let result = query.fetch_all(conn.get()?).await;
+            conn.check(result)?
+        };
         rows.iter().map(|row| decode(row, None)).collect()
     }
 
@@ -364,11 +559,35 @@ impl SqliteBackend {
                 .bind(micros(now()))
                 .bind(keep.as_str()),
         };
-        let _permit = self.gate().await?;
-        Ok(query
-            .execute(&self.write)
-            .await
-            .map_err(map_err)?
-            .rows_affected())
+        let removed = {
+            let mut conn = self.write_conn().await?;
+            let result = query.execute(conn.get()?).await;
+            conn.check(result)?.rows_affected()
+        };
+        if removed > 0 {
+            self.wrote();
+        }
+        Ok(removed)
     }
+}
+
+/// Opens a connection, bounded by `timeout`.
+async fn connect(options: &SqliteConnectOptions, timeout: Duration) -> Result<SqliteConnection> {
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(result) => result.map_err(map_err),
+        Err(_elapsed) => Err(map_err(sqlx::Error::PoolTimedOut)),
+    }
+}
+
+async fn try_migrate(
+    conn: &mut SqliteConnection,
+    statements: &[SqlStr],
+) -> Result<(), sqlx::Error> {
+    // BEGIN IMMEDIATE takes the write lock up front, so concurrent migrations (other
+    // processes) wait on the busy timeout instead of failing on a lock upgrade.
+    let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
+    for statement in statements {
+        sqlx::raw_sql(statement.clone()).execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }

@@ -109,9 +109,7 @@ fn migrate_from_eight_tasks_on_a_fresh_file() {
         for store in &stores {
             store.close().await;
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_db(&path);
     });
 }
 
@@ -273,5 +271,124 @@ fn file_store_survives_reopening() {
         let loaded = second.load(&r.key).await.expect("load").expect("persisted");
         assert_eq!(loaded.data, r.data);
         assert_eq!(loaded.version, 1);
+    });
+}
+
+/// A database file of its own, for tests that lock the whole file.
+fn private_file(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "session-sql-{prefix}-{}.db",
+        &SessionKey::generate().as_str()[..12]
+    ))
+}
+
+fn remove_db(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Holds SQLite's write lock from another connection (as another process would).
+async fn hold_write_lock(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&file_url(path))
+        .await
+        .expect("second connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut conn)
+        .await
+        .expect("take the write lock");
+    conn
+}
+
+#[test]
+fn a_write_lock_held_elsewhere_gives_unavailable_within_the_busy_timeout() {
+    runtime().block_on(async {
+        let file = private_file("busy");
+        let store = SqlStore::builder()
+            .table(common::unique_table("busy"))
+            .acquire_timeout(Duration::from_millis(400))
+            .connect(&file_url(&file))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let lock = hold_write_lock(&file).await;
+        let started = std::time::Instant::now();
+        let err = common::within(
+            Duration::from_secs(5),
+            "create",
+            store.create(&common::record(TimeDelta::hours(1))),
+        )
+        .await
+        .expect_err("the database is locked");
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "waited for the busy timeout"
+        );
+        // Reads are not blocked by a writer in WAL mode.
+        assert!(!store
+            .exists(&SessionKey::generate())
+            .await
+            .expect("read while locked"));
+        drop(lock);
+        store
+            .create(&common::record(TimeDelta::hours(1)))
+            .await
+            .expect("writes work again once the lock is gone");
+        store.close().await;
+        remove_db(&file);
+    });
+}
+
+#[test]
+fn operation_timeout_bounds_a_stuck_operation() {
+    runtime().block_on(async {
+        let file = private_file("optimeout");
+        let store = SqlStore::builder()
+            .table(common::unique_table("optimeout"))
+            .acquire_timeout(Duration::from_secs(3))
+            .operation_timeout(Duration::from_millis(300))
+            .connect(&file_url(&file))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let lock = hold_write_lock(&file).await;
+        let started = std::time::Instant::now();
+        let err = store
+            .create(&common::record(TimeDelta::hours(1)))
+            .await
+            .expect_err("stuck behind the lock");
+        let elapsed = started.elapsed();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "bounded by the operation timeout: {elapsed:?}"
+        );
+        let source = std::error::Error::source(&err).expect("source");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::TimedOut)
+        );
+        drop(lock);
+        // The writer recovers once the lock holder is gone.
+        let r = common::record(TimeDelta::hours(1));
+        common::within(Duration::from_secs(10), "create after the lock", async {
+            loop {
+                match store.create(&r).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_unavailable() => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        })
+        .await;
+        assert!(store.exists(&r.key).await.expect("exists"));
+        store.close().await;
+        remove_db(&file);
     });
 }
