@@ -121,7 +121,6 @@ compile_error!("session-sql needs at least one of the features `sqlite`, `postgr
 mod builder;
 mod common;
 mod error;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod interop;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -134,8 +133,6 @@ mod table;
 pub use builder::{
     ConfigError, SqlStoreBuilder, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_DELETE_BATCH_SIZE,
 };
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use interop::{InteropLayout, InteropStore};
 pub use table::{InvalidTableName, TableLayout, TableName, DEFAULT_TABLE_NAME, MAX_TABLE_NAME_LEN};
 
