@@ -181,8 +181,8 @@ impl SqlStoreBuilder {
     }
 
     /// The maximum number of connections of a pool this builder creates (at least 1).
-    /// Defaults: 10 for PostgreSQL and MySQL; for a SQLite file, the number of reader
-    /// connections (at least 4; writes always use one dedicated connection).
+    /// Default 10. For a SQLite file this is the number of reader connections; writes
+    /// always use one dedicated connection.
     ///
     /// # Examples
     ///
@@ -383,11 +383,7 @@ impl SqlStoreBuilder {
         // The writer opens (and creates) the file first and switches it to WAL, which is
         // persistent, so readers need not.
         let writer_options = options.clone().journal_mode(SqliteJournalMode::Wal);
-        let readers = self.max_connections.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(4, |n| u32::try_from(n.get()).unwrap_or(4))
-                .clamp(4, 16)
-        });
+        let readers = self.max_connections.unwrap_or(10);
         let read = SqlitePoolOptions::new()
             .max_connections(readers)
             .acquire_timeout(self.acquire_timeout)

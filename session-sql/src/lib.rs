@@ -74,9 +74,9 @@
 //! A SQLite file (`sqlite://path.db`, created if missing) runs in WAL mode with
 //! `synchronous = NORMAL` and a busy timeout equal to the acquire timeout. Writes go
 //! through one writer connection that the store owns, queued first come, first served
-//! inside the process, so concurrent requests never fight over SQLite's write lock (the
-//! cause of multi-millisecond tail latencies with a plain pool); reads use a separate pool
-//! of readers, which WAL never blocks. The writer does not checkpoint the WAL itself:
+//! inside the process, so concurrent requests never fight over SQLite's write lock (with
+//! its busy retries and sleeps); reads use a separate pool of readers (10 by default),
+//! which WAL never blocks. The writer does not checkpoint the WAL itself:
 //! every 1,000 writes a reader runs a passive checkpoint alongside it, so no queued write
 //! waits for an fsync. Several processes may share one file; they coordinate through
 //! SQLite's own locking and the busy timeout.
