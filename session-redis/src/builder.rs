@@ -9,7 +9,7 @@ use crate::{Inner, RedisStore};
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "session:";
 /// The default number of multiplexed connections a store holds.
-pub const DEFAULT_POOL_SIZE: usize = 2;
+pub const DEFAULT_POOL_SIZE: usize = 1;
 /// The default connect, pool-wait and response timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -60,7 +60,7 @@ enum Target {
 /// | [`url`](Self::url) / [`pool`](Self::pool) | none | the server, as a URL or your own deadpool-redis pool |
 /// | [`cluster_urls`](Self::cluster_urls) / [`cluster_pool`](Self::cluster_pool) | none | a Redis Cluster (feature `cluster`) |
 /// | [`key_prefix`](Self::key_prefix) | `"session:"` | prepended to every key the store writes |
-/// | [`pool_size`](Self::pool_size) | 2 | multiplexed connections held (and the pool's size when built from a URL) |
+/// | [`pool_size`](Self::pool_size) | 1 | multiplexed connections held (and the pool's size when built from a URL) |
 /// | [`connect_timeout`](Self::connect_timeout) | 2 s | opening one connection |
 /// | [`wait_timeout`](Self::wait_timeout) | 2 s | waiting for the pool to hand out a connection |
 /// | [`response_timeout`](Self::response_timeout) | 2 s | one operation's commands, from send to answer |
@@ -222,8 +222,10 @@ impl RedisStoreBuilder {
     }
 
     /// How many multiplexed connections the store holds (at least 1; each carries any
-    /// number of concurrent operations). When the store builds the pool from a URL this is
-    /// also the pool's maximum size.
+    /// number of concurrent operations, pipelined). One connection batches concurrent
+    /// commands best and is the default; more can help when a single connection's I/O
+    /// task saturates a core. When the store builds the pool from a URL this is also the
+    /// pool's maximum size.
     ///
     /// # Examples
     ///

@@ -150,7 +150,11 @@ impl Connections {
     /// A connection for one operation: the next slot's, or a new one from the pool
     /// (bounded by the acquire timeout: pool wait plus connect).
     pub(crate) async fn lease(&self) -> Result<Lease, Error> {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let index = if self.slots.len() == 1 {
+            0
+        } else {
+            self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()
+        };
         let slot = &self.slots[index];
         if let Some((generation, conn)) = slot.conn.read().as_ref() {
             return Ok(Lease {
@@ -205,23 +209,47 @@ impl Connections {
     where
         F: std::future::Future<Output = Result<T, RedisError>>,
     {
-        match tokio::time::timeout(self.response_timeout, fut).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => {
-                let mapped = map_error(err);
-                if mapped.is_unavailable() {
-                    self.retire(lease);
-                }
-                Err(mapped)
-            }
-            Err(_) => {
-                self.retire(lease);
-                Err(Error::unavailable(TimedOut {
-                    what: "waiting for a redis response",
-                    after: self.response_timeout,
-                }))
-            }
+        match self.run_raw(lease, fut).await? {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.fail(lease, err)),
         }
+    }
+
+    /// Like [`run`](Self::run), but hands a Redis error back unmapped (a timeout is
+    /// already mapped) so the caller can react to it (`NOSCRIPT`).
+    pub(crate) async fn run_raw<T, F>(
+        &self,
+        lease: &Lease,
+        fut: F,
+    ) -> Result<Result<T, RedisError>, Error>
+    where
+        F: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        // A standalone connection carries the response timeout itself (set when it was
+        // taken from the pool), so no second timer per operation; a cluster connection
+        // gets it here.
+        let result = match lease.conn {
+            Conn::Single(_) => Ok::<_, tokio::time::error::Elapsed>(fut.await),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => tokio::time::timeout(self.response_timeout, fut).await,
+        };
+        result.map_err(|_| {
+            self.retire(lease);
+            Error::unavailable(TimedOut {
+                what: "waiting for a redis response",
+                after: self.response_timeout,
+            })
+        })
+    }
+
+    /// Maps a Redis error of an operation on `lease`, retiring the connection when the
+    /// error means it is unusable.
+    pub(crate) fn fail(&self, lease: &Lease, err: RedisError) -> Error {
+        let mapped = map_error(err);
+        if mapped.is_unavailable() {
+            self.retire(lease);
+        }
+        mapped
     }
 }
 

@@ -191,9 +191,10 @@ pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, Error> 
     let user_agent = take_str(&mut rest, ualen)?;
     let ip = take_str(&mut rest, iplen)?;
     let offset = value.len() - rest.len();
+    // Reuse the buffer: move the data to its front instead of copying it out.
     let mut bytes = value;
-    let data =
-        String::from_utf8(bytes.split_off(offset)).map_err(|_| corrupt("data is not UTF-8"))?;
+    bytes.drain(..offset);
+    let data = String::from_utf8(bytes).map_err(|_| corrupt("data is not UTF-8"))?;
     Ok(Record {
         key: key.clone(),
         data,

@@ -1,7 +1,7 @@
 //! The [`SessionStore`] implementation.
 
 use futures_util::future::join_all;
-use redis::{ScriptInvocation, Value};
+use redis::{Cmd, ErrorKind, Script, ServerErrorKind, Value};
 use session_core::chrono::{DateTime, Utc};
 use session_core::{async_trait, Error, Record, Result, SessionKey, SessionStore};
 
@@ -16,6 +16,13 @@ const CHUNK: usize = 500;
 /// The least grace (see `RedisStore::index_grace_ms`): one minute, which also absorbs
 /// clock differences between application servers.
 const INDEX_GRACE_MIN_MS: f64 = 60_000.0;
+
+/// `EVALSHA <sha> <numkeys>`: add the keys, then the arguments.
+fn evalsha(script: &Script, keys: usize) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys);
+    cmd
+}
 
 fn now() -> (DateTime<Utc>, i64) {
     let now = Utc::now();
@@ -129,9 +136,22 @@ impl RedisStore {
         }
     }
 
-    async fn script(&self, lease: &Lease, inv: &ScriptInvocation<'_>) -> Result<i64> {
+    /// Runs a script built by [`evalsha`] with `EVALSHA`; when the server's script cache
+    /// does not have it (`NOSCRIPT`: after a restart or `SCRIPT FLUSH`), loads it and
+    /// retries once. (Built by hand rather than through `ScriptInvocation`, which copies
+    /// every argument twice more.)
+    async fn script(&self, lease: &Lease, script: &Script, cmd: &Cmd) -> Result<i64> {
+        let conns = &self.inner.conns;
         let mut c = lease.conn.clone();
-        self.inner.conns.run(lease, inv.invoke_async(&mut c)).await
+        match conns.run_raw(lease, cmd.query_async::<i64>(&mut c)).await? {
+            Ok(n) => Ok(n),
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                tracing::debug!("session-redis: script not cached on the server; loading it");
+                let _: String = conns.run(lease, script.load_async(&mut c)).await?;
+                conns.run(lease, cmd.query_async(&mut c)).await
+            }
+            Err(err) => Err(conns.fail(lease, err)),
+        }
     }
 
     async fn index_add(
@@ -167,12 +187,12 @@ impl RedisStore {
     async fn prune(&self, lease: &Lease, index: &str, stale: &[&Entry]) -> Result<u64> {
         let mut removed = 0u64;
         for chunk in stale.chunks(CHUNK) {
-            let mut inv = scripts::PRUNE.prepare_invoke();
-            inv.key(index);
+            let mut cmd = evalsha(&scripts::PRUNE, 1);
+            cmd.arg(index);
             for e in chunk {
-                inv.arg(e.member.as_str()).arg(e.score);
+                cmd.arg(e.member.as_str()).arg(e.score);
             }
-            let n = self.script(lease, &inv).await?;
+            let n = self.script(lease, &scripts::PRUNE, &cmd).await?;
             removed += u64::try_from(n).map_err(|_| unexpected("prune", n))?;
         }
         if removed > 0 {
@@ -375,17 +395,21 @@ impl SessionStore for RedisStore {
                 self.index_add(&lease, user, &record.key, now_ms).await?;
             }
         }
-        let mut inv = scripts::CREATE.prepare_invoke();
-        inv.key(self.session_key(&record.key));
-        if let (false, Some(user)) = (conns.is_cluster(), user) {
-            inv.key(self.user_index_key(user));
+        let index = match (conns.is_cluster(), user) {
+            (false, Some(user)) => Some(self.user_index_key(user)),
+            _ => None,
+        };
+        let mut cmd = evalsha(&scripts::CREATE, 1 + usize::from(index.is_some()));
+        cmd.arg(self.session_key(&record.key));
+        if let Some(index) = &index {
+            cmd.arg(index);
         }
-        inv.arg(now_ms)
+        cmd.arg(now_ms)
             .arg(enc.whole())
             .arg(exp_ms)
             .arg(record.key.as_str())
             .arg(now_ms);
-        match code("create", self.script(&lease, &inv).await?)? {
+        match code("create", self.script(&lease, &scripts::CREATE, &cmd).await?)? {
             Code::Ok => Ok(()),
             Code::Refused => Err(Error::KeyExists),
             Code::Corrupt => Err(corrupt_at(&record.key)),
@@ -397,7 +421,8 @@ impl SessionStore for RedisStore {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
         let mut c = lease.conn.clone();
-        let cmd = redis::cmd("GET").arg(self.session_key(key)).to_owned();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.session_key(key));
         let value: Option<Vec<u8>> = conns.run(&lease, cmd.query_async(&mut c)).await?;
         let Some(value) = value else { return Ok(None) };
         let record = format::decode(key, value).inspect_err(|_| {
@@ -417,15 +442,20 @@ impl SessionStore for RedisStore {
         let lease = conns.lease().await?;
         let cluster = conns.is_cluster();
         let user = record.user_id.as_deref();
+        let index = match (cluster, user) {
+            (false, Some(user)) => Some(self.user_index_key(user)),
+            _ => None,
+        };
+        let session_key = self.session_key(&record.key);
         let mut index_done = false;
         loop {
             let (_, now_ms) = now();
-            let mut inv = scripts::UPDATE.prepare_invoke();
-            inv.key(self.session_key(&record.key));
-            if let (false, Some(user)) = (cluster, user) {
-                inv.key(self.user_index_key(user));
+            let mut cmd = evalsha(&scripts::UPDATE, 1 + usize::from(index.is_some()));
+            cmd.arg(&session_key);
+            if let Some(index) = &index {
+                cmd.arg(index);
             }
-            inv.arg(now_ms)
+            cmd.arg(now_ms)
                 .arg(record.version)
                 .arg(enc.head.as_str())
                 .arg(enc.tail.as_str())
@@ -434,7 +464,7 @@ impl SessionStore for RedisStore {
                 .arg(user.unwrap_or(""))
                 .arg(record.key.as_str())
                 .arg(if index_done { "1" } else { "0" });
-            match code("update", self.script(&lease, &inv).await?)? {
+            match code("update", self.script(&lease, &scripts::UPDATE, &cmd).await?)? {
                 Code::Ok => return Ok(version),
                 Code::Refused => return Err(Error::NotFound),
                 Code::Conflict => return Err(Error::Conflict),
@@ -456,13 +486,13 @@ impl SessionStore for RedisStore {
         let (_, now_ms) = now();
         let exp_ms = millis(expires_at);
         let lease = conns.lease().await?;
-        let mut inv = scripts::TOUCH.prepare_invoke();
-        inv.key(self.session_key(key))
+        let mut cmd = evalsha(&scripts::TOUCH, 1);
+        cmd.arg(self.session_key(key))
             .arg(now_ms)
             .arg(ts_field(exp_ms))
             .arg(ts_field(now_ms))
             .arg(exp_ms);
-        match code("touch", self.script(&lease, &inv).await?)? {
+        match code("touch", self.script(&lease, &scripts::TOUCH, &cmd).await?)? {
             Code::Ok => Ok(true),
             Code::Refused => Ok(false),
             Code::Corrupt => Err(corrupt_at(key)),
@@ -474,9 +504,9 @@ impl SessionStore for RedisStore {
         let conns = &self.inner.conns;
         let (_, now_ms) = now();
         let lease = conns.lease().await?;
-        let mut inv = scripts::DELETE.prepare_invoke();
-        inv.key(self.session_key(key)).arg(now_ms);
-        match self.script(&lease, &inv).await? {
+        let mut cmd = evalsha(&scripts::DELETE, 1);
+        cmd.arg(self.session_key(key)).arg(now_ms);
+        match self.script(&lease, &scripts::DELETE, &cmd).await? {
             1 => Ok(true),
             0 => Ok(false),
             n => Err(unexpected("delete", n)),
@@ -545,9 +575,9 @@ impl SessionStore for RedisStore {
             // connection pipelines them.
             let lease = &lease;
             let results = join_all(targets.iter().map(|(_, k)| async move {
-                let mut inv = scripts::DELETE_IF_OWNED.prepare_invoke();
-                inv.key(self.session_key(k)).arg(now_ms).arg(user_id);
-                self.script(lease, &inv).await
+                let mut cmd = evalsha(&scripts::DELETE_IF_OWNED, 1);
+                cmd.arg(self.session_key(k)).arg(now_ms).arg(user_id);
+                self.script(lease, &scripts::DELETE_IF_OWNED, &cmd).await
             }))
             .await;
             for ((e, _), result) in targets.iter().zip(results) {
