@@ -1,7 +1,7 @@
 //! MySQL / MariaDB: the conformance suite, concurrent migrations and racing creates.
-//! Compiled only with the `mysql` feature; needs `SESSION_TEST_MYSQL_URL` and fails
+//! Compiled only with the `mysql-tests` feature; needs `SESSION_TEST_MYSQL_URL` and fails
 //! without it.
-#![cfg(feature = "mysql")]
+#![cfg(feature = "mysql-tests")]
 
 mod common;
 

@@ -1,8 +1,8 @@
 //! PostgreSQL: the conformance suite, concurrent migrations, racing creates, an outage,
-//! and `delete_expired` on 200,000 rows. Compiled only with the `postgres` feature; needs
+//! and `delete_expired` on 200,000 rows. Compiled only with the `postgres-tests` feature; needs
 //! `SESSION_TEST_POSTGRES_URL` (and the `SESSION_TEST_POSTGRES_OUTAGE_*` variables for
 //! the outage test) and fails without them.
-#![cfg(feature = "postgres")]
+#![cfg(feature = "postgres-tests")]
 
 mod common;
 

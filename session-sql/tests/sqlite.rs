@@ -392,3 +392,22 @@ fn operation_timeout_bounds_a_stuck_operation() {
         remove_db(&file);
     });
 }
+
+#[test]
+fn sql_keywords_work_as_table_names_because_names_are_quoted() {
+    runtime().block_on(async {
+        for name in ["order", "select", "User"] {
+            let store = SqlStore::builder()
+                .table(name)
+                .connect("sqlite::memory:")
+                .await
+                .expect("connect");
+            store.migrate().await.expect("migrate");
+            let mut r = common::record(TimeDelta::hours(1));
+            r.user_id = Some("u".into());
+            store.create(&r).await.expect("create");
+            assert_eq!(store.list_for_user("u").await.expect("list").len(), 1);
+            assert!(store.delete(&r.key).await.expect("delete"));
+        }
+    });
+}
