@@ -89,23 +89,32 @@ return 1
 /// The stored `created_ms` is kept (spliced between head and tail). A new index entry is
 /// scored with `now_ms` (when it was written).
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{HELPERS}
-local cur = redis.pcall('GET', KEYS[1])
-if type(cur) == 'table' then return -3 end
+    // The hot path: kept free of helper closures and protected calls (a value of another
+    // Redis type makes `GET` fail with WRONGTYPE, which the client maps to CorruptRecord).
+    Script::new(
+        r"
+local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
+local exp = tonumber(string.sub(cur, 4, 20))
+if not exp or string.sub(cur, 1, 3) ~= 's1|' then return -3 end
 local now = tonumber(ARGV[1])
-local exp = expiry(cur)
-if not exp then return -3 end
 if exp <= now then return 0 end
-local ver, created, user = header(cur)
-if not ver then return -3 end
+local s, e, ver, created, ulen = string.find(cur, '^(%d+)|(%-?%d+)|([%d%-]+)|[%d%-]+|[%d%-]+|', 40)
+if not s then return -3 end
 if ver ~= ARGV[2] then return -1 end
-if ARGV[6] == '1' and ARGV[7] ~= user then
-  if KEYS[2] then
-    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[8])
-  elseif ARGV[9] ~= '1' then
-    return -2
+if ARGV[6] == '1' then
+  local user = false
+  if ulen ~= '-' then
+    local n = tonumber(ulen)
+    if not n or e + n > #cur then return -3 end
+    user = string.sub(cur, e + 1, e + n)
+  end
+  if ARGV[7] ~= user then
+    if KEYS[2] then
+      redis.call('ZADD', KEYS[2], ARGV[1], ARGV[8])
+    elseif ARGV[9] ~= '1' then
+      return -2
+    end
   end
 end
 if tonumber(ARGV[5]) <= now then
@@ -114,8 +123,8 @@ else
   redis.call('SET', KEYS[1], ARGV[3] .. created .. ARGV[4], 'PXAT', ARGV[5])
 end
 return 1
-"
-    ))
+",
+    )
 });
 
 /// KEYS: session. ARGV: now_ms, expiry field, last-active field, expires_ms.
