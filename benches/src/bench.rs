@@ -214,9 +214,9 @@ async fn subjects(
         other => return Err(format!("unknown backend {other:?}")),
     }
     match &s.peer_bin {
-        Some(bin) => {
-            let mut peer = PeerClient::spawn(bin)?;
-            match peer
+        Some(bin) => match PeerClient::spawn(bin) {
+            Err(e) => notes.push(format!("{backend}: peer not measured: {e}")),
+            Ok(mut peer) => match peer
                 .setup(backend, &peer_url, prefill, &format!("bench_peer_{pid}"))
                 .await
             {
@@ -225,8 +225,8 @@ async fn subjects(
                     notes.push(format!("{backend}: peer not measured: {e}"));
                     peer.quit().await;
                 }
-            }
-        }
+            },
+        },
         None => notes.push(format!("{backend}: peer not measured (no --peer-bin)")),
     }
     Ok(out)

@@ -24,12 +24,15 @@ Options (defaults in brackets):
   --cleanup-rows N      expired rows for the PostgreSQL delete_expired scenario [1000000]; 0 skips
   --no-calls            skip the handle call counts
   --peer-bin PATH       the tower-sessions process [target/release/session-benches-peer]
+  --no-peer             do not measure tower-sessions
   --out PATH            report file [BENCHMARKS.md]
   --findings PATH       analysis copied into the report [benches/FINDINGS.md]
   --work-dir PATH       where SQLite files go [/tmp]
   --quick               development run: --phase-ms 200 --rounds 1 --prefill 1000
                         --scale-sizes 10000,100000 --cleanup-rows 100000
-Servers come from SESSION_TEST_POSTGRES_URL and SESSION_TEST_REDIS_URL.";
+Servers come from SESSION_TEST_POSTGRES_URL and SESSION_TEST_REDIS_URL.
+SESSION_BENCH_REDIS_POOL sets the number of connections of our Redis store (default: the
+store's default, 2).";
 
 fn list(v: &str) -> Vec<String> {
     v.split(',')
@@ -107,6 +110,7 @@ fn parse_args() -> Result<Parsed, String> {
             "--cleanup-rows" => s.cleanup_rows = nums(&val()?)?.first().copied().unwrap_or(0),
             "--no-calls" => calls = false,
             "--peer-bin" => s.peer_bin = Some(PathBuf::from(val()?)),
+            "--no-peer" => s.peer_bin = None,
             "--out" => s.out = PathBuf::from(val()?),
             "--findings" => findings = PathBuf::from(val()?),
             "--work-dir" => s.work_dir = PathBuf::from(val()?),

@@ -257,6 +257,10 @@ pub fn render(r: &Report<'_>) -> String {
                 .filter(|b| b.backend == row.backend && b.tasks == row.tasks)
                 .min_by_key(|b| b.size);
             let (rel, verdict) = match base {
+                Some(b) if !row.target && b.size != row.size && b.result.p50_ns > 0 => {
+                    let rel = row.result.p50_ns as f64 / b.result.p50_ns as f64;
+                    (format!("{rel:.2}x"), "reference".to_string())
+                }
                 Some(b) if b.size != row.size && b.result.p50_ns > 0 => {
                     let rel = row.result.p50_ns as f64 / b.result.p50_ns as f64;
                     let label = format!(

@@ -20,6 +20,8 @@ pub struct ScaleRow {
     pub tasks: usize,
     pub fill_secs: f64,
     pub result: PhaseResult,
+    /// Whether the 20% target applies (our store), or the row is a reference (raw map).
+    pub target: bool,
 }
 
 /// `delete_expired` of many expired rows while loads run.
@@ -153,6 +155,35 @@ async fn measure(
             tasks,
             fill_secs,
             result: r,
+            target: true,
+        });
+    }
+}
+
+/// The raw map at the same size: how much of the growth is the hardware (caches, TLB).
+async fn measure_raw_memory(s: &Settings, size: usize, rows: &mut Vec<ScaleRow>) {
+    let t = Instant::now();
+    let raw = crate::raw::RawMemory::new(size);
+    let fill = t.elapsed().as_secs_f64();
+    for &tasks in &s.tasks {
+        let mut runs = Vec::new();
+        for round in 0..s.rounds {
+            runs.push(run_phase(raw.workers(Op::LoadHit, tasks, round), s.phase, None).await);
+        }
+        let r = crate::report::median(&runs);
+        eprintln!(
+            "[scale] raw map {size} c{tasks}: {:.0} ops/s p50 {:.1}us p99 {:.1}us",
+            r.ops_per_sec(),
+            r.p50_ns as f64 / 1e3,
+            r.p99_ns as f64 / 1e3
+        );
+        rows.push(ScaleRow {
+            backend: "memory (raw map, reference)".into(),
+            size,
+            tasks,
+            fill_secs: fill,
+            result: r,
+            target: false,
         });
     }
 }
@@ -178,6 +209,7 @@ pub async fn run(
                         fill_via_store(&store, 0, size, 2).await?;
                         let fill = t.elapsed().as_secs_f64();
                         measure(&state(store, size), s, backend, size, fill, rows).await;
+                        measure_raw_memory(s, size, rows).await;
                     }
                 }
                 "redis" => {

@@ -6,12 +6,19 @@ use session_core::SessionStore;
 use session_redis::RedisStore;
 use session_sql::SqlStore;
 
-/// Our Redis store with keys under `prefix`, 16 multiplexed connections.
+/// Our Redis store with keys under `prefix`, with the store's default number of
+/// multiplexed connections ([`session_redis::DEFAULT_POOL_SIZE`]);
+/// `SESSION_BENCH_REDIS_POOL` overrides it (see `benches/FINDINGS.md` for why 16 is not
+/// used: the raw floor is one multiplexed connection, and more connections cost).
 pub async fn redis(url: &str, prefix: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let pool = std::env::var("SESSION_BENCH_REDIS_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(session_redis::DEFAULT_POOL_SIZE);
     let store = RedisStore::builder()
         .url(url)
         .key_prefix(prefix)
-        .pool_size(16)
+        .pool_size(pool)
         .build()
         .map_err(|e| format!("redis store: {e}"))?;
     store
