@@ -79,6 +79,12 @@
 //!    also conditional: an entry is removed only if its score is still the one the reader
 //!    saw, so an entry written again meanwhile stays.
 //!
+//! Index keys have no Redis expiry (a `touch` would have to keep it in step), so run the
+//! periodic cleanup ([`session_core::spawn_cleanup`], which calls `delete_expired`): it
+//! removes the entries of sessions that Redis has expired, and with them the index keys of
+//! users who do not come back. `delete_expired` walks every index (`SCAN`), so schedule
+//! it every few minutes to hours, not per request.
+//!
 //! In standalone mode each script touches only keys it is given (a session key, and the
 //! index key of the record's own user), so the same scripts are valid in a cluster, where
 //! the session key and the index key are in different hash slots and so are written by
