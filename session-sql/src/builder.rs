@@ -379,7 +379,10 @@ impl SqlStoreBuilder {
                     .await?;
             return Ok(Backend::Sqlite(backend));
         }
-        let options = options.synchronous(SqliteSynchronous::Normal);
+        // After the WAL restarts, its file is truncated back to 64 MiB at most.
+        let options = options
+            .synchronous(SqliteSynchronous::Normal)
+            .pragma("journal_size_limit", "67108864");
         // The writer opens (and creates) the file first and switches it to WAL, which is
         // persistent, so readers need not.
         let writer_options = options.clone().journal_mode(SqliteJournalMode::Wal);

@@ -6,9 +6,17 @@
 //! Writes go through one writer connection that the store owns (behind a FIFO mutex),
 //! reads through a pool of readers. In WAL mode readers never block the writer nor each
 //! other, and writers queue in the process instead of fighting over SQLite's write lock
-//! with sleeps and retries. The writer never checkpoints the WAL itself (that would stall
-//! every queued write behind an fsync); a reader connection runs a passive checkpoint
-//! every [`CHECKPOINT_EVERY`] writes instead, concurrently with the writer.
+//! with sleeps and retries.
+//!
+//! Checkpoints: the writer does not checkpoint the WAL after its commits (that would
+//! stall every queued write behind a copy and an fsync). Every [`CHECKPOINT_EVERY`]
+//! writes, a reader connection runs a passive checkpoint concurrently with the writer.
+//! Under a steady stream of writes such a checkpoint never catches up with the end of
+//! the WAL, so the WAL could never restart from its beginning and would grow without
+//! bound; when it holds more than [`WAL_RESET_FRAMES`] frames, the checkpoint task also
+//! takes one turn on the writer and finishes the (by then short) remaining copy there,
+//! after which the next write restarts the WAL. `journal_size_limit` then truncates the
+//! file.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -23,6 +31,10 @@ use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 /// How many writes pass between two passive WAL checkpoints (run off the writer).
 pub(crate) const CHECKPOINT_EVERY: u32 = 1_000;
+
+/// WAL length (frames, i.e. pages) above which a checkpoint finishes on the writer's
+/// turn so that the WAL restarts: 4,096 frames are 16 MiB with 4 KiB pages.
+pub(crate) const WAL_RESET_FRAMES: i64 = 4_096;
 
 use crate::common::{now, sql, Settings};
 use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
@@ -130,7 +142,7 @@ impl Queries {
 enum Writer {
     /// The store's own connection. `None` after it broke; reopened on the next write.
     Dedicated {
-        conn: Mutex<Option<SqliteConnection>>,
+        conn: Arc<Mutex<Option<SqliteConnection>>>,
         options: Box<SqliteConnectOptions>,
         timeout: Duration,
     },
@@ -248,7 +260,7 @@ impl SqliteBackend {
         let conn = connect(&writer_options, timeout).await?;
         Ok(Self::with(
             Writer::Dedicated {
-                conn: Mutex::new(Some(conn)),
+                conn: Arc::new(Mutex::new(Some(conn))),
                 options: Box::new(writer_options),
                 timeout,
             },
@@ -267,7 +279,7 @@ impl SqliteBackend {
         let conn = connect(&options, timeout).await?;
         Ok(Self::with(
             Writer::Dedicated {
-                conn: Mutex::new(Some(conn)),
+                conn: Arc::new(Mutex::new(Some(conn))),
                 options: Box::new(options),
                 timeout,
             },
@@ -369,10 +381,13 @@ impl SqliteBackend {
         }
     }
 
-    /// Counts a committed write and, every [`CHECKPOINT_EVERY`], starts a passive WAL
-    /// checkpoint on a reader connection (never more than one at a time).
+    /// Counts a committed write and, every [`CHECKPOINT_EVERY`], starts a WAL checkpoint
+    /// task (never more than one at a time); see the module documentation.
     fn wrote(&self) {
         let (Some(writes), Reader::Pool(pool)) = (&self.writes, &self.reader) else {
+            return;
+        };
+        let Writer::Dedicated { conn, timeout, .. } = &self.writer else {
             return;
         };
         if writes.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY != CHECKPOINT_EVERY - 1 {
@@ -382,14 +397,11 @@ impl SqliteBackend {
             return;
         }
         let pool = pool.clone();
+        let writer = conn.clone();
+        let timeout = *timeout;
         let flag = self.checkpointing.clone();
         tokio::spawn(async move {
-            if let Err(e) = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "passive WAL checkpoint failed; retried later");
-            }
+            checkpoint(&pool, &writer, timeout).await;
             flag.store(false, Ordering::Release);
         });
     }
@@ -568,6 +580,43 @@ impl SqliteBackend {
             self.wrote();
         }
         Ok(removed)
+    }
+}
+
+/// A passive checkpoint on a reader; if the WAL is long, a second one on the writer's
+/// turn, which catches up with the WAL's end so that the next write restarts it.
+async fn checkpoint(
+    readers: &SqlitePool,
+    writer: &Mutex<Option<SqliteConnection>>,
+    timeout: Duration,
+) {
+    const SQL: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+    let frames = match sqlx::query_as::<_, (i64, i64, i64)>(SQL)
+        .fetch_one(readers)
+        .await
+    {
+        Ok((_busy, frames, _copied)) => frames,
+        Err(e) => {
+            tracing::debug!(error = %e, "passive WAL checkpoint failed; retried later");
+            return;
+        }
+    };
+    if frames <= WAL_RESET_FRAMES {
+        return;
+    }
+    let Ok(mut guard) = tokio::time::timeout(timeout, writer.lock()).await else {
+        return;
+    };
+    if let Some(conn) = guard.as_mut() {
+        match sqlx::query_as::<_, (i64, i64, i64)>(SQL)
+            .fetch_one(conn)
+            .await
+        {
+            Ok((_busy, frames, copied)) => {
+                tracing::debug!(frames, copied, "WAL checkpoint finished on the writer");
+            }
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint on the writer failed"),
+        }
     }
 }
 
