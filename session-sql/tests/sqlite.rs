@@ -12,12 +12,12 @@ use session_core::chrono::TimeDelta;
 use session_core::{Error, SessionKey, SessionStore};
 use session_sql::{sqlx, ConfigError, Dialect, SqlStore};
 
-/// One database file per test process; every store (and conformance case) gets its own
+/// One database file per test process (under `target/tmp`); every store (and conformance case) gets its own
 /// table in it, so stores also contend for the file as separate processes would.
 fn shared_file() -> &'static PathBuf {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!(
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "session-sql-test-{}-{}.db",
             std::process::id(),
             &SessionKey::generate().as_str()[..8]
@@ -75,7 +75,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn migrate_from_eight_tasks_on_a_fresh_file() {
     runtime().block_on(async {
-        let path = std::env::temp_dir().join(format!(
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "session-sql-migrate-{}.db",
             &SessionKey::generate().as_str()[..12]
         ));
@@ -276,7 +276,7 @@ fn file_store_survives_reopening() {
 
 /// A database file of its own, for tests that lock the whole file.
 fn private_file(prefix: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "session-sql-{prefix}-{}.db",
         &SessionKey::generate().as_str()[..12]
     ))
