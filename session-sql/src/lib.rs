@@ -47,7 +47,10 @@
 //! | `last_active_at` | `TIMESTAMPTZ` | `INTEGER` | `DATETIME(6)` |
 //! | `user_agent`, `ip` | `TEXT` | `TEXT` | `TEXT`, `VARCHAR(255)` |
 //!
-//! Times have microsecond precision everywhere. The table name is validated as a plain
+//! Times have microsecond precision everywhere. On MySQL, a `user_id` or `ip` longer than
+//! 255 characters, or a user agent over 64 KiB, is refused with [`Error::Backend`] rather
+//! than truncated. PostgreSQL `TEXT` cannot hold NUL characters (the JSON codec never
+//! produces them). The table name is validated as a plain
 //! identifier ([`TableName`]) and never escaped into SQL; anything else is rejected.
 //! The MySQL table is `utf8mb4` with a binary collation.
 //!

@@ -143,6 +143,27 @@ fn decode(row: &MySqlRow, key: Option<SessionKey>) -> Result<Record> {
     })
 }
 
+/// Refuses values the MySQL columns cannot hold whole (a server not in strict mode would
+/// silently truncate them, which would break the user index).
+fn check_lengths(r: &Record) -> Result<()> {
+    fn too_long(what: &str, limit: &str) -> Error {
+        Error::backend(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} is longer than the MySQL column allows ({limit})"),
+        ))
+    }
+    if r.user_id.as_ref().is_some_and(|u| u.chars().count() > 255) {
+        return Err(too_long("user_id", "255 characters"));
+    }
+    if r.ip.as_ref().is_some_and(|ip| ip.chars().count() > 255) {
+        return Err(too_long("ip", "255 characters"));
+    }
+    if r.user_agent.as_ref().is_some_and(|ua| ua.len() > 65_535) {
+        return Err(too_long("user_agent", "65,535 bytes"));
+    }
+    Ok(())
+}
+
 fn is_duplicate_key(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -207,6 +228,7 @@ impl MySqlBackend {
         // Happy path: one INSERT. On a duplicate key, remove the row only if it has
         // expired and insert again; each step is atomic, so a racing create either
         // wins the insert or makes ours fail with KeyExists.
+        check_lengths(r)?;
         let version = version_to_db(r.version)?;
         match self.insert(r, version).await {
             Ok(()) => return Ok(()),
@@ -241,6 +263,7 @@ impl MySqlBackend {
     }
 
     pub(crate) async fn update(&self, r: &Record) -> Result<u64> {
+        check_lengths(r)?;
         let now = now();
         // sqlx sets CLIENT_FOUND_ROWS, so a matched row counts even if nothing changed.
         let affected = sqlx::query(self.q.update.clone())

@@ -162,3 +162,23 @@ fn delete_expired_runs_in_batches_and_keeps_live_rows() {
         common::delete_expired_in_batches(&store, 50, 10).await;
     });
 }
+
+#[test]
+fn values_too_long_for_the_columns_are_refused_not_truncated() {
+    runtime().block_on(async {
+        let store = store("mylen").await;
+        let mut r = common::record(TimeDelta::hours(1));
+        r.user_id = Some("u".repeat(256));
+        let err = store.create(&r).await.expect_err("user_id too long");
+        assert!(
+            matches!(err, session_core::Error::Backend { .. }),
+            "{err:?}"
+        );
+        r.user_id = Some("ü".repeat(255));
+        store.create(&r).await.expect("255 characters fit");
+        let mut loaded = store.load(&r.key).await.expect("load").expect("live");
+        assert_eq!(loaded.user_id, r.user_id);
+        loaded.ip = Some("1".repeat(300));
+        assert!(store.update(&loaded).await.is_err());
+    });
+}
