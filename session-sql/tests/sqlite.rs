@@ -445,8 +445,10 @@ fn the_wal_stays_bounded_under_a_steady_stream_of_writes() {
             .unwrap_or(0);
         let db = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         eprintln!("12,000 writes of 2 KB: database {db} bytes, WAL {wal} bytes");
-        // Without WAL restarts the WAL would hold every page written (well over 50 MB).
-        assert!(wal < 40 << 20, "WAL grew to {wal} bytes");
+        // Without WAL restarts the WAL holds every page written (about 270 MB here). With
+        // them it restarts past 16 MiB; the file keeps its high-water mark, truncated to
+        // 64 MiB at a restart, plus what arrives while a checkpoint runs.
+        assert!(wal < 128 << 20, "WAL grew to {wal} bytes");
         store.close().await;
         remove_db(&file);
     });
