@@ -7,7 +7,8 @@
 #   e.g. scripts/bench.sh --quick                   a short development run
 #        scripts/bench.sh --backends memory         one backend
 # Set SESSION_BENCH_USE_RUNNING=1 to use already running servers (`source DIR/env` first)
-# instead of starting a fresh set.
+# instead of starting a fresh set (which uses SESSION_TEST_PORT_BASE, default 43000).
+# The default run takes about 10-15 minutes on 2 cores; --quick takes about 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,6 +27,8 @@ cargo build --release -p session-benches --bin session-bench
 cargo build --release --manifest-path benches/peer/Cargo.toml --target-dir "$root/target"
 
 if [ "${SESSION_BENCH_USE_RUNNING:-0}" != 1 ]; then
+    # Own ports, so a development or test set of servers can keep running meanwhile.
+    export SESSION_TEST_PORT_BASE=${SESSION_TEST_PORT_BASE:-43000}
     dir=$(scripts/services.sh start)
     trap 'scripts/services.sh stop "$dir"' EXIT
     # shellcheck disable=SC1091

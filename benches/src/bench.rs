@@ -165,8 +165,11 @@ async fn subjects(
                 )),
                 Err(e) => notes.push(format!("postgres: our store not measured: {e}")),
             }
+            // No ping before every acquire (sqlx's default): one round trip per statement,
+            // as in our store. See FINDINGS.md.
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .connect(&url)
                 .await
                 .map_err(|e| format!("postgres: {e}"))?;
@@ -200,6 +203,7 @@ async fn subjects(
                 .busy_timeout(Duration::from_secs(5));
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .map_err(|e| format!("sqlite: {e}"))?;

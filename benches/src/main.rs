@@ -16,7 +16,7 @@ Options (defaults in brackets):
   --backends LIST       memory,sqlite,postgres,redis [all four]
   --ops LIST            create,load_hit,load_miss,update,touch,load_update,request,delete [all]
   --tasks LIST          concurrency levels [1,32]
-  --phase-ms N          length of one time-boxed phase [600]
+  --phase-ms N          length of one time-boxed phase [1000]
   --rounds N            rounds per cell; the median is reported [3]
   --prefill N           sessions stored per subject before the phases [5000]
   --scale-sizes LIST    stored sessions for the scale scenario [10000,1000000]
@@ -67,7 +67,7 @@ fn parse_args() -> Result<Parsed, String> {
         .map(|d| d.join("session-benches-peer"))
         .filter(|p| p.exists());
     let mut s = Settings {
-        phase: Duration::from_millis(600),
+        phase: Duration::from_millis(1000),
         rounds: 3,
         backends: list("memory,sqlite,postgres,redis"),
         ops: Op::ALL.to_vec(),
