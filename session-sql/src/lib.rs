@@ -79,9 +79,12 @@
 //! through one writer connection that the store owns, queued first come, first served
 //! inside the process, so concurrent requests never fight over SQLite's write lock (with
 //! its busy retries and sleeps); reads use a separate pool of readers (10 by default),
-//! which WAL never blocks. The writer does not checkpoint the WAL itself:
-//! every 1,000 writes a reader runs a passive checkpoint alongside it, so no queued write
-//! waits for an fsync. Several processes may share one file; they coordinate through
+//! which WAL never blocks. The writer does not checkpoint the WAL after its commits:
+//! every 1,000 writes a reader runs a passive checkpoint alongside it, so writes rarely
+//! wait for the copy and its fsync. Only when the WAL has grown past 16 MiB does the
+//! checkpoint take one turn on the writer to finish the copy, so that the WAL restarts
+//! instead of growing without bound (its file is truncated to 64 MiB at most then).
+//! Several processes may share one file; they coordinate through
 //! SQLite's own locking and the busy timeout.
 //!
 //! `sqlite::memory:` works too: the database lives on a single connection that the store
