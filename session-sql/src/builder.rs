@@ -240,8 +240,8 @@ impl SqlStoreBuilder {
         })
     }
 
-    /// Wraps an existing sqlx pool ([`sqlx::PgPool`], [`sqlx::SqlitePool`] or
-    /// [`sqlx::MySqlPool`]). The pool's own size and timeouts apply. On SQLite, writes
+    /// Wraps an existing sqlx pool (`sqlx::PgPool`, `sqlx::SqlitePool` or
+    /// `sqlx::MySqlPool`). The pool's own size and timeouts apply. On SQLite, writes
     /// through a shared pool are serialised inside the store so they never contend for
     /// the database's write lock.
     ///

@@ -108,16 +108,20 @@
 //!
 //! # Layouts: the extension point
 //!
-//! The SQL of each operation depends on the table layout ([`TableLayout`]) and the
-//! dialect. Each dialect module (`postgres`, `sqlite`, `mysql`) has a private `Queries`
-//! struct holding every statement, built once by `Queries::new(&Table)`, which matches on
-//! the layout, plus a `decode` function that turns a row into a [`Record`]. Only
-//! [`TableLayout::Native`] exists today. Adding an interop layout (Django's
-//! `django_session`, Plain's sessions table) means: a new `TableLayout` variant; its
-//! [`Capabilities`] in `TableLayout::capabilities` (no `user_id` column: no user index,
-//! no device columns: no device metadata, no `version` column: versions derived from the
-//! data); a `Queries` constructor and `decode` arm per dialect. Operations a layout cannot
-//! support answer [`Error::Unsupported`].
+//! Tables shared with Django (`django_session`) and Plain are served by [`InteropStore`]
+//! (see its documentation): those tables have no version, user or device columns, so its
+//! `update` is a fingerprint compare-and-swap in a short transaction rather than one
+//! statement.
+//!
+//! Within `SqlStore`, the SQL of each operation depends on the table layout
+//! ([`TableLayout`]) and the dialect. Each dialect module (`postgres`, `sqlite`, `mysql`)
+//! has a private `Queries` struct holding every statement, built once by
+//! `Queries::new(&Table)`, which matches on the layout, plus a `decode` function that turns
+//! a row into a [`Record`]. Only [`TableLayout::Native`] exists. Another single-statement
+//! layout means: a new `TableLayout` variant; its [`Capabilities`] in
+//! `TableLayout::capabilities` (operations it cannot support then answer
+//! [`Error::Unsupported`], as `list_for_user` and `delete_for_user` already do without a
+//! user index); a `Queries` constructor and a `decode` arm per dialect.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
@@ -210,8 +214,8 @@ mod sealed {
     }
 }
 
-/// A sqlx pool a [`SqlStore`] can run on: [`sqlx::PgPool`] (feature `postgres`),
-/// [`sqlx::SqlitePool`] (feature `sqlite`), [`sqlx::MySqlPool`] (feature `mysql`).
+/// A sqlx pool a [`SqlStore`] can run on: `sqlx::PgPool` (feature `postgres`),
+/// `sqlx::SqlitePool` (feature `sqlite`), `sqlx::MySqlPool` (feature `mysql`).
 /// Pass one to [`SqlStore::from_pool`] or [`SqlStoreBuilder::build`].
 ///
 /// # Examples
