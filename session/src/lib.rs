@@ -55,8 +55,8 @@ pub use session_signed::{self as signed, Salt, SignedCodec};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use session_tower::{
-    CookieConfigError, DefaultSession, DeviceMetadata, HttpSession, IpSource,
-    MissingSessionLayer, SameSite, SessionError, SessionLayer, SessionService,
+    CookieConfigError, DefaultSession, DeviceMetadata, HttpSession, IpSource, MissingSessionLayer,
+    SameSite, SessionError, SessionLayer, SessionService,
 };
 
 /// SQL stores on PostgreSQL, SQLite and MySQL/MariaDB: see [`SqlStore`] and the [`sql`]
