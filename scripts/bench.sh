@@ -29,7 +29,10 @@ cargo build --release --manifest-path benches/peer/Cargo.toml --target-dir "$roo
 if [ "${SESSION_BENCH_USE_RUNNING:-0}" != 1 ]; then
     # Own ports, so a development or test set of servers can keep running meanwhile.
     export SESSION_TEST_PORT_BASE=${SESSION_TEST_PORT_BASE:-43000}
-    dir=$(scripts/services.sh start)
+    # A directory of our own name, so that cleanups of other test runs' directories
+    # (/tmp/session-services.*) do not take these servers down mid-run.
+    dir=$(mktemp -d /tmp/session-bench-services.XXXXXX)
+    scripts/services.sh start "$dir" >/dev/null
     trap 'scripts/services.sh stop "$dir"' EXIT
     # shellcheck disable=SC1091
     source "$dir/env"

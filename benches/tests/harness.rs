@@ -31,7 +31,7 @@ async fn phases_stop_at_the_deadline_and_at_limits() {
     let r = run_phase(vec![Sleepy, Sleepy], Duration::from_millis(100), None).await;
     let took = t.elapsed();
     assert!(
-        took >= Duration::from_millis(100) && took < Duration::from_millis(400),
+        took >= Duration::from_millis(100) && took < Duration::from_secs(2),
         "{took:?}"
     );
     assert!(r.ops > 20, "{r:?}");
