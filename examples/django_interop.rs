@@ -3,7 +3,7 @@
 //! ```text
 //! DATABASE_URL=sqlite:///path/to/django/db.sqlite3 \
 //! DJANGO_SECRET_KEY='django-insecure-...' \
-//!     cargo run -p session-signed --example django_interop -- [SESSIONID]
+//!     cargo run -p session-examples --example django_interop -- [SESSIONID]
 //! ```
 //!
 //! `DATABASE_URL` is the Django project's database (`sqlite://…` or `postgres://…`);
