@@ -27,14 +27,18 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use parking_lot::RwLock;
 use session_core::chrono::{DateTime, Utc};
 use session_core::{async_trait, Error, Record, Result, SessionKey, SessionStore};
 
-type Shard = RwLock<HashMap<SessionKey, Record>>;
-type UserShard = RwLock<HashMap<String, HashSet<SessionKey>>>;
+// foldhash (seeded per process) instead of SipHash: the keys in the map are random,
+// server-generated session keys, so a fast non-cryptographic hash is safe here.
+type Shard = RwLock<HashMap<SessionKey, Record, RandomState>>;
+type UserShard = RwLock<HashMap<String, HashSet<SessionKey, RandomState>, RandomState>>;
 
 /// An in-memory, sharded [`SessionStore`].
 ///
@@ -93,9 +97,13 @@ impl MemoryStore {
     pub fn with_shards(shards: usize) -> Self {
         let n = shards.max(1);
         Self {
-            shards: (0..n).map(|_| RwLock::new(HashMap::new())).collect(),
-            users: (0..n).map(|_| RwLock::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..n)
+                .map(|_| RwLock::new(HashMap::with_hasher(RandomState::default())))
+                .collect(),
+            users: (0..n)
+                .map(|_| RwLock::new(HashMap::with_hasher(RandomState::default())))
+                .collect(),
+            hasher: RandomState::default(),
         }
     }
 
@@ -137,7 +145,7 @@ impl MemoryStore {
         self.user_shard(user_id)
             .write()
             .entry(user_id.to_owned())
-            .or_default()
+            .or_insert_with(|| HashSet::with_hasher(RandomState::default()))
             .insert(key.clone());
     }
 
