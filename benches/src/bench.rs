@@ -51,7 +51,7 @@ enum Kind {
     RawMemory(RawMemory),
     RawRedis(RawRedis),
     RawSql(RawSql),
-    Peer(PeerClient),
+    Peer(Box<PeerClient>),
 }
 
 /// One subject with the per-task create counts its delete phases need.
@@ -224,7 +224,7 @@ async fn subjects(
                 .setup(backend, &peer_url, prefill, &format!("bench_peer_{pid}"))
                 .await
             {
-                Ok(()) => out.push((Who::Peer, Subject::new(Kind::Peer(peer)))),
+                Ok(()) => out.push((Who::Peer, Subject::new(Kind::Peer(Box::new(peer))))),
                 Err(e) => {
                     notes.push(format!("{backend}: peer not measured: {e}"));
                     peer.quit().await;
