@@ -187,13 +187,17 @@ stop() {
 }
 
 PG_USER=${SESSION_TEST_PG_USER:-postgres}
-if [ "$(id -u)" = 0 ] && ! id "$PG_USER" >/dev/null 2>&1; then
-    useradd --system --no-create-home "$PG_USER" 2>/dev/null || true
-fi
+# Postgres refuses to run as root. The Debian package creates the `postgres` user; create
+# one only at start (never before `install`, which would confuse the package's own setup).
+ensure_pg_user() {
+    if [ "$(id -u)" = 0 ] && ! id "$PG_USER" >/dev/null 2>&1; then
+        useradd --system --no-create-home "$PG_USER"
+    fi
+}
 
 case "${1:-}" in
 install) install ;;
-start) shift; start "$@" ;;
+start) shift; ensure_pg_user; start "$@" ;;
 stop) shift; stop "$@" ;;
 *) die "usage: services.sh install | start [DIR] | stop DIR" ;;
 esac

@@ -168,6 +168,16 @@ fn is_duplicate_key(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// InnoDB chose this statement as a deadlock victim (SQLSTATE 40001, error 1213) and rolled
+/// it back: racing creates over one expired row can do that. The statement is safe to run
+/// again.
+fn is_deadlock(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))
+}
+
+/// How many times `create` runs again after being chosen as a deadlock victim.
+const CREATE_DEADLOCK_RETRIES: u32 = 8;
+
 impl MySqlBackend {
     pub(crate) fn new(pool: MySqlPool, settings: Settings) -> Self {
         let q = Queries::new(&settings.table);
@@ -230,26 +240,38 @@ impl MySqlBackend {
         // wins the insert or makes ours fail with KeyExists.
         check_lengths(r)?;
         let version = version_to_db(r.version)?;
+        let mut attempt = 0;
+        loop {
+            match self.create_once(r, version).await {
+                Err(e) if is_deadlock(&e) && attempt < CREATE_DEADLOCK_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(key = %r.key, attempt, "create was a deadlock victim; running it again");
+                }
+                Err(e) if is_duplicate_key(&e) => return Err(Error::KeyExists),
+                Err(e) => return Err(map_err(e)),
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(Error::KeyExists),
+            }
+        }
+    }
+
+    /// One attempt of `create`: `Ok(false)` when a live row holds the key.
+    async fn create_once(&self, r: &Record, version: i64) -> Result<bool, sqlx::Error> {
         match self.insert(r, version).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(true),
             Err(e) if is_duplicate_key(&e) => {}
-            Err(e) => return Err(map_err(e)),
+            Err(e) => return Err(e),
         }
         let removed = sqlx::query(self.q.delete_if_expired.clone())
             .bind(r.key.as_str())
             .bind(naive(now()))
             .execute(&self.pool)
-            .await
-            .map_err(map_err)?
+            .await?
             .rows_affected();
         if removed == 0 {
-            return Err(Error::KeyExists);
+            return Ok(false);
         }
-        match self.insert(r, version).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Err(Error::KeyExists),
-            Err(e) => Err(map_err(e)),
-        }
+        self.insert(r, version).await.map(|()| true)
     }
 
     pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
