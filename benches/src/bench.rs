@@ -99,7 +99,9 @@ impl Subject {
 
     async fn teardown(self) {
         if let Kind::Peer(mut p) = self.kind {
-            let _ = p.teardown().await;
+            if let Err(e) = p.teardown().await {
+                eprintln!("[bench] peer teardown failed: {e}");
+            }
             p.quit().await;
         }
     }

@@ -67,7 +67,10 @@ impl OursState {
                 while i < all.len() {
                     let rec = record(all[i].clone(), data.clone());
                     // A previous run may have left the key: replace it.
-                    let _ = store.delete(&rec.key).await;
+                    store
+                        .delete(&rec.key)
+                        .await
+                        .map_err(|e| format!("prefill delete: {e}"))?;
                     store
                         .create(&rec)
                         .await

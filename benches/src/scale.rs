@@ -70,7 +70,10 @@ async fn fill_via_store(
             let mut rec = Record::new(parse(key(b'p', 0)), data, expires);
             while n < to {
                 rec.key = parse(key(b'p', n as u64));
-                let _ = store.delete(&rec.key).await;
+                store
+                    .delete(&rec.key)
+                    .await
+                    .map_err(|e| format!("fill delete: {e}"))?;
                 store.create(&rec).await.map_err(|e| format!("fill: {e}"))?;
                 n += tasks;
             }
