@@ -23,9 +23,28 @@ async fn main() -> Result<(), session::Error> {
     // `key` displays as a short prefix only: never log a whole session key.
     println!("saved session {key} as a JSON file in {}", dir.display());
 
-    let again = Session::new(store.clone(), config, Some(key.as_str()));
+    let again = Session::new(store.clone(), config.clone(), Some(key.as_str()));
     println!("read back: {:?}", again.get::<String>("greeting").await?);
-    again.flush().await?;
-    println!("flushed; file still there? {}", store.exists(&key).await?);
+    // Log in: the key changes at save (the old file is removed with a versioned delete).
+    again.login("alice").await?;
+    let visits = again
+        .update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?;
+    let CookieAction::Set { key: logged_in, .. } = again.save().await? else {
+        unreachable!("a login always sets a new cookie")
+    };
+    println!(
+        "logged in as alice (visit {visits}); old file still there? {}; sessions of alice: {}",
+        store.exists(&key).await?,
+        store.list_for_user("alice").await?.len()
+    );
+
+    let last = Session::new(store.clone(), config, Some(logged_in.as_str()));
+    last.logout().await?;
+    last.save().await?;
+    println!(
+        "logged out; file still there? {}",
+        store.exists(&logged_in).await?
+    );
     Ok(())
 }

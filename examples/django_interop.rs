@@ -67,8 +67,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None if cookie.is_some() => println!("no live session with that key: starting a new one"),
         None => println!("starting a new session"),
     }
-    let visits = session.get::<u64>("rust_visits").await?.unwrap_or(0) + 1;
-    session.insert("rust_visits", visits).await?;
+    // Read-modify-write through `update`: re-run on the fresh value if a Django request
+    // saved the session meanwhile, so no visit is lost.
+    let visits = session
+        .update("rust_visits", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?;
     session.save().await?;
     let key = session
         .key()

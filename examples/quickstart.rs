@@ -50,15 +50,23 @@ async fn main() -> Result<(), session::Error> {
         &cookie[..4]
     );
 
-    // Request 2: the cookie comes back; the session loads lazily on first use.
+    // Request 2: the cookie comes back; the session loads lazily on first use. A
+    // read-modify-write goes through `update`: if another request on the same cookie saves
+    // first, the closure runs again on its value, so no increment is lost (a plain
+    // `insert` of the same key is last-writer-wins).
     let session = Session::new(store.clone(), config.clone(), Some(&cookie));
     let cart: Vec<CartItem> = session.get("cart").await?.unwrap_or_default();
-    println!("2. loaded cart: {cart:?}");
+    let views = session
+        .update("page_views", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?;
+    session.save().await?;
+    println!("2. loaded cart: {cart:?}; page views: {views}");
 
-    // Request 3: login. A new key against session fixation, same data, old key dead.
+    // Request 3: login. Django's rules: the same (or no) user before keeps the data under a
+    // new key (against session fixation); another user before would get an empty session.
+    // The key changes at `save`, and the old key is dead from then on.
     let session = Session::new(store.clone(), config.clone(), Some(&cookie));
-    session.cycle_key().await?;
-    session.set_user(Some("alice")).await?;
+    session.login("alice").await?;
     session.insert("csrf_token", "s3cr3t").await?;
     let action = session.save().await?;
     let logged_in = cookie_of(&action).expect("login sets a new cookie");
@@ -84,7 +92,7 @@ async fn main() -> Result<(), session::Error> {
 
     // Alice logs in from a second device.
     let phone = Session::new(store.clone(), config.clone(), None);
-    phone.set_user(Some("alice")).await?;
+    phone.login("alice").await?;
     phone.set_user_agent(Some("Phone/1.0")).await;
     let phone_cookie = cookie_of(&phone.save().await?).expect("new session");
 
@@ -107,7 +115,7 @@ async fn main() -> Result<(), session::Error> {
 
     // Request 6: logout. The row is deleted and the cookie removed.
     let session = Session::new(store.clone(), config, Some(&logged_in));
-    session.flush().await?;
+    session.logout().await?;
     println!("6. logout: cookie action = {:?}", session.save().await?);
     assert!(!store.exists(&current).await?);
     Ok(())

@@ -6,6 +6,10 @@
 # Usage: scripts/bench.sh [session-bench options]   (see: scripts/bench.sh --help)
 #   e.g. scripts/bench.sh --quick                   a short development run
 #        scripts/bench.sh --backends memory         one backend
+#        scripts/bench.sh --hot-only --hot-ms 5000  only the hot scenario (32 requests on one
+#                                                   session, issue 10): writes its section to
+#                                                   target/hot-session.md, not BENCHMARKS.md
+# The full run includes the hot scenario (--hot-backends, --hot-ms, --hot-tasks).
 # Set SESSION_BENCH_USE_RUNNING=1 to use already running servers (`source DIR/env` first)
 # instead of starting a fresh set (which uses SESSION_TEST_PORT_BASE, default 43000).
 # The default run takes about 10-15 minutes on 2 cores; --quick takes about 2.
@@ -20,11 +24,20 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
     exit 0
 fi
 
+hot_only=0
+for arg in "$@"; do
+    [ "$arg" = "--hot-only" ] && hot_only=1
+done
+out="$root/BENCHMARKS.md"
+[ "$hot_only" = 1 ] && out="$root/target/hot-session.md"
+
 log "building (release)"
 cargo build --release -p session-benches --bin session-bench
-# The peer is a workspace of its own (sqlx 0.8 and 0.9 cannot share one graph); it shares
-# the target directory.
-cargo build --release --manifest-path benches/peer/Cargo.toml --target-dir "$root/target"
+if [ "$hot_only" != 1 ]; then
+    # The peer is a workspace of its own (sqlx 0.8 and 0.9 cannot share one graph); it
+    # shares the target directory.
+    cargo build --release --manifest-path benches/peer/Cargo.toml --target-dir "$root/target"
+fi
 
 if [ "${SESSION_BENCH_USE_RUNNING:-0}" != 1 ]; then
     # Own ports, so a development or test set of servers can keep running meanwhile.
@@ -40,5 +53,5 @@ fi
 
 export SESSION_BENCH_COMMAND="scripts/bench.sh${*:+ $*}"
 "$root/target/release/session-bench" --peer-bin "$root/target/release/session-benches-peer" \
-    --out "$root/BENCHMARKS.md" --findings "$root/benches/FINDINGS.md" "$@"
-log "done: $root/BENCHMARKS.md"
+    --out "$out" --findings "$root/benches/FINDINGS.md" "$@"
+log "done: $out"

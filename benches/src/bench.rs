@@ -24,6 +24,12 @@ pub struct Settings {
     pub scale_sizes: Vec<usize>,
     pub scale_backends: Vec<String>,
     pub cleanup_rows: usize,
+    /// Backends of the `hot` scenario (see [`crate::hot`]).
+    pub hot_backends: Vec<String>,
+    /// Length of the measured `hot` phase on each backend.
+    pub hot_phase: Duration,
+    /// Concurrent tasks on the one hot session.
+    pub hot_tasks: usize,
     pub command: String,
     pub work_dir: PathBuf,
 }

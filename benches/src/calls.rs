@@ -28,7 +28,8 @@ fn snapshot(c: &StoreCalls) -> (u64, u64, u64, u64) {
     let t = c.touch.load(Ordering::SeqCst);
     let w = c.create.load(Ordering::SeqCst)
         + c.update.load(Ordering::SeqCst)
-        + c.delete.load(Ordering::SeqCst);
+        + c.delete.load(Ordering::SeqCst)
+        + c.delete_at_version.load(Ordering::SeqCst);
     (l, t, w, c.total())
 }
 

@@ -10,7 +10,9 @@
 //!   0.14 stores through their `SessionStore` trait, in a child process: see
 //!   `benches/peer`). Phases are time-boxed with one shared deadline for all tasks, the
 //!   three subjects alternate phase by phase (the order rotates each round), and each
-//!   figure is the median of the rounds. It writes `BENCHMARKS.md`.
+//!   figure is the median of the rounds. Then the `hot` scenario ([`hot`]): 32 tasks
+//!   incrementing one session's counter through the handle, checking that no acknowledged
+//!   increment is lost. It writes `BENCHMARKS.md`.
 //! - `cargo bench -p session-benches`: a criterion bench of single-operation latency
 //!   (memory store against the raw map, and the JSON codec).
 //! - `scripts/bench.sh`: starts the servers, builds both binaries and runs everything.
@@ -39,6 +41,7 @@
 
 pub mod bench;
 pub mod calls;
+pub mod hot;
 pub mod ours;
 pub mod peer;
 pub mod raw;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use session_benches::bench::{self, Results, Settings};
 use session_benches::report::{self, Report};
 use session_benches::runner::Op;
-use session_benches::{calls, scale};
+use session_benches::{calls, hot, scale};
 
 const HELP: &str = "session-bench: ours / raw / peer session store benchmarks
 
@@ -22,6 +22,12 @@ Options (defaults in brackets):
   --scale-sizes LIST    stored sessions for the scale scenario [10000,1000000]
   --scale-backends LIST memory,postgres,redis [all three]; `none` to skip
   --cleanup-rows N      expired rows for the PostgreSQL delete_expired scenario [1000000]; 0 skips
+  --hot-backends LIST   backends of the hot scenario (tasks incrementing one session's
+                        counter through the handle) [memory,sqlite,postgres,redis]; `none` skips
+  --hot-ms N            measured hot phase per backend [5000]
+  --hot-tasks N         concurrent requests on the hot session [32]
+  --hot-only            run only the hot scenario and write only its section (markdown) to
+                        --out, to paste into BENCHMARKS.md
   --no-calls            skip the handle call counts
   --peer-bin PATH       the tower-sessions process [target/release/session-benches-peer]
   --no-peer             do not measure tower-sessions
@@ -29,7 +35,7 @@ Options (defaults in brackets):
   --findings PATH       analysis copied into the report [benches/FINDINGS.md]
   --work-dir PATH       where SQLite files go [/tmp]
   --quick               development run: --phase-ms 200 --rounds 1 --prefill 1000
-                        --scale-sizes 10000,100000 --cleanup-rows 100000
+                        --scale-sizes 10000,100000 --cleanup-rows 100000 --hot-ms 1000
 Servers come from SESSION_TEST_POSTGRES_URL and SESSION_TEST_REDIS_URL.
 SESSION_BENCH_REDIS_POOL sets the number of connections of our Redis store (default: the
 store's default, 2).";
@@ -56,6 +62,7 @@ struct Parsed {
     settings: Settings,
     findings: PathBuf,
     calls: bool,
+    hot_only: bool,
 }
 
 fn parse_args() -> Result<Parsed, String> {
@@ -78,11 +85,15 @@ fn parse_args() -> Result<Parsed, String> {
         scale_sizes: vec![10_000, 1_000_000],
         scale_backends: list("memory,postgres,redis"),
         cleanup_rows: 1_000_000,
+        hot_backends: list("memory,sqlite,postgres,redis"),
+        hot_phase: Duration::from_millis(5000),
+        hot_tasks: 32,
         command: std::env::var("SESSION_BENCH_COMMAND").unwrap_or_else(|_| args.join(" ")),
         work_dir: std::env::temp_dir(),
     };
     let mut findings = PathBuf::from("benches/FINDINGS.md");
     let mut calls = true;
+    let mut hot_only = false;
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -109,6 +120,13 @@ fn parse_args() -> Result<Parsed, String> {
             "--scale-backends" => s.scale_backends = list(&val()?),
             "--cleanup-rows" => s.cleanup_rows = nums(&val()?)?.first().copied().unwrap_or(0),
             "--no-calls" => calls = false,
+            "--hot-backends" => s.hot_backends = list(&val()?),
+            "--hot-ms" => {
+                s.hot_phase =
+                    Duration::from_millis(nums(&val()?)?.first().copied().unwrap_or(5000) as u64)
+            }
+            "--hot-tasks" => s.hot_tasks = nums(&val()?)?.first().copied().unwrap_or(32).max(1),
+            "--hot-only" => hot_only = true,
             "--peer-bin" => s.peer_bin = Some(PathBuf::from(val()?)),
             "--no-peer" => s.peer_bin = None,
             "--out" => s.out = PathBuf::from(val()?),
@@ -120,6 +138,7 @@ fn parse_args() -> Result<Parsed, String> {
                 s.prefill = 1000;
                 s.scale_sizes = vec![10_000, 100_000];
                 s.cleanup_rows = 100_000;
+                s.hot_phase = Duration::from_millis(1000);
             }
             other => return Err(format!("unknown option {other} (see --help)")),
         }
@@ -128,6 +147,7 @@ fn parse_args() -> Result<Parsed, String> {
         settings: s,
         findings,
         calls,
+        hot_only,
     })
 }
 
@@ -265,6 +285,34 @@ fn main() {
         let s = &parsed.settings;
         let started = Instant::now();
         let servers = server_versions().await;
+        if parsed.hot_only {
+            let load_before = sh("uptime");
+            let mut notes = Vec::new();
+            let hot = hot::run_all(
+                &s.hot_backends,
+                s.hot_tasks,
+                s.hot_phase,
+                &s.work_dir,
+                &mut notes,
+            )
+            .await;
+            let head = report::HotHeader {
+                command: s.command.clone(),
+                date: sh("date -u '+%Y-%m-%d %H:%M UTC'"),
+                machine: format!(
+                    "{} cores (`nproc`), {}",
+                    sh("nproc"),
+                    sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-")
+                ),
+                load_before,
+                load_after: sh("uptime"),
+                servers: servers.join(", "),
+                total_secs: started.elapsed().as_secs_f64(),
+            };
+            let text = report::hot_only(&head, s, &hot, &notes);
+            write_or_exit(&s.out, &text, started);
+            return;
+        }
         let head = header(s, &servers);
         let mut notes = Vec::new();
         if s.peer_bin.is_none() {
@@ -286,6 +334,14 @@ fn main() {
         } else {
             Vec::new()
         };
+        let hot = hot::run_all(
+            &s.hot_backends,
+            s.hot_tasks,
+            s.hot_phase,
+            &s.work_dir,
+            &mut notes,
+        )
+        .await;
         let findings = std::fs::read_to_string(&parsed.findings).unwrap_or_default();
         let text = report::render(&Report {
             settings: s,
@@ -293,21 +349,26 @@ fn main() {
             calls: &calls,
             scale: &scale_rows,
             cleanup: &cleanup,
+            hot: &hot,
             notes: &notes,
             header: head,
             findings,
             total_secs: started.elapsed().as_secs_f64(),
         });
-        match std::fs::write(&s.out, text) {
-            Ok(()) => eprintln!(
-                "[bench] wrote {} in {:.0} s",
-                s.out.display(),
-                started.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                eprintln!("session-bench: cannot write {}: {e}", s.out.display());
-                std::process::exit(1);
-            }
-        }
+        write_or_exit(&s.out, &text, started);
     });
+}
+
+fn write_or_exit(out: &std::path::Path, text: &str, started: Instant) {
+    match std::fs::write(out, text) {
+        Ok(()) => eprintln!(
+            "[bench] wrote {} in {:.0} s",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => {
+            eprintln!("session-bench: cannot write {}: {e}", out.display());
+            std::process::exit(1);
+        }
+    }
 }

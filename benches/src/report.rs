@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::bench::{Results, Settings, Who};
 use crate::calls::CallCount;
+use crate::hot::HotResult;
 use crate::runner::{Op, PhaseResult};
 use crate::scale::{CleanupResult, ScaleRow};
 
@@ -191,6 +192,147 @@ fn table(backend: &str, s: &Settings, results: &Results, v: &mut Verdicts, out: 
     let _ = writeln!(out);
 }
 
+fn ms(ns: u64) -> String {
+    format!("{:.2}", ns as f64 / 1e6)
+}
+
+/// The `hot` section: one row per backend, with the issue's goal as the verdict.
+pub fn hot_section(s: &Settings, hot: &[HotResult], v: &mut Verdicts) -> String {
+    let mut out = String::new();
+    if hot.is_empty() {
+        return out;
+    }
+    let tasks = hot.first().map_or(s.hot_tasks, |h| h.tasks);
+    let _ = writeln!(
+        out,
+        "## Hot session: {tasks} concurrent requests on one session\n"
+    );
+    let _ = writeln!(
+        out,
+        "{tasks} tokio tasks share ONE session cookie for {} ms per backend (after a warm-up \
+         of {} ms); each iteration is a whole request through the `Session` handle: \
+         `update(\"counter\", |n: Option<u64>| n.unwrap_or(0) + 1)` then `save()`. \
+         acknowledged = requests whose `update` and `save` answered `Ok`; errors = any `Err`; \
+         lost = acknowledged − (final counter − initial counter). Latency is per request. \
+         Store calls are counted with `session_conformance::CountingStore` around the store \
+         (writes = `update` calls, retries included). Goal (issue 10): 0 errors, 0 lost, \
+         p99 < 50 ms.\n",
+        s.hot_phase.as_millis(),
+        crate::hot::warmup_for(s.hot_phase).as_millis(),
+    );
+    let _ = writeln!(
+        out,
+        "| backend | tasks | requests/s | p50 ms | p99 ms | acknowledged | errors | lost | loads / request | writes / request | goal |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for h in hot {
+        let label = format!(
+            "hot {} c{}: 0 errors, 0 lost, p99 < 50 ms",
+            h.backend, h.tasks
+        );
+        let detail = format!(
+            "{} errors, lost {}, p99 {} ms",
+            h.phase.errors,
+            h.lost(),
+            ms(h.phase.p99_ns)
+        );
+        let verdict = if h.meets_goal() {
+            v.pass.push(format!("{label} ({detail})"));
+            "PASS"
+        } else {
+            v.miss.push(format!("{label} ({detail})"));
+            "**MISS**"
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {verdict} |",
+            h.backend,
+            h.tasks,
+            rate(&h.phase),
+            ms(h.phase.p50_ns),
+            ms(h.phase.p99_ns),
+            h.phase.ops,
+            h.phase.errors,
+            h.lost(),
+            h.loads_per_request(),
+            h.updates_per_request(),
+        );
+    }
+    for h in hot {
+        if let Some(e) = &h.phase.first_error {
+            let _ = writeln!(
+                out,
+                "\n- {}: {} failed requests, first: `{e}`",
+                h.backend, h.phase.errors
+            );
+        }
+        if h.other_calls > 0 {
+            let _ = writeln!(
+                out,
+                "\n- {}: {} other store calls (create, touch, delete) during the phase",
+                h.backend, h.other_calls
+            );
+        }
+    }
+    let _ = writeln!(out);
+    out
+}
+
+/// How a `--hot-only` run was made (it writes only the hot section).
+pub struct HotHeader {
+    pub command: String,
+    pub date: String,
+    pub machine: String,
+    /// `uptime` before the run.
+    pub load_before: String,
+    /// `uptime` after the run.
+    pub load_after: String,
+    pub servers: String,
+    pub total_secs: f64,
+}
+
+/// The hot section on its own, with how it was measured, for a `--hot-only` run.
+pub fn hot_only(head: &HotHeader, s: &Settings, hot: &[HotResult], notes: &[String]) -> String {
+    let mut v = Verdicts::default();
+    let section = hot_section(s, hot, &mut v);
+    let mut out = String::new();
+    match section.split_once('\n') {
+        Some((title, rest)) => {
+            let _ = writeln!(out, "{title}\n");
+            let _ = writeln!(
+                out,
+                "- Command: `{}` (release build; `--hot-only` run, not part of the full run \
+                 above)\n- Date: {}\n- Machine: {}\n- Load (`uptime`) before: `{}`; after: `{}`\n\
+                 - Servers: {}\n- Whole run: {:.0} s\n- Goal met on {} of {} backends",
+                head.command,
+                head.date,
+                head.machine,
+                head.load_before,
+                head.load_after,
+                head.servers,
+                head.total_secs,
+                v.pass.len(),
+                v.pass.len() + v.miss.len(),
+            );
+            out.push_str(rest);
+        }
+        None => {
+            let _ = writeln!(out, "## Hot session\n\nNo backend was measured.\n");
+        }
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(out, "Notes from this run:\n");
+        for n in notes {
+            let _ = writeln!(out, "- {n}");
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
 /// Everything the report shows.
 pub struct Report<'a> {
     pub settings: &'a Settings,
@@ -198,6 +340,7 @@ pub struct Report<'a> {
     pub calls: &'a [CallCount],
     pub scale: &'a [ScaleRow],
     pub cleanup: &'a Option<CleanupResult>,
+    pub hot: &'a [HotResult],
     pub notes: &'a [String],
     pub header: String,
     pub findings: String,
@@ -356,6 +499,7 @@ pub fn render(r: &Report<'_>) -> String {
         }
         let _ = writeln!(calls);
     }
+    let hot = hot_section(s, r.hot, &mut v);
     let _ = writeln!(out, "## Targets\n");
     let _ = writeln!(out, "{} met, {} missed.\n", v.pass.len(), v.miss.len());
     if !v.miss.is_empty() {
@@ -383,6 +527,7 @@ pub fn render(r: &Report<'_>) -> String {
     out.push_str(&tables);
     out.push_str(&scale);
     out.push_str(&calls);
+    out.push_str(&hot);
     if !r.findings.is_empty() {
         out.push_str(&r.findings);
         if !r.findings.ends_with('\n') {

@@ -1,11 +1,19 @@
 //! A custom store: one JSON file per session in a directory.
+//!
+//! It shows the minimal path for a custom backend: the five required methods of
+//! [`SessionStore`], plus the two optional capabilities this store can offer cheaply
+//! ([`UserIndex`], by scanning the directory, and [`ExpiredCleanup`], since files do not
+//! expire by themselves). Records are written as they are, through the `serde` feature of
+//! the `session` crate: no mirror struct.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use session::chrono::{DateTime, Utc};
-use session::{async_trait, Error, Record, Result, SessionKey, SessionStore};
+use session::{
+    async_trait, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError, StoreResult,
+    UserIndex,
+};
 use tokio::sync::Mutex;
 
 /// A [`SessionStore`] that keeps each session in `<dir>/<key>.json`.
@@ -19,7 +27,7 @@ use tokio::sync::Mutex;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session::Error> {
+/// # async fn main() -> Result<(), session::StoreError> {
 /// use session::{chrono::{Duration, Utc}, Record, SessionKey, SessionStore};
 /// use session_examples::FileStore;
 ///
@@ -37,56 +45,9 @@ pub struct FileStore {
     lock: Mutex<()>,
 }
 
-/// The on-disk shape of a record.
-#[derive(Serialize, Deserialize)]
-struct FileRecord {
-    key: String,
-    data: String,
-    expires_at: DateTime<Utc>,
-    version: u64,
-    user_id: Option<String>,
-    created_at: DateTime<Utc>,
-    last_active_at: Option<DateTime<Utc>>,
-    user_agent: Option<String>,
-    ip: Option<String>,
-}
-
-impl From<&Record> for FileRecord {
-    fn from(r: &Record) -> Self {
-        Self {
-            key: r.key.as_str().to_owned(),
-            data: r.data.clone(),
-            expires_at: r.expires_at,
-            version: r.version,
-            user_id: r.user_id.clone(),
-            created_at: r.created_at,
-            last_active_at: r.last_active_at,
-            user_agent: r.user_agent.clone(),
-            ip: r.ip.clone(),
-        }
-    }
-}
-
-impl FileRecord {
-    fn into_record(self) -> Result<Record> {
-        Ok(Record {
-            key: SessionKey::parse(&self.key).map_err(|e| Error::CorruptRecord {
-                reason: format!("bad key in session file: {e}"),
-            })?,
-            data: self.data,
-            expires_at: self.expires_at,
-            version: self.version,
-            user_id: self.user_id,
-            created_at: self.created_at,
-            last_active_at: self.last_active_at,
-            user_agent: self.user_agent,
-            ip: self.ip,
-        })
-    }
-}
-
-fn io(err: std::io::Error) -> Error {
-    Error::backend(err)
+/// A file system error: the directory is there but an operation on it failed.
+fn io(err: std::io::Error) -> StoreError {
+    StoreError::backend(err)
 }
 
 impl FileStore {
@@ -94,12 +55,12 @@ impl FileStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Backend`] if the directory cannot be created.
+    /// [`StoreError::Backend`] if the directory cannot be created.
     ///
     /// # Examples
     ///
     /// See [`FileStore`].
-    pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
+    pub async fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
         let dir = dir.as_ref().to_path_buf();
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         Ok(Self {
@@ -113,22 +74,18 @@ impl FileStore {
         self.dir.join(format!("{}.json", key.as_str()))
     }
 
-    async fn read(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn read(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         match tokio::fs::read(self.path(key)).await {
-            Ok(bytes) => {
-                let file: FileRecord =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
-                        reason: format!("session file is not valid JSON: {e}"),
-                    })?;
-                file.into_record().map(Some)
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::corrupt(format!("session file is not a record: {e}"))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e)),
         }
     }
 
-    async fn write(&self, record: &Record) -> Result<()> {
-        let bytes = serde_json::to_vec(&FileRecord::from(record)).map_err(Error::backend)?;
+    async fn write(&self, record: &Record) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(record).map_err(StoreError::backend)?;
         let tmp = self.dir.join(format!(".{}.tmp", record.key.as_str()));
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
         tokio::fs::rename(&tmp, self.path(&record.key))
@@ -136,7 +93,7 @@ impl FileStore {
             .map_err(io)
     }
 
-    async fn remove(&self, key: &SessionKey) -> Result<bool> {
+    async fn remove(&self, key: &SessionKey) -> StoreResult<bool> {
         match tokio::fs::remove_file(self.path(key)).await {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
@@ -144,12 +101,12 @@ impl FileStore {
         }
     }
 
-    async fn live(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn live(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let now = Utc::now();
         Ok(self.read(key).await?.filter(|r| r.is_live_at(now)))
     }
 
-    async fn all(&self) -> Result<Vec<Record>> {
+    async fn all(&self) -> StoreResult<Vec<Record>> {
         let mut out = Vec::new();
         let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io)?;
         while let Some(entry) = entries.next_entry().await.map_err(io)? {
@@ -170,26 +127,26 @@ impl FileStore {
 
 #[async_trait]
 impl SessionStore for FileStore {
-    async fn create(&self, record: &Record) -> Result<()> {
+    async fn create(&self, record: &Record) -> StoreResult<()> {
         let _guard = self.lock.lock().await;
         if self.live(&record.key).await?.is_some() {
-            return Err(Error::KeyExists);
+            return Err(StoreError::KeyExists);
         }
         self.write(record).await
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let _guard = self.lock.lock().await;
         self.live(key).await
     }
 
-    async fn update(&self, record: &Record) -> Result<u64> {
+    async fn update(&self, record: &Record) -> StoreResult<u64> {
         let _guard = self.lock.lock().await;
         let Some(stored) = self.live(&record.key).await? else {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         };
         if stored.version != record.version {
-            return Err(Error::Conflict);
+            return Err(StoreError::Conflict);
         }
         let mut next = record.clone();
         next.version = record.version + 1;
@@ -198,7 +155,7 @@ impl SessionStore for FileStore {
         Ok(next.version)
     }
 
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         let _guard = self.lock.lock().await;
         let Some(mut stored) = self.live(key).await? else {
             return Ok(false);
@@ -209,30 +166,27 @@ impl SessionStore for FileStore {
         Ok(true)
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let _guard = self.lock.lock().await;
         let was_live = self.live(key).await?.is_some();
         Ok(self.remove(key).await? && was_live)
     }
 
-    async fn exists(&self, key: &SessionKey) -> Result<bool> {
-        let _guard = self.lock.lock().await;
-        Ok(self.live(key).await?.is_some())
+    // `exists` and `delete_at_version` keep their default implementations (built on the
+    // methods above), which are correct for any store.
+
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
     }
 
-    async fn delete_expired(&self) -> Result<u64> {
-        let _guard = self.lock.lock().await;
-        let now = Utc::now();
-        let mut removed = 0;
-        for record in self.all().await? {
-            if !record.is_live_at(now) && self.remove(&record.key).await? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        Some(self)
     }
+}
 
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+#[async_trait]
+impl UserIndex for FileStore {
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let _guard = self.lock.lock().await;
         let now = Utc::now();
         let mut out: Vec<Record> = self
@@ -245,7 +199,11 @@ impl SessionStore for FileStore {
         Ok(out)
     }
 
-    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> StoreResult<u64> {
         let _guard = self.lock.lock().await;
         let now = Utc::now();
         let mut removed = 0;
@@ -255,6 +213,21 @@ impl SessionStore for FileStore {
                 && self.remove(&record.key).await?
                 && record.is_live_at(now)
             {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl ExpiredCleanup for FileStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
+        let _guard = self.lock.lock().await;
+        let now = Utc::now();
+        let mut removed = 0;
+        for record in self.all().await? {
+            if !record.is_live_at(now) && self.remove(&record.key).await? {
                 removed += 1;
             }
         }

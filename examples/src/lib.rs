@@ -1,8 +1,10 @@
 //! Support code for the runnable examples of the `session` crates.
 //!
 //! - [`FileStore`]: a custom [`SessionStore`](session::SessionStore) that keeps one JSON file
-//!   per session in a directory. It exists to show how a custom backend is written and
-//!   proven with the `session-conformance` suite (see `tests/file_store.rs`).
+//!   per session in a directory. It exists to show how a custom backend is written (the
+//!   five required methods, plus the optional [`UserIndex`](session::UserIndex) and
+//!   [`ExpiredCleanup`](session::ExpiredCleanup)) and proven with the
+//!   `session-conformance` suite (see `tests/file_store.rs`).
 #![forbid(unsafe_code)]
 
 mod file_store;

@@ -33,9 +33,11 @@ impl CleanupTask {
     }
 }
 
-/// Spawns a task on the current tokio runtime that calls
-/// [`delete_expired`](SessionStore::delete_expired) every `every`. Failures are logged and
-/// the task keeps going (a database restart does not end it).
+/// Spawns a task on the current tokio runtime that calls the store's
+/// [`ExpiredCleanup::delete_expired`](crate::ExpiredCleanup::delete_expired) every `every`.
+/// Failures are logged and the task keeps going (a database restart does not end it). For a
+/// store without that capability (its engine expires records by itself) the task ends at
+/// once.
 ///
 /// # Examples
 ///
@@ -55,6 +57,10 @@ pub fn spawn_cleanup(store: Arc<dyn SessionStore>, every: Duration) -> CleanupTa
     let (stop, mut stopped) = oneshot::channel::<()>();
     let every = every.max(Duration::from_millis(1));
     let handle = tokio::spawn(async move {
+        if store.expired_cleanup().is_none() {
+            tracing::debug!("session store expires records by itself; no cleanup task needed");
+            return;
+        }
         loop {
             tokio::select! {
                 _ = &mut stopped => break,

@@ -150,7 +150,7 @@ impl Default for SessionConfig {
             expire_at_browser_close: false,
             touch_interval: Some(Duration::from_secs(60)),
             save_every_request: false,
-            max_conflict_retries: 128,
+            max_conflict_retries: 16,
             max_create_attempts: 10,
             max_data_len: 4 << 20,
         }
@@ -281,8 +281,10 @@ impl SessionConfig {
         self
     }
 
-    /// How many times a save re-applies its changes after a concurrent write
-    /// (default 128). Each retry reloads the record.
+    /// How many times a save replays its changes after a write by another process
+    /// (default 16). Each retry reloads the record, after a jittered exponential backoff
+    /// (100 µs doubling, at most 10 ms). Saves inside one process take turns and do not
+    /// conflict with each other.
     ///
     /// # Examples
     ///

@@ -38,6 +38,8 @@ const SHOWN_PREFIX: usize = 4;
 /// assert_eq!(format!("{key}").len(), 4 + "…".len());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
 pub struct SessionKey(String);
 
 /// Why a string is not a [`SessionKey`].
@@ -173,6 +175,12 @@ impl TryFrom<String> for SessionKey {
     fn try_from(value: String) -> Result<Self, Self::Error> {
         Self::parse(&value)?;
         Ok(Self(value))
+    }
+}
+
+impl From<SessionKey> for String {
+    fn from(key: SessionKey) -> Self {
+        key.0
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::codec::SessionMap;
-use crate::{Codec, Error, Record, Result, SessionKey, SessionStore};
+use crate::{Codec, Error, Record, Result, SessionKey, SessionStore, StoreError};
 
 /// Encodes, saves and loads whole session maps by key.
 ///
@@ -112,16 +112,16 @@ impl SessionManager {
                     record.expires_at = expires_at;
                     match self.store.update(&record).await {
                         Ok(_) => return Ok(()),
-                        Err(Error::Conflict | Error::NotFound) => continue,
-                        Err(err) => return Err(err),
+                        Err(StoreError::Conflict | StoreError::NotFound) => continue,
+                        Err(err) => return Err(err.into()),
                     }
                 }
                 None => {
                     let record = Record::new(key.clone(), data.clone(), expires_at);
                     match self.store.create(&record).await {
                         Ok(()) => return Ok(()),
-                        Err(Error::KeyExists) => continue,
-                        Err(err) => return Err(err),
+                        Err(StoreError::KeyExists) => continue,
+                        Err(err) => return Err(err.into()),
                     }
                 }
             }

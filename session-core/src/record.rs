@@ -20,7 +20,12 @@ use crate::SessionKey;
 /// assert_eq!(record.version, 1);
 /// assert!(record.is_live_at(Utc::now()));
 /// ```
+/// With the `serde` feature, `Record` (and [`SessionKey`]) implement `Serialize` and
+/// `Deserialize`, so a custom store can write records as they are (a key that is not well
+/// formed fails to deserialize).
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Record {
     /// The session key (the store's primary key).
     pub key: SessionKey,
@@ -66,6 +71,49 @@ impl Record {
             user_agent: None,
             ip: None,
         }
+    }
+
+    /// Sets [`user_id`](Self::user_id) (builder style, for stores and tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// use session_core::{Record, SessionKey};
+    /// let r = Record::new(SessionKey::generate(), String::new(), Utc::now() + Duration::minutes(5))
+    ///     .with_user(Some("alice"))
+    ///     .with_version(7);
+    /// assert_eq!((r.user_id.as_deref(), r.version), (Some("alice"), 7));
+    /// ```
+    pub fn with_user(mut self, user_id: Option<impl Into<String>>) -> Self {
+        self.user_id = user_id.map(Into::into);
+        self
+    }
+
+    /// Sets [`version`](Self::version) (builder style).
+    ///
+    /// # Examples
+    ///
+    /// See [`with_user`](Self::with_user).
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Sets [`created_at`](Self::created_at) (builder style).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// use session_core::{Record, SessionKey};
+    /// let t = Utc::now() - Duration::days(1);
+    /// let r = Record::new(SessionKey::generate(), String::new(), Utc::now()).with_created_at(t);
+    /// assert_eq!(r.created_at, t);
+    /// ```
+    pub fn with_created_at(mut self, created_at: DateTime<Utc>) -> Self {
+        self.created_at = created_at;
+        self
     }
 
     /// Whether the record is live at `now`: `expires_at > now`. An expired record counts as

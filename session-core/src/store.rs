@@ -1,14 +1,18 @@
-//! The storage seam: the [`SessionStore`] trait every backend implements.
+//! The storage seam: the required [`SessionStore`] trait every backend implements, and the
+//! optional capabilities ([`UserIndex`], [`ExpiredCleanup`]) a store may add.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Record, Result, SessionKey};
+use crate::{Record, SessionKey, StoreError, StoreResult};
 
-/// What a store can and cannot do. The conformance suite reads it and reports every case a
-/// store opts out of, instead of passing it silently.
+/// What a store keeps besides the required columns. The conformance suite reads it and
+/// reports every case a store opts out of, instead of passing it silently.
+///
+/// Whether a store has a user index or expired-row cleanup is not a flag: it is whether
+/// [`SessionStore::user_index`] / [`SessionStore::expired_cleanup`] return `Some`.
 ///
 /// # Examples
 ///
@@ -16,18 +20,15 @@ use crate::{Record, Result, SessionKey};
 /// use session_core::Capabilities;
 ///
 /// let caps = Capabilities::all();
-/// assert!(caps.user_index && caps.device_metadata && caps.exact_versions);
+/// assert!(caps.device_metadata && caps.exact_versions);
 ///
 /// // A store over a legacy table without the extra columns:
-/// let legacy = Capabilities::all().with_user_index(false).with_device_metadata(false);
-/// assert!(legacy.exact_versions && !legacy.user_index);
+/// let legacy = Capabilities::all().with_device_metadata(false);
+/// assert!(legacy.exact_versions && !legacy.device_metadata);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// `list_for_user` and `delete_for_user` work, and `user_id` is stored.
-    /// Without it they return [`Error::Unsupported`](crate::Error::Unsupported).
-    pub user_index: bool,
     /// `created_at`, `last_active_at`, `user_agent` and `ip` are stored and returned.
     pub device_metadata: bool,
     /// `version` is stored exactly (`update` stores `version + 1` and `load` returns it).
@@ -43,28 +44,13 @@ impl Capabilities {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_core::Capabilities::all().user_index);
+    /// assert!(session_core::Capabilities::all().device_metadata);
     /// ```
     pub const fn all() -> Self {
         Self {
-            user_index: true,
             device_metadata: true,
             exact_versions: true,
         }
-    }
-}
-
-impl Capabilities {
-    /// Sets [`user_index`](Self::user_index).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!session_core::Capabilities::all().with_user_index(false).user_index);
-    /// ```
-    pub const fn with_user_index(mut self, yes: bool) -> Self {
-        self.user_index = yes;
-        self
     }
 
     /// Sets [`device_metadata`](Self::device_metadata).
@@ -104,95 +90,230 @@ impl Default for Capabilities {
 ///
 /// | operation | contract |
 /// | --- | --- |
-/// | [`create`](Self::create) | insert only; a live row with that key gives [`Error::KeyExists`](crate::Error::KeyExists); an expired row counts as absent and is replaced. Atomic: never check-then-insert |
+/// | [`create`](Self::create) | insert only; a live row with that key gives [`StoreError::KeyExists`]; an expired row counts as absent and is replaced. Atomic: never check-then-insert |
 /// | [`load`](Self::load) | the live record, or `None` when missing or expired |
-/// | [`update`](Self::update) | compare-and-swap: succeeds only if the stored row is live and its version equals `record.version`, and stores it with `version + 1` (returned). Row gone or expired gives [`NotFound`](crate::Error::NotFound) (never re-create it); version moved gives [`Conflict`](crate::Error::Conflict) |
+/// | [`update`](Self::update) | compare-and-swap: succeeds only if the stored row is live and its version equals `record.version`, and stores it with `version + 1` (returned). Row gone or expired gives [`StoreError::NotFound`] (never re-create it); version moved gives [`StoreError::Conflict`] |
 /// | [`touch`](Self::touch) | set `expires_at` of a live row without rewriting data or version; `false` if there is no live row |
-/// | [`delete`](Self::delete) | idempotent; reports whether a row was removed |
+/// | [`delete`](Self::delete) | idempotent; reports whether a live row was removed |
+/// | [`delete_at_version`](Self::delete_at_version) | compare-and-delete: removes the row only if it is live at that version; otherwise `NotFound` / `Conflict` like `update` (key rotation is built on it) |
 /// | [`exists`](Self::exists) | live rows only |
-/// | [`delete_expired`](Self::delete_expired) | removes expired rows, returns how many; TTL stores may return 0 |
-/// | [`list_for_user`](Self::list_for_user) / [`delete_for_user`](Self::delete_for_user) | the user index: live sessions of one user, and "log out everywhere (else)" |
 ///
 /// "Expired counts as absent" holds in every operation: a record is live while
 /// `expires_at > now`.
+///
+/// Five methods are required. [`exists`](Self::exists) and
+/// [`delete_at_version`](Self::delete_at_version) have correct default implementations
+/// built on the required ones; override them when the engine can answer in one round trip.
+/// The optional capabilities are traits of their own, reached through
+/// [`user_index`](Self::user_index) and [`expired_cleanup`](Self::expired_cleanup), so a
+/// store without them writes no stubs.
 ///
 /// The trait is object safe; the handle holds stores as `Arc<dyn SessionStore>`.
 ///
 /// # Implementing a store
 ///
 /// ```
-/// use async_trait::async_trait;
-/// use chrono::{DateTime, Utc};
-/// use session_core::{Error, Record, Result, SessionKey, SessionStore};
+/// use session_core::chrono::{DateTime, Utc};
+/// use session_core::{async_trait, Record, SessionKey, SessionStore, StoreError, StoreResult};
 ///
-/// /// A store that is always down (for showing the signature only).
+/// /// A store that is always down (for showing the signatures only).
 /// struct Offline;
 ///
-/// fn down() -> Error {
-///     Error::unavailable(std::io::Error::other("offline"))
+/// fn down() -> StoreError {
+///     StoreError::unavailable(std::io::Error::other("offline"))
 /// }
 ///
 /// #[async_trait]
 /// impl SessionStore for Offline {
-///     async fn create(&self, _: &Record) -> Result<()> { Err(down()) }
-///     async fn load(&self, _: &SessionKey) -> Result<Option<Record>> { Err(down()) }
-///     async fn update(&self, _: &Record) -> Result<u64> { Err(down()) }
-///     async fn touch(&self, _: &SessionKey, _: DateTime<Utc>) -> Result<bool> { Err(down()) }
-///     async fn delete(&self, _: &SessionKey) -> Result<bool> { Err(down()) }
-///     async fn exists(&self, _: &SessionKey) -> Result<bool> { Err(down()) }
-///     async fn delete_expired(&self) -> Result<u64> { Err(down()) }
-///     async fn list_for_user(&self, _: &str) -> Result<Vec<Record>> { Err(down()) }
-///     async fn delete_for_user(&self, _: &str, _: Option<&SessionKey>) -> Result<u64> { Err(down()) }
+///     async fn create(&self, _: &Record) -> StoreResult<()> { Err(down()) }
+///     async fn load(&self, _: &SessionKey) -> StoreResult<Option<Record>> { Err(down()) }
+///     async fn update(&self, _: &Record) -> StoreResult<u64> { Err(down()) }
+///     async fn touch(&self, _: &SessionKey, _: DateTime<Utc>) -> StoreResult<bool> { Err(down()) }
+///     async fn delete(&self, _: &SessionKey) -> StoreResult<bool> { Err(down()) }
 /// }
 ///
 /// let store: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(Offline);
-/// # let _ = store;
+/// assert!(store.user_index().is_none());
 /// ```
 ///
 /// Then run the conformance suite against it (see the `session-conformance` crate).
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Inserts a new record. Fails with [`Error::KeyExists`](crate::Error::KeyExists) if a
-    /// live record has the key; replaces an expired one. Must be atomic.
-    async fn create(&self, record: &Record) -> Result<()>;
+    /// Inserts a new record. Fails with [`StoreError::KeyExists`] if a live record has the
+    /// key; replaces an expired one. Must be atomic.
+    async fn create(&self, record: &Record) -> StoreResult<()>;
 
     /// Loads the live record for `key`, or `None` if it is missing or expired.
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>>;
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>>;
 
     /// Compare-and-swap update: stores `record` with version `record.version + 1` if the
     /// stored record is live and at `record.version`, and returns the new version.
     ///
-    /// Fails with [`Error::NotFound`](crate::Error::NotFound) when there is no live record
-    /// (it is never re-created) and [`Error::Conflict`](crate::Error::Conflict) when the
-    /// version moved.
-    async fn update(&self, record: &Record) -> Result<u64>;
+    /// Fails with [`StoreError::NotFound`] when there is no live record (it is never
+    /// re-created) and [`StoreError::Conflict`] when the version moved. The record's
+    /// `expires_at` may lie in the past: the record is then stored expired, and so absent.
+    async fn update(&self, record: &Record) -> StoreResult<u64>;
 
     /// Moves the expiry of a live record to `expires_at` without rewriting its data or
     /// version, and sets `last_active_at` to now where device metadata is stored.
     /// Returns `false` if there was no live record.
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool>;
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Deletes the record if present (live or expired); returns whether a live record was
     /// removed. Deleting a missing key is not an error.
-    async fn delete(&self, key: &SessionKey) -> Result<bool>;
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool>;
 
-    /// Whether a live record exists for `key`.
-    async fn exists(&self, key: &SessionKey) -> Result<bool>;
+    /// Compare-and-delete: removes the record only if it is live at `version`.
+    ///
+    /// Fails with [`StoreError::NotFound`] when there is no live record and
+    /// [`StoreError::Conflict`] when its version moved; the record is then left as it was.
+    /// Key rotation ([`Session::cycle_key`](crate::Session::cycle_key), `login`) deletes the
+    /// old record with it before creating the new one, so a rotation can neither resurrect
+    /// a session deleted meanwhile nor drop a write made meanwhile.
+    ///
+    /// The default implementation is a compare-and-swap [`update`](Self::update) to an
+    /// already expired, empty record (dead at once, so absent to every operation),
+    /// followed by a plain [`delete`](Self::delete) to free it. Stores override it with a
+    /// one-round-trip conditional delete.
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        let mut tombstone = Record::new(key.clone(), String::new(), DateTime::UNIX_EPOCH);
+        tombstone.version = version;
+        tombstone.created_at = DateTime::UNIX_EPOCH;
+        self.update(&tombstone).await?;
+        // The row is dead already; removing it only frees space, so a failure is harmless.
+        if let Err(err) = self.delete(key).await {
+            tracing::debug!(key = %key, %err, "could not free a retired session row");
+        }
+        Ok(())
+    }
 
-    /// Removes expired records and returns how many it removed. Stores whose engine expires
-    /// records by itself may return 0 (or the number of stale index entries removed).
-    async fn delete_expired(&self) -> Result<u64>;
+    /// Whether a live record exists for `key`. The default loads the record.
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
+        Ok(self.load(key).await?.is_some())
+    }
 
-    /// The live sessions of one user.
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>>;
+    /// The user index, if this store keeps one (`None` by default).
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        None
+    }
 
-    /// Deletes the sessions of one user, except `except` if given ("log out everywhere else"),
-    /// and returns how many live sessions were removed.
-    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64>;
+    /// Removal of expired records, if this store needs it (`None` by default: a store
+    /// whose engine expires records by itself needs none).
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        None
+    }
 
-    /// What this store supports. The default is [`Capabilities::all`].
+    /// What this store keeps. The default is [`Capabilities::all`].
     fn capabilities(&self) -> Capabilities {
         Capabilities::all()
+    }
+}
+
+/// Optional capability: a store that indexes sessions by [`Record::user_id`] ("your
+/// devices", "log out everywhere else"). A store returns itself from
+/// [`SessionStore::user_index`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::StoreError> {
+/// use std::sync::Arc;
+/// use session_core::SessionStore;
+///
+/// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+/// if let Some(index) = store.user_index() {
+///     assert!(index.list_for_user("alice").await?.is_empty());
+/// }
+/// // Or through the shortcut on `dyn SessionStore`, which answers `Unsupported` without one:
+/// assert_eq!(store.delete_for_user("alice", None).await?, 0);
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait UserIndex: Send + Sync {
+    /// The live sessions of one user, oldest first.
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>>;
+
+    /// Deletes the sessions of one user, except `except` if given ("log out everywhere
+    /// else"), and returns how many live sessions were removed.
+    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>)
+        -> StoreResult<u64>;
+}
+
+/// Optional capability: removal of expired records, for stores whose engine keeps them
+/// (SQL tables). [`spawn_cleanup`](crate::spawn_cleanup) calls it periodically.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::StoreError> {
+/// use std::sync::Arc;
+/// use session_core::SessionStore;
+///
+/// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+/// assert_eq!(store.delete_expired().await?, 0);
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait ExpiredCleanup: Send + Sync {
+    /// Removes expired records and returns how many it removed (a store with a secondary
+    /// index may also count the stale index entries it removed).
+    async fn delete_expired(&self) -> StoreResult<u64>;
+}
+
+impl dyn SessionStore {
+    /// The live sessions of one user, through the store's [`UserIndex`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] when the store keeps no user index.
+    ///
+    /// # Examples
+    ///
+    /// See [`UserIndex`].
+    pub async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
+        self.user_index()
+            .ok_or(StoreError::Unsupported {
+                operation: "list_for_user",
+            })?
+            .list_for_user(user_id)
+            .await
+    }
+
+    /// Deletes the sessions of one user except `except`, through the store's [`UserIndex`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] when the store keeps no user index.
+    ///
+    /// # Examples
+    ///
+    /// See [`UserIndex`].
+    pub async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> StoreResult<u64> {
+        self.user_index()
+            .ok_or(StoreError::Unsupported {
+                operation: "delete_for_user",
+            })?
+            .delete_for_user(user_id, except)
+            .await
+    }
+
+    /// Removes expired records through the store's [`ExpiredCleanup`]; a store without
+    /// one (its engine expires records by itself) removes nothing and answers 0.
+    ///
+    /// # Examples
+    ///
+    /// See [`ExpiredCleanup`].
+    pub async fn delete_expired(&self) -> StoreResult<u64> {
+        match self.expired_cleanup() {
+            Some(cleanup) => cleanup.delete_expired().await,
+            None => Ok(0),
+        }
     }
 }
 
@@ -200,32 +321,32 @@ macro_rules! forward_store {
     ($($ptr:ty),*) => {$(
         #[async_trait]
         impl<S: SessionStore + ?Sized> SessionStore for $ptr {
-            async fn create(&self, record: &Record) -> Result<()> {
+            async fn create(&self, record: &Record) -> StoreResult<()> {
                 (**self).create(record).await
             }
-            async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+            async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
                 (**self).load(key).await
             }
-            async fn update(&self, record: &Record) -> Result<u64> {
+            async fn update(&self, record: &Record) -> StoreResult<u64> {
                 (**self).update(record).await
             }
-            async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+            async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
                 (**self).touch(key, expires_at).await
             }
-            async fn delete(&self, key: &SessionKey) -> Result<bool> {
+            async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
                 (**self).delete(key).await
             }
-            async fn exists(&self, key: &SessionKey) -> Result<bool> {
+            async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+                (**self).delete_at_version(key, version).await
+            }
+            async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
                 (**self).exists(key).await
             }
-            async fn delete_expired(&self) -> Result<u64> {
-                (**self).delete_expired().await
+            fn user_index(&self) -> Option<&dyn UserIndex> {
+                (**self).user_index()
             }
-            async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
-                (**self).list_for_user(user_id).await
-            }
-            async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
-                (**self).delete_for_user(user_id, except).await
+            fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+                (**self).expired_cleanup()
             }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()

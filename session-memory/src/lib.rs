@@ -7,13 +7,13 @@
 //! The map is split into shards, each behind its own read-write lock, so concurrent
 //! requests on different sessions rarely wait for each other; there is no global lock.
 //! Expired records are never returned and are freed by
-//! [`delete_expired`](SessionStore::delete_expired).
+//! [`delete_expired`](ExpiredCleanup::delete_expired).
 //!
 //! # Example
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session_core::Error> {
+//! # async fn main() -> Result<(), session_core::StoreError> {
 //! use session_core::chrono::{Duration, Utc};
 //! use session_core::{Record, SessionKey, SessionStore};
 //! use session_memory::MemoryStore;
@@ -33,7 +33,10 @@ use foldhash::fast::RandomState;
 
 use parking_lot::RwLock;
 use session_core::chrono::{DateTime, Utc};
-use session_core::{async_trait, Error, Record, Result, SessionKey, SessionStore};
+use session_core::{
+    async_trait, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError, StoreResult,
+    UserIndex,
+};
 
 // foldhash (seeded per process) instead of SipHash: the keys in the map are random,
 // server-generated session keys, so a fast non-cryptographic hash is safe here.
@@ -186,11 +189,11 @@ fn now() -> DateTime<Utc> {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(&self, record: &Record) -> Result<()> {
+    async fn create(&self, record: &Record) -> StoreResult<()> {
         let mut shard = self.shard(&record.key).write();
         let now = now();
         let old_user = match shard.get(&record.key) {
-            Some(existing) if existing.is_live_at(now) => return Err(Error::KeyExists),
+            Some(existing) if existing.is_live_at(now) => return Err(StoreError::KeyExists),
             Some(expired) => expired.user_id.clone(),
             None => None,
         };
@@ -199,19 +202,19 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let shard = self.shard(key).read();
         Ok(shard.get(key).filter(|r| r.is_live_at(now())).cloned())
     }
 
-    async fn update(&self, record: &Record) -> Result<u64> {
+    async fn update(&self, record: &Record) -> StoreResult<u64> {
         let mut shard = self.shard(&record.key).write();
         let stored = match shard.get_mut(&record.key) {
             Some(stored) if stored.is_live_at(now()) => stored,
-            _ => return Err(Error::NotFound),
+            _ => return Err(StoreError::NotFound),
         };
         if stored.version != record.version {
-            return Err(Error::Conflict);
+            return Err(StoreError::Conflict);
         }
         let version = record.version + 1;
         let old_user = std::mem::replace(&mut stored.user_id, record.user_id.clone());
@@ -226,7 +229,7 @@ impl SessionStore for MemoryStore {
         Ok(version)
     }
 
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         let mut shard = self.shard(key).write();
         let now = now();
         match shard.get_mut(key) {
@@ -239,7 +242,7 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let mut shard = self.shard(key).write();
         match shard.remove(key) {
             Some(old) => {
@@ -252,12 +255,41 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        let mut shard = self.shard(key).write();
+        match shard.get(key) {
+            Some(stored) if stored.is_live_at(now()) => {
+                if stored.version != version {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            _ => return Err(StoreError::NotFound),
+        }
+        if let Some(old) = shard.remove(key) {
+            if let Some(user) = old.user_id.as_deref() {
+                self.index_remove(user, key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         let shard = self.shard(key).read();
         Ok(shard.get(key).is_some_and(|r| r.is_live_at(now())))
     }
 
-    async fn delete_expired(&self) -> Result<u64> {
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ExpiredCleanup for MemoryStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
         let mut removed = 0u64;
         for shard in self.shards.iter() {
             let mut shard = shard.write();
@@ -278,8 +310,11 @@ impl SessionStore for MemoryStore {
         }
         Ok(removed)
     }
+}
 
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+#[async_trait]
+impl UserIndex for MemoryStore {
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let now = now();
         let mut out = Vec::new();
         for key in self.keys_of(user_id) {
@@ -294,7 +329,11 @@ impl SessionStore for MemoryStore {
         Ok(out)
     }
 
-    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> StoreResult<u64> {
         let now = now();
         let mut removed = 0u64;
         for key in self.keys_of(user_id) {

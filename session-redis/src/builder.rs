@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use session_core::{ConfigError, StoreError};
+
 use crate::conn::{Connections, Source};
 use crate::{Inner, RedisStore};
 
@@ -41,6 +43,40 @@ pub enum BuildError {
     /// A setting is out of range.
     #[error("invalid setting: {0}")]
     Invalid(&'static str),
+}
+
+/// A build error is a configuration mistake: it converts into the core's [`ConfigError`]
+/// (the source kept), for code that reports every setup mistake the same way.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::ConfigError;
+/// let err = session_redis::RedisStore::builder().url("http://not-redis").build().unwrap_err();
+/// let config = ConfigError::from(err);
+/// assert!(config.to_string().contains("redis store"));
+/// assert!(std::error::Error::source(&config).is_some());
+/// ```
+impl From<BuildError> for ConfigError {
+    fn from(err: BuildError) -> Self {
+        ConfigError::invalid_with_source("redis store configuration", err)
+    }
+}
+
+/// A build error as a [`StoreError::Config`], so `?` works in functions answering a
+/// [`StoreError`] (such as a `connect(url)` that builds, then pings).
+///
+/// # Examples
+///
+/// ```
+/// use session_core::StoreError;
+/// let err = session_redis::RedisStore::builder().build().unwrap_err();
+/// assert!(matches!(StoreError::from(err), StoreError::Config(_)));
+/// ```
+impl From<BuildError> for StoreError {
+    fn from(err: BuildError) -> Self {
+        StoreError::Config(err.into())
+    }
 }
 
 enum Target {
@@ -267,7 +303,7 @@ impl RedisStoreBuilder {
     }
 
     /// Time allowed for the commands of one step of an operation, from send to answer.
-    /// When it passes, the operation fails with `Error::Unavailable` and the connection
+    /// When it passes, the operation fails with `StoreError::Unavailable` and the connection
     /// is replaced.
     ///
     /// # Examples

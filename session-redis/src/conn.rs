@@ -1,5 +1,5 @@
 //! Connections: a few long-lived multiplexed connections taken from a deadpool-redis pool,
-//! and the mapping of Redis errors to [`session_core::Error`].
+//! and the mapping of Redis errors to [`session_core::StoreError`].
 //!
 //! deadpool-redis recycles a connection on every checkout with `UNWATCH` + `PING` (one
 //! extra network round trip per operation, and deadpool-redis has no setting to turn it
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
-use session_core::Error;
+use session_core::{ConfigError, StoreError};
 
 /// A connection of either kind; cloning it is cheap (a handle to a shared socket task).
 #[derive(Clone)]
@@ -69,7 +69,7 @@ impl Source {
         !matches!(self, Self::Single(_))
     }
 
-    async fn connect(&self, response_timeout: Duration) -> Result<Conn, Error> {
+    async fn connect(&self, response_timeout: Duration) -> Result<Conn, StoreError> {
         match self {
             Self::Single(pool) => {
                 let obj = pool.get().await.map_err(pool_error)?;
@@ -149,7 +149,7 @@ impl Connections {
 
     /// A connection for one operation: the next slot's, or a new one from the pool
     /// (bounded by the acquire timeout: pool wait plus connect).
-    pub(crate) async fn lease(&self) -> Result<Lease, Error> {
+    pub(crate) async fn lease(&self) -> Result<Lease, StoreError> {
         let index = if self.slots.len() == 1 {
             0
         } else {
@@ -184,7 +184,7 @@ impl Connections {
         };
         match tokio::time::timeout(self.acquire_timeout, fill).await {
             Ok(result) => result,
-            Err(_) => Err(Error::unavailable(TimedOut {
+            Err(_) => Err(StoreError::unavailable(TimedOut {
                 what: "getting a redis connection",
                 after: self.acquire_timeout,
             })),
@@ -205,7 +205,7 @@ impl Connections {
 
     /// Runs `fut` on a lease under the response timeout, mapping errors; a connection-level
     /// failure retires the connection.
-    pub(crate) async fn run<T, F>(&self, lease: &Lease, fut: F) -> Result<T, Error>
+    pub(crate) async fn run<T, F>(&self, lease: &Lease, fut: F) -> Result<T, StoreError>
     where
         F: std::future::Future<Output = Result<T, RedisError>>,
     {
@@ -221,7 +221,7 @@ impl Connections {
         &self,
         lease: &Lease,
         fut: F,
-    ) -> Result<Result<T, RedisError>, Error>
+    ) -> Result<Result<T, RedisError>, StoreError>
     where
         F: std::future::Future<Output = Result<T, RedisError>>,
     {
@@ -235,7 +235,7 @@ impl Connections {
         };
         result.map_err(|_| {
             self.retire(lease);
-            Error::unavailable(TimedOut {
+            StoreError::unavailable(TimedOut {
                 what: "waiting for a redis response",
                 after: self.response_timeout,
             })
@@ -244,7 +244,7 @@ impl Connections {
 
     /// Maps a Redis error of an operation on `lease`, retiring the connection when the
     /// error means it is unusable.
-    pub(crate) fn fail(&self, lease: &Lease, err: RedisError) -> Error {
+    pub(crate) fn fail(&self, lease: &Lease, err: RedisError) -> StoreError {
         let mapped = map_error(err);
         if mapped.is_unavailable() {
             self.retire(lease);
@@ -285,31 +285,83 @@ pub(crate) fn is_wrong_type(err: &RedisError) -> bool {
     err.code() == Some("WRONGTYPE")
 }
 
-/// Maps a Redis error: unreachable -> `Unavailable`, foreign value -> `CorruptRecord`,
-/// anything else -> `Backend`; the source is kept.
-pub(crate) fn map_error(err: RedisError) -> Error {
+/// A client-side configuration mistake the `redis` crate found only when connecting (an
+/// option it cannot honour, such as `rediss://` without a TLS feature): nothing reached a
+/// server, so it is a [`ConfigError`], not a backend failure.
+pub(crate) fn is_config(err: &RedisError) -> bool {
+    err.kind() == ErrorKind::InvalidClientConfig
+}
+
+/// Maps a Redis error: configuration mistake -> `Config`, unreachable -> `Unavailable`,
+/// foreign value -> `CorruptRecord`, anything else -> `Backend`; the source is kept.
+pub(crate) fn map_error(err: RedisError) -> StoreError {
     if is_wrong_type(&err) {
-        Error::CorruptRecord {
-            reason: "redis value of another type at the session key".into(),
-        }
+        StoreError::corrupt("redis value of another type at the session key")
+    } else if is_config(&err) {
+        StoreError::Config(ConfigError::invalid_with_source(
+            "redis client configuration",
+            err,
+        ))
     } else if is_unavailable(&err) {
-        Error::unavailable(err)
+        StoreError::unavailable(err)
     } else {
-        Error::backend(err)
+        StoreError::backend(err)
     }
 }
 
-fn pool_error(err: deadpool_redis::PoolError) -> Error {
+fn pool_error(err: deadpool_redis::PoolError) -> StoreError {
     use deadpool_redis::PoolError;
     match err {
-        PoolError::Backend(e) => {
-            if is_unavailable(&e) {
-                Error::unavailable(e)
-            } else {
-                Error::backend(e)
-            }
-        }
-        PoolError::Timeout(_) | PoolError::Closed => Error::unavailable(err),
-        other => Error::backend(other),
+        PoolError::Backend(e) => map_error(e),
+        PoolError::Timeout(_) | PoolError::Closed => StoreError::unavailable(err),
+        // A caller's pool built without a runtime but with timeouts: a setup mistake.
+        PoolError::NoRuntimeSpecified => StoreError::Config(ConfigError::invalid_with_source(
+            "redis connection pool",
+            err,
+        )),
+        other => StoreError::backend(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::{SessionKey, SessionStore};
+
+    #[test]
+    fn client_config_errors_map_to_config() {
+        let err = RedisError::from((ErrorKind::InvalidClientConfig, "bad option"));
+        assert!(matches!(map_error(err), StoreError::Config(_)));
+        let err = RedisError::from((ErrorKind::Io, "reset"));
+        assert!(map_error(err).is_unavailable());
+        let err = pool_error(deadpool_redis::PoolError::NoRuntimeSpecified);
+        assert!(matches!(err, StoreError::Config(_)), "{err}");
+    }
+
+    /// A TLS address in a caller's pool, without a TLS feature of `redis`: the mistake
+    /// surfaces at the first operation, as a configuration error (nothing was sent).
+    #[tokio::test]
+    async fn tls_without_the_feature_is_a_config_error_at_the_first_operation() {
+        let info = deadpool_redis::ConnectionInfo {
+            addr: deadpool_redis::ConnectionAddr::TcpTls {
+                host: "127.0.0.1".into(),
+                port: 1,
+                insecure: false,
+            },
+            redis: Default::default(),
+        };
+        let pool = deadpool_redis::Config::from_connection_info(info)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .expect("pool");
+        let store = crate::RedisStore::builder()
+            .pool(pool)
+            .build()
+            .expect("build");
+        let err = store
+            .load(&SessionKey::generate())
+            .await
+            .expect_err("no TLS support compiled in");
+        assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some());
     }
 }

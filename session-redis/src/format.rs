@@ -17,7 +17,7 @@
 //! The Lua scripts in [`crate::scripts`] read the same layout; keep the two in step.
 
 use session_core::chrono::{DateTime, Utc};
-use session_core::{Error, Record, SessionKey};
+use session_core::{Record, SessionKey, StoreError};
 
 /// The format tag every value starts with.
 pub(crate) const TAG: &str = "s1|";
@@ -28,6 +28,9 @@ pub(crate) const EXP_OFFSET: usize = TAG.len();
 /// Length of the fixed head: tag, expiry, `|`, last active, `|`.
 const FIXED_HEAD: usize = TAG.len() + TS_WIDTH + 1 + TS_WIDTH + 1;
 const NO_TS: &str = "-----------------";
+/// Length of the head up to and including the `|` after the version field, at the
+/// longest (a `u64` has at most 20 digits): what `delete_at_version` reads.
+pub(crate) const VERSION_HEAD_LEN: usize = FIXED_HEAD + 20 + 1;
 
 /// A timestamp in milliseconds since the epoch (floor).
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
@@ -103,13 +106,11 @@ pub(crate) fn encode(record: &Record, version: u64) -> Encoded {
     }
 }
 
-fn corrupt(reason: &str) -> Error {
-    Error::CorruptRecord {
-        reason: format!("redis value: {reason}"),
-    }
+fn corrupt(reason: &str) -> StoreError {
+    StoreError::corrupt(format!("redis value: {reason}"))
 }
 
-fn parse_ts(field: &[u8]) -> Result<Option<DateTime<Utc>>, Error> {
+fn parse_ts(field: &[u8]) -> Result<Option<DateTime<Utc>>, StoreError> {
     if field == NO_TS.as_bytes() {
         return Ok(None);
     }
@@ -123,7 +124,7 @@ fn parse_ts(field: &[u8]) -> Result<Option<DateTime<Utc>>, Error> {
 }
 
 /// Reads the expiry from the head of a value (at least the tag and the expiry field).
-pub(crate) fn decode_expiry(value: &[u8]) -> Result<DateTime<Utc>, Error> {
+pub(crate) fn decode_expiry(value: &[u8]) -> Result<DateTime<Utc>, StoreError> {
     if !value.starts_with(TAG.as_bytes()) || value.len() < EXP_OFFSET + TS_WIDTH {
         return Err(corrupt("unknown format"));
     }
@@ -131,7 +132,7 @@ pub(crate) fn decode_expiry(value: &[u8]) -> Result<DateTime<Utc>, Error> {
 }
 
 /// Splits off the next `|`-terminated field.
-fn field<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], Error> {
+fn field<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
     let pos = rest
         .iter()
         .position(|&b| b == b'|')
@@ -141,14 +142,14 @@ fn field<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], Error> {
     Ok(f)
 }
 
-fn number<T: std::str::FromStr>(f: &[u8], what: &str) -> Result<T, Error> {
+fn number<T: std::str::FromStr>(f: &[u8], what: &str) -> Result<T, StoreError> {
     std::str::from_utf8(f)
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| corrupt(what))
 }
 
-fn len_field(f: &[u8]) -> Result<Option<usize>, Error> {
+fn len_field(f: &[u8]) -> Result<Option<usize>, StoreError> {
     if f == b"-" {
         Ok(None)
     } else {
@@ -156,7 +157,7 @@ fn len_field(f: &[u8]) -> Result<Option<usize>, Error> {
     }
 }
 
-fn take_str(rest: &mut &[u8], len: Option<usize>) -> Result<Option<String>, Error> {
+fn take_str(rest: &mut &[u8], len: Option<usize>) -> Result<Option<String>, StoreError> {
     let Some(len) = len else { return Ok(None) };
     if rest.len() < len {
         return Err(corrupt("truncated field"));
@@ -169,7 +170,7 @@ fn take_str(rest: &mut &[u8], len: Option<usize>) -> Result<Option<String>, Erro
 }
 
 /// Decodes a whole value stored under `key`. Never panics on foreign input.
-pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, Error> {
+pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, StoreError> {
     if value.len() < FIXED_HEAD || !value.starts_with(TAG.as_bytes()) {
         return Err(corrupt("unknown format"));
     }
@@ -195,17 +196,14 @@ pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, Error> 
     let mut bytes = value;
     bytes.drain(..offset);
     let data = String::from_utf8(bytes).map_err(|_| corrupt("data is not UTF-8"))?;
-    Ok(Record {
-        key: key.clone(),
-        data,
-        expires_at,
-        version,
-        user_id,
-        created_at,
-        last_active_at,
-        user_agent,
-        ip,
-    })
+    let mut record = Record::new(key.clone(), data, expires_at)
+        .with_version(version)
+        .with_created_at(created_at);
+    record.user_id = user_id;
+    record.last_active_at = last_active_at;
+    record.user_agent = user_agent;
+    record.ip = ip;
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -273,7 +271,7 @@ mod tests {
             // Some cuts inside the data are still valid records (the data just got shorter);
             // every other cut must be an error, never a panic.
             if let Err(e) = res {
-                assert!(matches!(e, Error::CorruptRecord { .. }), "{e}");
+                assert!(matches!(e, StoreError::CorruptRecord { .. }), "{e}");
             }
         }
         for bad in [
@@ -287,7 +285,7 @@ mod tests {
             b"\xff\xfe\x00",
         ] {
             let err = decode(&r.key, bad.to_vec()).expect_err("corrupt");
-            assert!(matches!(err, Error::CorruptRecord { .. }), "{err}");
+            assert!(matches!(err, StoreError::CorruptRecord { .. }), "{err}");
         }
         let mut bad_utf8 = encode(&r, 1).whole().into_bytes();
         bad_utf8.push(0xff);

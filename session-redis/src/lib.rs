@@ -2,7 +2,10 @@
 //!
 //! [`RedisStore`]: a [`SessionStore`] on Redis, over [`redis`] and [`deadpool_redis`],
 //! for a single node or (feature `cluster`) a Redis Cluster. It passes the same
-//! conformance suite as the SQL and memory stores.
+//! conformance suite as the SQL and memory stores, and has both optional capabilities:
+//! [`UserIndex`] (`list_for_user`, `delete_for_user`) and [`ExpiredCleanup`]
+//! (`delete_expired`, which prunes the user index), reached through
+//! [`SessionStore::user_index`] and [`SessionStore::expired_cleanup`] (both `Some`).
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,7 +37,7 @@
 //! holds to the millisecond even before Redis has evicted the key. A record created or
 //! updated with an expiry in the past is simply not stored. A value at a session key that
 //! is not in this format (another program's data, another Redis type) gives
-//! [`Error::CorruptRecord`], never a panic.
+//! [`StoreError::CorruptRecord`], never a panic.
 //!
 //! ## Commands per operation (happy path)
 //!
@@ -46,9 +49,17 @@
 //! | `update` | 1 `EVALSHA` (compare-and-swap; index entry in the same script) | 1 `EVALSHA`; when the user changes, `ZADD` then `EVALSHA` again (3 round trips) |
 //! | `touch` | 1 `EVALSHA` (`PEXPIREAT` + `SETRANGE` of the expiry and last-active fields; data and version untouched) | same |
 //! | `delete` | 1 `EVALSHA` | same |
+//! | `delete_at_version` | 1 `EVALSHA` (compare-and-delete: `GETRANGE` of the header, version check, `DEL`; the data is never read) | same (the index is not touched, as for `delete`) |
 //! | `list_for_user` | `ZRANGE`, `MGET`, and a pruning `EVALSHA` when stale entries were seen | same (`MGET` split per slot) |
 //! | `delete_for_user` | `ZRANGE`, one `EVALSHA` per session (sent concurrently, pipelined on the connection), pruning `EVALSHA` | same |
 //! | `delete_expired` | `SCAN` over `<prefix>u:*`, then as `list_for_user` per index | `SCAN` on every master |
+//!
+//! `delete_at_version` is the compare-and-delete that key rotation (`cycle_key`, `login`)
+//! runs on the old record: one round trip, where the trait's default (a compare-and-swap
+//! `update` to an expired tombstone, then a `delete`) takes two. It deletes only a record
+//! that is live by the caller's clock and stored at the expected version, atomically
+//! (one script); otherwise it answers [`StoreError::NotFound`] or
+//! [`StoreError::Conflict`] and leaves the key as it was.
 //!
 //! Scripts run with `EVALSHA`; when a server's script cache is empty (after a restart or
 //! `SCRIPT FLUSH`) the first call answers `NOSCRIPT`, and [`redis::Script`] loads the script
@@ -67,10 +78,10 @@
 //!    `update` that gave it that user has returned: the index entry is written before
 //!    (cluster) or atomically with (standalone, same script) the session itself. So
 //!    "log out everywhere" never misses a session that was logged in before it started.
-//! 3. **The index may hold stale entries**: sessions deleted (`delete` and `touch` never
-//!    touch the index), expired, or moved to another user; in cluster mode also an entry
-//!    written for a `create` or `update` that then failed. Reads filter them (rule 1) and
-//!    prune them; `delete_expired` prunes them in every index and returns how many it
+//! 3. **The index may hold stale entries**: sessions deleted (`delete`,
+//!    `delete_at_version` and `touch` never touch the index), expired, or moved to
+//!    another user; in cluster mode also an entry written for a `create` or `update` that
+//!    then failed. Reads filter them (rule 1) and prune them; `delete_expired` prunes them in every index and returns how many it
 //!    removed. Entries of expired sessions are pruned at once. In cluster mode an entry
 //!    pointing at a missing session or at another user's session is pruned only once it
 //!    is older than a grace period (at least a minute; more with long timeouts), because
@@ -117,11 +128,18 @@
 //!
 //! ## Errors
 //!
+//! Every operation answers a [`StoreResult`]:
+//!
 //! | cause | error |
 //! | --- | --- |
-//! | connection refused or lost, I/O error, cluster down, no connection within `wait_timeout + connect_timeout`, no answer within `response_timeout` | [`Error::Unavailable`] (with the source) |
-//! | a value of another format or Redis type at a session key | [`Error::CorruptRecord`] |
-//! | anything else (a script error, a permission error) | [`Error::Backend`] (with the source) |
+//! | connection refused or lost, I/O error, cluster down, no connection within `wait_timeout + connect_timeout`, no answer within `response_timeout` | [`StoreError::Unavailable`] (with the source) |
+//! | a client setting the `redis` crate rejects only when connecting (such as `rediss://` without a TLS feature of `redis`), a caller's pool built without a runtime | [`StoreError::Config`] (with the source) |
+//! | a value of another format or Redis type at a session key | [`StoreError::CorruptRecord`] |
+//! | anything else (a script error, a permission error) | [`StoreError::Backend`] (with the source) |
+//!
+//! Mistakes the builder can see (no server, a malformed URL, a zero pool size) fail
+//! [`RedisStoreBuilder::build`] with a [`BuildError`], which converts into
+//! [`ConfigError`](session_core::ConfigError) and [`StoreError::Config`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
@@ -142,7 +160,7 @@ pub use deadpool_redis;
 /// The redis version this crate is built on.
 pub use redis;
 #[doc(no_inline)]
-pub use session_core::{Error, SessionStore};
+pub use session_core::{ExpiredCleanup, SessionStore, StoreError, StoreResult, UserIndex};
 
 /// A [`SessionStore`] on Redis or (feature `cluster`) Redis Cluster. Cheap to clone (the
 /// clones share connections).
@@ -270,7 +288,7 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] when the server cannot be reached in time.
+    /// [`StoreError::Unavailable`] when the server cannot be reached in time.
     ///
     /// # Examples
     ///
@@ -281,7 +299,7 @@ impl RedisStore {
     /// store.ping().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn ping(&self) -> Result<(), Error> {
+    pub async fn ping(&self) -> StoreResult<()> {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
         let mut c = lease.conn.clone();
@@ -291,7 +309,7 @@ impl RedisStore {
         if pong == "PONG" {
             Ok(())
         } else {
-            Err(Error::backend(std::io::Error::other(
+            Err(StoreError::backend(std::io::Error::other(
                 "unexpected answer to PING",
             )))
         }

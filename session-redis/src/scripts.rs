@@ -8,35 +8,48 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// What a script answered.
+/// What a script answered. The discriminants are the integers the Lua scripts return;
+/// match on the variants, never on the integers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
 pub(crate) enum Code {
-    /// Done (update: the new version is the one the client computed).
-    Ok,
-    /// create: a live record holds the key. update/touch: no live record.
-    Refused,
-    /// update: the version moved.
-    Conflict,
+    /// Done (update: the new version is the one the client computed; delete: a live
+    /// record was removed; delete-if-owned: a live record of that user was removed).
+    Ok = 1,
+    /// create: a live record holds the key. update/touch/delete-at-version: no live
+    /// record. delete/delete-if-owned: nothing was there.
+    Refused = 0,
+    /// update/delete-at-version: the version moved.
+    Conflict = -1,
     /// update in cluster mode: the user changed; write the new user's index entry first,
     /// then call again with `index_done`.
-    NeedIndex,
+    NeedIndex = -2,
     /// The value at the key is not a session record of this format.
-    Corrupt,
+    Corrupt = -3,
     /// delete-if-owned: the record belongs to someone else; nothing was removed.
-    NotOwned,
+    NotOwned = -4,
+    /// delete-if-owned: an expired record of that user was removed.
+    RemovedExpired = 2,
 }
 
 impl Code {
+    const ALL: [Self; 7] = [
+        Self::Ok,
+        Self::Refused,
+        Self::Conflict,
+        Self::NeedIndex,
+        Self::Corrupt,
+        Self::NotOwned,
+        Self::RemovedExpired,
+    ];
+
     pub(crate) fn from_i64(n: i64) -> Option<Self> {
-        Some(match n {
-            1 => Self::Ok,
-            0 => Self::Refused,
-            -1 => Self::Conflict,
-            -2 => Self::NeedIndex,
-            -3 => Self::Corrupt,
-            -4 => Self::NotOwned,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|c| c.as_i64() == n)
+    }
+
+    /// The integer a script returns for this code.
+    pub(crate) const fn as_i64(self) -> i64 {
+        self as i64
     }
 }
 
@@ -151,8 +164,8 @@ return 1
     ))
 });
 
-/// KEYS: session. ARGV: now_ms. Removes whatever is at the key; 1 if it was a live record
-/// (or an unreadable value), 0 if missing or expired.
+/// KEYS: session. ARGV: now_ms. Removes whatever is at the key; `Ok` if it was a live
+/// record (or an unreadable value), `Refused` if missing or expired.
 pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -168,8 +181,8 @@ return 1
 });
 
 /// KEYS: session. ARGV: now_ms, user. Deletes the record if it belongs to `user`:
-/// 1 live record removed, 2 expired record removed, 0 missing, -4 someone else's,
-/// -3 corrupt.
+/// `Ok` live record removed, `RemovedExpired` expired record removed, `Refused` missing,
+/// `NotOwned` someone else's, `Corrupt` not a record.
 pub(crate) static DELETE_IF_OWNED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -185,6 +198,36 @@ redis.call('DEL', KEYS[1])
 if exp <= tonumber(ARGV[1]) then return 2 end
 return 1
 "
+    ))
+});
+
+/// KEYS: session. ARGV: now_ms, expected version. Compare-and-delete: removes the record
+/// only if it is live at `now_ms` and stored at the expected version (`Ok`); `Refused`
+/// when there is no live record, `Conflict` when the version moved, `Corrupt` for a value
+/// of another format or type; in all three the key is left as it was. Reads only the
+/// head of the value (`GETRANGE` up to the end of the version field), never the data.
+pub(crate) static DELETE_AT_VERSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}
+local head = redis.pcall('GETRANGE', KEYS[1], 0, {head_end})
+if type(head) == 'table' then return {corrupt} end
+if head == '' then return {refused} end
+local exp = expiry(head)
+if not exp or string.sub(head, 21, 21) ~= '|' or string.sub(head, 39, 39) ~= '|' then
+  return {corrupt}
+end
+if exp <= tonumber(ARGV[1]) then return {refused} end
+local ver = string.match(head, '^(%d+)|', 40)
+if not ver then return {corrupt} end
+if ver ~= ARGV[2] then return {conflict} end
+redis.call('DEL', KEYS[1])
+return {ok}
+",
+        head_end = crate::format::VERSION_HEAD_LEN - 1,
+        ok = Code::Ok.as_i64(),
+        refused = Code::Refused.as_i64(),
+        conflict = Code::Conflict.as_i64(),
+        corrupt = Code::Corrupt.as_i64(),
     ))
 });
 
@@ -205,3 +248,20 @@ return n
 ",
     )
 });
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn codes_round_trip_and_are_distinct() {
+        for code in Code::ALL {
+            assert_eq!(Code::from_i64(code.as_i64()), Some(code));
+        }
+        let mut ints: Vec<i64> = Code::ALL.iter().map(|c| c.as_i64()).collect();
+        ints.sort_unstable();
+        ints.dedup();
+        assert_eq!(ints.len(), Code::ALL.len());
+        assert_eq!(Code::from_i64(99), None);
+    }
+}

@@ -1,9 +1,12 @@
-//! The [`SessionStore`] implementation.
+//! The [`SessionStore`], [`UserIndex`] and [`ExpiredCleanup`] implementations.
 
 use futures_util::future::join_all;
 use redis::{Cmd, ErrorKind, Script, ServerErrorKind, Value};
 use session_core::chrono::{DateTime, Utc};
-use session_core::{async_trait, Error, Record, Result, SessionKey, SessionStore};
+use session_core::{
+    async_trait, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError, StoreResult,
+    UserIndex,
+};
 
 use crate::conn::Lease;
 use crate::format::{self, millis, ts_field};
@@ -29,21 +32,19 @@ fn now() -> (DateTime<Utc>, i64) {
     (now, millis(now))
 }
 
-fn unexpected(what: &str, n: i64) -> Error {
-    Error::backend(std::io::Error::other(format!(
+fn unexpected(what: &str, n: i64) -> StoreError {
+    StoreError::backend(std::io::Error::other(format!(
         "session-redis: unexpected answer {n} from the {what} script"
     )))
 }
 
-fn code(what: &str, n: i64) -> Result<Code> {
+fn code(what: &str, n: i64) -> StoreResult<Code> {
     Code::from_i64(n).ok_or_else(|| unexpected(what, n))
 }
 
-fn corrupt_at(key: &SessionKey) -> Error {
+fn corrupt_at(key: &SessionKey) -> StoreError {
     tracing::warn!(key = %key, "session-redis: value at a session key is not a session record");
-    Error::CorruptRecord {
-        reason: "redis value at the session key is not a session record".into(),
-    }
+    StoreError::corrupt("redis value at the session key is not a session record")
 }
 
 /// One entry of a user's index: the session key and its score (when the entry was
@@ -71,9 +72,9 @@ fn score_of(v: &Value) -> Option<f64> {
 }
 
 /// Parses `ZRANGE ... WITHSCORES` in RESP2 (flat) or RESP3 (pairs) shape.
-fn parse_entries(v: Value) -> Result<Vec<Entry>> {
+fn parse_entries(v: Value) -> StoreResult<Vec<Entry>> {
     let bad = || {
-        Error::backend(std::io::Error::other(
+        StoreError::backend(std::io::Error::other(
             "session-redis: malformed ZRANGE reply",
         ))
     };
@@ -140,7 +141,7 @@ impl RedisStore {
     /// does not have it (`NOSCRIPT`: after a restart or `SCRIPT FLUSH`), loads it and
     /// retries once. (Built by hand rather than through `ScriptInvocation`, which copies
     /// every argument twice more.)
-    async fn script(&self, lease: &Lease, script: &Script, cmd: &Cmd) -> Result<i64> {
+    async fn script(&self, lease: &Lease, script: &Script, cmd: &Cmd) -> StoreResult<i64> {
         let conns = &self.inner.conns;
         let mut c = lease.conn.clone();
         match conns.run_raw(lease, cmd.query_async::<i64>(&mut c)).await? {
@@ -160,7 +161,7 @@ impl RedisStore {
         user: &str,
         key: &SessionKey,
         score: i64,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         let mut c = lease.conn.clone();
         let cmd = redis::cmd("ZADD")
             .arg(self.user_index_key(user))
@@ -171,7 +172,7 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn index_entries(&self, lease: &Lease, index: &str) -> Result<Vec<Entry>> {
+    async fn index_entries(&self, lease: &Lease, index: &str) -> StoreResult<Vec<Entry>> {
         let mut c = lease.conn.clone();
         let cmd = redis::cmd("ZRANGE")
             .arg(index)
@@ -184,7 +185,7 @@ impl RedisStore {
     }
 
     /// Removes `stale` entries from `index` unless they were rewritten meanwhile.
-    async fn prune(&self, lease: &Lease, index: &str, stale: &[&Entry]) -> Result<u64> {
+    async fn prune(&self, lease: &Lease, index: &str, stale: &[&Entry]) -> StoreResult<u64> {
         let mut removed = 0u64;
         for chunk in stale.chunks(CHUNK) {
             let mut cmd = evalsha(&scripts::PRUNE, 1);
@@ -203,7 +204,7 @@ impl RedisStore {
 
     /// Reads one user's index, loads the sessions, prunes what is stale and returns the
     /// live sessions of `user` with the number of entries pruned.
-    async fn index_pass(&self, lease: &Lease, user: &str) -> Result<(Vec<Record>, u64)> {
+    async fn index_pass(&self, lease: &Lease, user: &str) -> StoreResult<(Vec<Record>, u64)> {
         let index = self.user_index_key(user);
         let entries = self.index_entries(lease, &index).await?;
         let (now_at, now_ms) = now();
@@ -265,7 +266,7 @@ impl RedisStore {
     }
 
     /// The user ids that have an index, by `SCAN` (on every master in a cluster).
-    async fn indexed_users(&self, lease: &Lease) -> Result<Vec<String>> {
+    async fn indexed_users(&self, lease: &Lease) -> StoreResult<Vec<String>> {
         let head = format!("{}u:", self.inner.prefix);
         let pattern = format!("{}*", glob_escape(&head));
         let keys = match &lease.conn {
@@ -289,7 +290,7 @@ impl RedisStore {
     }
 
     #[cfg(feature = "cluster")]
-    async fn masters(&self, lease: &Lease) -> Result<Vec<(String, u16)>> {
+    async fn masters(&self, lease: &Lease) -> StoreResult<Vec<(String, u16)>> {
         use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
         let crate::conn::Conn::Cluster(c) = &lease.conn else {
             return Ok(Vec::new());
@@ -305,7 +306,7 @@ impl RedisStore {
             )
             .await?;
         let text = bulk_text(&v).ok_or_else(|| {
-            Error::backend(std::io::Error::other(
+            StoreError::backend(std::io::Error::other(
                 "session-redis: malformed CLUSTER NODES reply",
             ))
         })?;
@@ -317,7 +318,7 @@ impl RedisStore {
         lease: &Lease,
         pattern: &str,
         #[allow(unused_variables)] node: Option<(String, u16)>,
-    ) -> Result<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         let mut out = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -343,7 +344,7 @@ impl RedisStore {
                         .run(lease, c.route_command(cmd, route))
                         .await?;
                     redis::FromRedisValue::from_redis_value(v)
-                        .map_err(|e| Error::backend(redis::RedisError::from(e)))?
+                        .map_err(|e| StoreError::backend(redis::RedisError::from(e)))?
                 }
                 _ => {
                     let mut c = lease.conn.clone();
@@ -382,7 +383,7 @@ fn parse_cluster_nodes(text: &str) -> Vec<(String, u16)> {
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn create(&self, record: &Record) -> Result<()> {
+    async fn create(&self, record: &Record) -> StoreResult<()> {
         let conns = &self.inner.conns;
         let (_, now_ms) = now();
         let exp_ms = millis(record.expires_at);
@@ -411,13 +412,13 @@ impl SessionStore for RedisStore {
             .arg(now_ms);
         match code("create", self.script(&lease, &scripts::CREATE, &cmd).await?)? {
             Code::Ok => Ok(()),
-            Code::Refused => Err(Error::KeyExists),
+            Code::Refused => Err(StoreError::KeyExists),
             Code::Corrupt => Err(corrupt_at(&record.key)),
-            other => Err(unexpected("create", other as i64)),
+            other => Err(unexpected("create", other.as_i64())),
         }
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
         let mut c = lease.conn.clone();
@@ -431,12 +432,11 @@ impl SessionStore for RedisStore {
         Ok(record.is_live_at(Utc::now()).then_some(record))
     }
 
-    async fn update(&self, record: &Record) -> Result<u64> {
+    async fn update(&self, record: &Record) -> StoreResult<u64> {
         let conns = &self.inner.conns;
-        let version = record
-            .version
-            .checked_add(1)
-            .ok_or_else(|| Error::backend(std::io::Error::other("session version overflow")))?;
+        let version = record.version.checked_add(1).ok_or_else(|| {
+            StoreError::backend(std::io::Error::other("session version overflow"))
+        })?;
         let enc = format::encode(record, version);
         let exp_ms = millis(record.expires_at);
         let lease = conns.lease().await?;
@@ -466,8 +466,8 @@ impl SessionStore for RedisStore {
                 .arg(if index_done { "1" } else { "0" });
             match code("update", self.script(&lease, &scripts::UPDATE, &cmd).await?)? {
                 Code::Ok => return Ok(version),
-                Code::Refused => return Err(Error::NotFound),
-                Code::Conflict => return Err(Error::Conflict),
+                Code::Refused => return Err(StoreError::NotFound),
+                Code::Conflict => return Err(StoreError::Conflict),
                 Code::Corrupt => return Err(corrupt_at(&record.key)),
                 Code::NeedIndex if !index_done => {
                     if let Some(user) = user {
@@ -476,12 +476,12 @@ impl SessionStore for RedisStore {
                     }
                     index_done = true;
                 }
-                other => return Err(unexpected("update", other as i64)),
+                other => return Err(unexpected("update", other.as_i64())),
             }
         }
     }
 
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         let conns = &self.inner.conns;
         let (_, now_ms) = now();
         let exp_ms = millis(expires_at);
@@ -496,24 +496,45 @@ impl SessionStore for RedisStore {
             Code::Ok => Ok(true),
             Code::Refused => Ok(false),
             Code::Corrupt => Err(corrupt_at(key)),
-            other => Err(unexpected("touch", other as i64)),
+            other => Err(unexpected("touch", other.as_i64())),
         }
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let conns = &self.inner.conns;
         let (_, now_ms) = now();
         let lease = conns.lease().await?;
         let mut cmd = evalsha(&scripts::DELETE, 1);
         cmd.arg(self.session_key(key)).arg(now_ms);
-        match self.script(&lease, &scripts::DELETE, &cmd).await? {
-            1 => Ok(true),
-            0 => Ok(false),
-            n => Err(unexpected("delete", n)),
+        match code("delete", self.script(&lease, &scripts::DELETE, &cmd).await?)? {
+            Code::Ok => Ok(true),
+            Code::Refused => Ok(false),
+            other => Err(unexpected("delete", other.as_i64())),
         }
     }
 
-    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    /// One `EVALSHA` (one round trip, in a cluster too: it touches the session key only).
+    /// Like [`delete`](Self::delete) it leaves the user index alone; the entry goes
+    /// stale and is pruned by the next read of that index.
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        let conns = &self.inner.conns;
+        let (_, now_ms) = now();
+        let lease = conns.lease().await?;
+        let mut cmd = evalsha(&scripts::DELETE_AT_VERSION, 1);
+        cmd.arg(self.session_key(key)).arg(now_ms).arg(version);
+        let answer = self
+            .script(&lease, &scripts::DELETE_AT_VERSION, &cmd)
+            .await?;
+        match code("delete-at-version", answer)? {
+            Code::Ok => Ok(()),
+            Code::Refused => Err(StoreError::NotFound),
+            Code::Conflict => Err(StoreError::Conflict),
+            Code::Corrupt => Err(corrupt_at(key)),
+            other => Err(unexpected("delete-at-version", other.as_i64())),
+        }
+    }
+
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
         let mut c = lease.conn.clone();
@@ -530,7 +551,20 @@ impl SessionStore for RedisStore {
         Ok(expires_at > Utc::now())
     }
 
-    async fn delete_expired(&self) -> Result<u64> {
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        Some(self)
+    }
+}
+
+/// `delete_expired` prunes the user index: Redis expires the sessions by itself, but not
+/// the index entries that point at them.
+#[async_trait]
+impl ExpiredCleanup for RedisStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
         let lease = self.inner.conns.lease().await?;
         let mut removed = 0u64;
         for user in self.indexed_users(&lease).await? {
@@ -544,15 +578,23 @@ impl SessionStore for RedisStore {
         }
         Ok(removed)
     }
+}
 
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+/// The user index: one sorted set per user (see the crate docs for its consistency).
+#[async_trait]
+impl UserIndex for RedisStore {
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let lease = self.inner.conns.lease().await?;
         let (mut live, _) = self.index_pass(&lease, user_id).await?;
         live.sort_by_key(|r| r.created_at);
         Ok(live)
     }
 
-    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> StoreResult<u64> {
         let lease = self.inner.conns.lease().await?;
         let index = self.user_index_key(user_id);
         let entries = self.index_entries(&lease, &index).await?;
@@ -581,19 +623,19 @@ impl SessionStore for RedisStore {
             }))
             .await;
             for ((e, _), result) in targets.iter().zip(results) {
-                match result {
-                    Ok(1) => {
+                match result.and_then(|n| code("delete-for-user", n)) {
+                    Ok(Code::Ok) => {
                         removed += 1;
                         stale.push(e);
                     }
-                    Ok(2) => stale.push(e),
-                    Ok(0 | -3 | -4) => {
+                    Ok(Code::RemovedExpired) => stale.push(e),
+                    Ok(Code::Refused | Code::Corrupt | Code::NotOwned) => {
                         if settled(e) {
                             stale.push(e);
                         }
                     }
-                    Ok(n) => {
-                        first_error.get_or_insert(unexpected("delete-for-user", n));
+                    Ok(other) => {
+                        first_error.get_or_insert(unexpected("delete-for-user", other.as_i64()));
                     }
                     Err(err) => {
                         first_error.get_or_insert(err);

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use session_core::chrono::{TimeDelta, Utc};
-use session_core::{Record, SessionKey, SessionStore};
+use session_core::{ExpiredCleanup, Record, SessionKey, SessionStore, UserIndex};
 use session_redis::redis::{self, AsyncCommands};
 
 async fn raw() -> redis::cluster_async::ClusterConnection {

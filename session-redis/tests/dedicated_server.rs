@@ -3,7 +3,7 @@
 //! `SESSION_TEST_REDIS_OUTAGE_STOP` / `_START`):
 //!
 //! - the commands each operation sends (`INFO commandstats` deltas): one per `load`, one
-//!   `EVALSHA` per `update`;
+//!   `EVALSHA` per `update` and per `delete_at_version`;
 //! - killing the server while operations run: errors within the configured timeout, no
 //!   panic or hang, and success again after the restart with the same store;
 //! - a server that stops answering (`CLIENT PAUSE`): `Unavailable` within the timeout.
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use session_core::chrono::{TimeDelta, Utc};
-use session_core::{Error, Record, SessionKey, SessionStore};
+use session_core::{Record, SessionKey, SessionStore, StoreError, UserIndex};
 use session_redis::redis;
 use session_redis::RedisStore;
 
@@ -135,6 +135,10 @@ fn one_round_trip_for_load_and_update() {
         current.version = store.update(&current).await.expect("update");
         assert!(store.touch(&rec.key, rec.expires_at).await.expect("touch"));
         assert!(!store.delete(&SessionKey::generate()).await.expect("delete"));
+        assert!(matches!(
+            store.delete_at_version(&SessionKey::generate(), 1).await,
+            Err(StoreError::NotFound)
+        ));
         let before = command_calls(&mut conn).await;
         let n = 50;
 
@@ -223,6 +227,33 @@ fn one_round_trip_for_load_and_update() {
         .await;
         println!("commands per exists: {}", per_op(&exists, n));
         assert_eq!(exists, BTreeMap::from([("getrange".to_owned(), n as u64)]));
+
+        // Compare-and-delete: one EVALSHA, which reads the head (GETRANGE) and deletes.
+        let doomed: Vec<Record> = (0..n).map(|_| record(Some("dan"))).collect();
+        for r in &doomed {
+            store.create(r).await.expect("create");
+        }
+        let cad = delta(&mut conn, n, |i| {
+            let store = store.clone();
+            let r = doomed[i].clone();
+            async move {
+                store
+                    .delete_at_version(&r.key, r.version)
+                    .await
+                    .expect("delete_at_version");
+            }
+        })
+        .await;
+        println!("commands per delete_at_version: {}", per_op(&cad, n));
+        assert_eq!(
+            cad,
+            BTreeMap::from([
+                ("del".to_owned(), n as u64),
+                ("evalsha".to_owned(), n as u64),
+                ("getrange".to_owned(), n as u64),
+            ]),
+            "delete_at_version = one EVALSHA round trip"
+        );
 
         let creates = delta(&mut conn, n, |_| {
             let store = store.clone();
@@ -333,7 +364,7 @@ fn outage_errors_within_timeout_and_recovers_without_restart() {
                         t.slowest = t.slowest.max(took);
                         match result {
                             Ok(()) => t.ok += 1,
-                            Err(Error::Unavailable { .. }) => t.unavailable += 1,
+                            Err(StoreError::Unavailable { .. }) => t.unavailable += 1,
                             Err(e) => t.other.push(e.to_string()),
                         }
                     }

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use session_core::chrono::{TimeDelta, Utc};
-use session_core::{Error, Record, SessionKey, SessionStore};
+use session_core::{ExpiredCleanup, Record, SessionKey, SessionStore, StoreError, UserIndex};
 use session_redis::redis::{self, AsyncCommands};
 use session_redis::RedisStore;
 
@@ -33,9 +33,9 @@ fn record(user: Option<&str>, expires_in: TimeDelta) -> Record {
 /// Writes a foreign value at a key.
 type Writer = Box<dyn Fn(&mut redis::Pipeline, &str)>;
 
-fn corrupt<T: std::fmt::Debug>(r: Result<T, Error>) {
+fn corrupt<T: std::fmt::Debug>(r: Result<T, StoreError>) {
     match r {
-        Err(Error::CorruptRecord { .. }) => {}
+        Err(StoreError::CorruptRecord { .. }) => {}
         other => panic!("expected CorruptRecord, got {other:?}"),
     }
 }
@@ -90,6 +90,12 @@ async fn foreign_values_are_corrupt_records_never_panics() {
         corrupt(store.update(&r).await);
         corrupt(store.create(&r).await);
         corrupt(store.touch(&key, Utc::now() + TimeDelta::hours(1)).await);
+        corrupt(store.delete_at_version(&key, 1).await);
+        let still: bool = conn.exists(&redis_key).await.expect("EXISTS");
+        assert!(
+            still,
+            "{what}: delete_at_version leaves a foreign value alone"
+        );
         if what == "truncated record" {
             // exists reads the expiry field only.
             assert!(store.exists(&key).await.expect(what));
@@ -101,6 +107,83 @@ async fn foreign_values_are_corrupt_records_never_panics() {
         assert!(!store.exists(&key).await.expect(what));
         store.create(&r).await.expect("the key is usable again");
         assert!(store.delete(&key).await.expect("delete"));
+    }
+}
+
+/// A value in this crate's format, written behind the store's back (no Redis expiry).
+fn raw_value(expires_ms: i64, version: u64) -> String {
+    format!("s1|{expires_ms:017}|-----------------|{version}|0|-|-|-|j1:{{}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_at_version_is_one_atomic_compare_and_delete() {
+    let store = common::standalone("cad");
+    let mut conn = raw().await;
+
+    // Expired by the caller's clock but still in Redis (no TTL): absent, and left alone.
+    let key = SessionKey::generate();
+    let redis_key = store.session_key(&key);
+    let past = Utc::now().timestamp_millis() - 1;
+    let _: () = conn.set(&redis_key, raw_value(past, 3)).await.expect("SET");
+    assert!(matches!(
+        store.delete_at_version(&key, 3).await,
+        Err(StoreError::NotFound)
+    ));
+    let still: bool = conn.exists(&redis_key).await.expect("EXISTS");
+    assert!(still, "an expired record is reported absent, not removed");
+
+    // A live record at another version: Conflict, record untouched.
+    let user = "hal";
+    let mut r = record(Some(user), TimeDelta::hours(1));
+    store.create(&r).await.expect("create");
+    r.data = "j1:{\"n\":2}".into();
+    r.version = store.update(&r).await.expect("update");
+    assert!(matches!(
+        store.delete_at_version(&r.key, r.version - 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store.delete_at_version(&r.key, r.version + 1).await,
+        Err(StoreError::Conflict)
+    ));
+    let kept = store.load(&r.key).await.expect("load").expect("live");
+    assert_eq!(
+        (kept.version, kept.data.as_str()),
+        (r.version, r.data.as_str())
+    );
+
+    // At its version: removed; the index entry goes stale like after `delete`, and is
+    // neither listed nor counted.
+    store
+        .delete_at_version(&r.key, r.version)
+        .await
+        .expect("delete_at_version");
+    let gone: bool = conn
+        .exists(store.session_key(&r.key))
+        .await
+        .expect("EXISTS");
+    assert!(!gone);
+    assert!(matches!(
+        store.delete_at_version(&r.key, r.version).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.list_for_user(user).await.expect("list").is_empty());
+
+    // Versions of every width up to u64::MAX (the script reads only the value's head).
+    for version in [u64::MAX - 1, u64::MAX, 10_000_000_000_000_000_000] {
+        let mut big = record(None, TimeDelta::hours(1));
+        big.version = version;
+        big.data = format!("j1:{{\"pad\":\"{}\"}}", "x".repeat(100));
+        store.create(&big).await.expect("create");
+        assert!(matches!(
+            store.delete_at_version(&big.key, version / 10).await,
+            Err(StoreError::Conflict)
+        ));
+        store
+            .delete_at_version(&big.key, version)
+            .await
+            .expect("delete at a 20-digit version");
+        assert!(!store.exists(&big.key).await.expect("exists"));
     }
 }
 

@@ -95,7 +95,7 @@
 //! ## Sharing Django's table
 //!
 //! `session_sql::InteropStore` stores sessions in Django's `django_session` (or Plain ≤ 0.22's
-//! `plainsessions_session`) table, on SQLite and PostgreSQL. With this codec, Django's
+//! `plainsessions_session`) table, on SQLite, PostgreSQL and MySQL/MariaDB. With this codec, Django's
 //! `SECRET_KEY` and its fallbacks, both applications read and write the same rows:
 //!
 //! ```

@@ -288,7 +288,7 @@ async fn scenario(store: InteropStore, django_url: &str, dir: &std::path::Path) 
     django(django_url, &["delete", key2.as_str()]);
     s.insert("late", true).await.expect("insert");
     let err = s.save().await.expect_err("row deleted by Django");
-    assert!(matches!(err, Error::NotFound), "{err:?}");
+    assert!(matches!(err, Error::Interrupted), "{err:?}");
     assert!(
         store.load(key2).await.expect("load").is_none(),
         "not resurrected"

@@ -106,17 +106,21 @@ async fn django_reads_what_rust_writes() {
     let mut encoded = Vec::new();
     let mut expected = Vec::new();
     for (data, expiry) in &cases {
+        if data.as_object().is_some_and(|m| m.is_empty()) {
+            // The handle never stores an empty session (nor does Django's middleware):
+            // encode the empty map directly, as a store would hold it.
+            let empty = codec()
+                .encode(&session_core::SessionMap::new())
+                .expect("encode");
+            expected.push(codec().decode(&empty).expect("decode ours"));
+            encoded.push(Value::String(empty));
+            continue;
+        }
         let session = Session::new(store.clone(), config.clone(), None);
         for (k, v) in data.as_object().expect("object") {
             session.insert_value(k, v.clone()).await.expect("insert");
         }
         session.set_expiry(*expiry).await.expect("expiry");
-        if data.as_object().is_some_and(|m| m.is_empty()) {
-            session
-                .cycle_key()
-                .await
-                .expect("create an empty keyed session");
-        }
         session.save().await.expect("save");
         let key = session.key().await.expect("key");
         let record = store.load(&key).await.expect("load").expect("live");

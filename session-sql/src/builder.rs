@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use session_core::{Error, Result};
+use session_core::{StoreError, StoreResult};
 
 use crate::common::Settings;
 use crate::table::{Table, TableLayout, TableName};
@@ -11,7 +11,7 @@ use crate::{Backend, SqlStore};
 /// The default bound on acquiring a connection (which includes connecting): 5 seconds.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The default number of rows [`delete_expired`](session_core::SessionStore::delete_expired)
+/// The default number of rows [`delete_expired`](session_core::ExpiredCleanup::delete_expired)
 /// removes per statement.
 pub const DEFAULT_DELETE_BATCH_SIZE: u32 = 5_000;
 
@@ -21,7 +21,7 @@ pub const DEFAULT_DELETE_BATCH_SIZE: u32 = 5_000;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::Error> {
+/// # async fn main() -> Result<(), session_core::StoreError> {
 /// use std::time::Duration;
 /// use session_sql::SqlStore;
 ///
@@ -59,18 +59,21 @@ impl Default for SqlStoreBuilder {
     }
 }
 
-/// A configuration problem found while building a store (wrapped in
-/// [`Error::Backend`](session_core::Error::Backend); downcast the source to inspect it).
+/// A configuration problem found while building a store, before anything is sent to a
+/// database. Stores report it as [`StoreError::Config`]; this detailed error is the
+/// source of the [`session_core::ConfigError`] inside (downcast it to inspect it).
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// use session_core::StoreError;
 /// use session_sql::{ConfigError, SqlStore};
 ///
 /// let err = SqlStore::builder().table("x; DROP TABLE y").connect("sqlite::memory:").await.unwrap_err();
-/// let source = std::error::Error::source(&err).unwrap();
+/// let StoreError::Config(config) = &err else { panic!("expected a configuration error: {err:?}") };
+/// let source = std::error::Error::source(config).unwrap();
 /// assert!(matches!(source.downcast_ref::<ConfigError>(), Some(ConfigError::TableName(_))));
 /// # }
 /// ```
@@ -86,29 +89,34 @@ pub enum ConfigError {
         /// The scheme found (the text before the first ':').
         scheme: String,
     },
-    /// The URL names a database whose cargo feature is not enabled.
-    #[error("database {database} needs the `{feature}` feature of session-sql")]
-    FeatureDisabled {
-        /// The database the URL asks for.
-        database: &'static str,
-        /// The feature that enables it.
-        feature: &'static str,
-    },
 }
 
-fn config(err: ConfigError) -> Error {
-    Error::backend(err)
+/// Reports a configuration mistake as [`StoreError::Config`], keeping the detailed
+/// [`ConfigError`] as its source.
+pub(crate) fn config(err: ConfigError) -> StoreError {
+    StoreError::Config(session_core::ConfigError::invalid_with_source(
+        "session-sql configuration",
+        err,
+    ))
+}
+
+/// A URL that does not parse as the database's connection options.
+pub(crate) fn bad_url(err: sqlx::Error) -> StoreError {
+    StoreError::Config(session_core::ConfigError::invalid_with_source(
+        "database URL",
+        err,
+    ))
 }
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
+pub(crate) enum Scheme {
     Postgres,
     Sqlite,
     MySql,
 }
 
-fn scheme_of(url: &str) -> Result<Scheme, ConfigError> {
+pub(crate) fn scheme_of(url: &str) -> Result<Scheme, ConfigError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" => Ok(Scheme::Postgres),
@@ -135,7 +143,8 @@ impl SqlStoreBuilder {
     }
 
     /// The table to use. Validated when the store is built: it must be a plain identifier
-    /// (see [`TableName`]), otherwise building fails with [`ConfigError::TableName`].
+    /// (see [`TableName`]), otherwise building fails with [`StoreError::Config`] (source:
+    /// [`ConfigError::TableName`]).
     ///
     /// # Examples
     ///
@@ -164,7 +173,7 @@ impl SqlStoreBuilder {
 
     /// How long an operation may wait for a connection, including opening one (and, on
     /// SQLite, for a lock held by another process: the busy timeout). When the database
-    /// is down, operations fail with [`Error::Unavailable`] within about this time.
+    /// is down, operations fail with [`StoreError::Unavailable`] within about this time.
     /// Applies to pools this builder creates; a pool passed to [`build`](Self::build)
     /// keeps its own settings.
     ///
@@ -196,7 +205,7 @@ impl SqlStoreBuilder {
     }
 
     /// How many expired rows one `DELETE` statement of
-    /// [`delete_expired`](session_core::SessionStore::delete_expired) removes (at least
+    /// [`delete_expired`](session_core::ExpiredCleanup::delete_expired) removes (at least
     /// 1). Small batches keep each statement's locks short; the call loops until no
     /// expired row is left and returns the total.
     ///
@@ -213,7 +222,7 @@ impl SqlStoreBuilder {
 
     /// An upper bound on each store operation (except `delete_expired` and `migrate`,
     /// which may legitimately run long), for a database that accepts connections but
-    /// stops answering. An operation past it fails with [`Error::Unavailable`] (source:
+    /// stops answering. An operation past it fails with [`StoreError::Unavailable`] (source:
     /// an [`std::io::Error`] of kind `TimedOut`). Off by default: connection problems are
     /// already bounded by [`acquire_timeout`](Self::acquire_timeout).
     ///
@@ -229,7 +238,7 @@ impl SqlStoreBuilder {
         self
     }
 
-    fn settings(&self) -> Result<Settings> {
+    fn settings(&self) -> StoreResult<Settings> {
         let name = TableName::new(self.table.clone()).map_err(|e| config(e.into()))?;
         Ok(Settings {
             table: Table {
@@ -247,7 +256,7 @@ impl SqlStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Backend`] with a [`ConfigError`] source when the table name is invalid.
+    /// [`StoreError::Config`] (with a [`ConfigError`] source) when the table name is invalid.
     ///
     /// # Examples
     ///
@@ -264,7 +273,7 @@ impl SqlStoreBuilder {
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
-    pub fn build(self, pool: impl crate::SqlPool) -> Result<SqlStore> {
+    pub fn build(self, pool: impl crate::SqlPool) -> StoreResult<SqlStore> {
         let settings = self.settings()?;
         let table = settings.table.clone();
         Ok(SqlStore::from_backend(
@@ -284,20 +293,23 @@ impl SqlStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] when the database cannot be reached within the acquire
-    /// timeout; [`Error::Backend`] for a bad URL, an invalid table name ([`ConfigError`])
-    /// or a database whose feature is not enabled.
+    /// [`StoreError::Unavailable`] when the database cannot be reached within the acquire
+    /// timeout; [`StoreError::Config`] for a URL that does not parse, an unknown scheme,
+    /// an invalid table name (both with a [`ConfigError`] source) or a database whose
+    /// feature is not enabled ([`session_core::ConfigError::feature`] names it);
+    /// [`StoreError::Backend`] for other failures to open the database (a SQLite file in
+    /// a missing directory).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::builder().connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn connect(self, url: &str) -> Result<SqlStore> {
+    pub async fn connect(self, url: &str) -> StoreResult<SqlStore> {
         let settings = self.settings()?;
         let table = settings.table.clone();
         let backend = match scheme_of(url).map_err(config)? {
@@ -313,9 +325,9 @@ impl SqlStoreBuilder {
     }
 
     #[cfg(feature = "postgres")]
-    async fn connect_postgres(&self, url: &str, settings: Settings) -> Result<Backend> {
+    async fn connect_postgres(&self, url: &str, settings: Settings) -> StoreResult<Backend> {
         use sqlx::postgres::PgConnectOptions;
-        let options: PgConnectOptions = url.parse().map_err(crate::error::map_err)?;
+        let options: PgConnectOptions = url.parse().map_err(bad_url)?;
         let pool = crate::common::server_pool_options::<sqlx::Postgres>(
             self.max_connections.unwrap_or(10),
             self.acquire_timeout,
@@ -329,17 +341,14 @@ impl SqlStoreBuilder {
     }
 
     #[cfg(not(feature = "postgres"))]
-    async fn connect_postgres(&self, _: &str, _: Settings) -> Result<Backend> {
-        Err(config(ConfigError::FeatureDisabled {
-            database: "PostgreSQL",
-            feature: "postgres",
-        }))
+    async fn connect_postgres(&self, _: &str, _: Settings) -> StoreResult<Backend> {
+        Err(feature_disabled("postgres://", "postgres"))
     }
 
     #[cfg(feature = "mysql")]
-    async fn connect_mysql(&self, url: &str, settings: Settings) -> Result<Backend> {
+    async fn connect_mysql(&self, url: &str, settings: Settings) -> StoreResult<Backend> {
         use sqlx::mysql::MySqlConnectOptions;
-        let options: MySqlConnectOptions = url.parse().map_err(crate::error::map_err)?;
+        let options: MySqlConnectOptions = url.parse().map_err(bad_url)?;
         let pool = crate::common::server_pool_options::<sqlx::MySql>(
             self.max_connections.unwrap_or(10),
             self.acquire_timeout,
@@ -353,21 +362,17 @@ impl SqlStoreBuilder {
     }
 
     #[cfg(not(feature = "mysql"))]
-    async fn connect_mysql(&self, _: &str, _: Settings) -> Result<Backend> {
-        Err(config(ConfigError::FeatureDisabled {
-            database: "MySQL",
-            feature: "mysql",
-        }))
+    async fn connect_mysql(&self, _: &str, _: Settings) -> StoreResult<Backend> {
+        Err(feature_disabled("mysql://", "mysql"))
     }
 
     #[cfg(feature = "sqlite")]
-    async fn connect_sqlite(&self, url: &str, settings: Settings) -> Result<Backend> {
-        use crate::error::map_err;
+    async fn connect_sqlite(&self, url: &str, settings: Settings) -> StoreResult<Backend> {
         use sqlx::sqlite::{
             SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
         };
 
-        let options: SqliteConnectOptions = url.parse().map_err(map_err)?;
+        let options: SqliteConnectOptions = url.parse().map_err(bad_url)?;
         let options = options
             .busy_timeout(self.acquire_timeout)
             .create_if_missing(true);
@@ -403,12 +408,21 @@ impl SqlStoreBuilder {
     }
 
     #[cfg(not(feature = "sqlite"))]
-    async fn connect_sqlite(&self, _: &str, _: Settings) -> Result<Backend> {
-        Err(config(ConfigError::FeatureDisabled {
-            database: "SQLite",
-            feature: "sqlite",
-        }))
+    async fn connect_sqlite(&self, _: &str, _: Settings) -> StoreResult<Backend> {
+        Err(feature_disabled("sqlite:", "sqlite"))
     }
+}
+
+/// A URL for a database whose feature this build lacks, as
+/// [`session_core::ConfigError::feature_disabled`] (whose
+/// [`feature`](session_core::ConfigError::feature) names it). Only the scheme is shown: a
+/// URL may hold a password.
+#[cfg_attr(
+    all(feature = "postgres", feature = "sqlite", feature = "mysql"),
+    allow(dead_code)
+)]
+pub(crate) fn feature_disabled(scheme: &str, feature: &'static str) -> StoreError {
+    StoreError::Config(session_core::ConfigError::feature_disabled(scheme, feature))
 }
 
 /// Whether a SQLite URL names an in-memory database.

@@ -1,6 +1,7 @@
-//! Mapping sqlx errors onto [`session_core::Error`], keeping the sqlx error as the source.
+//! Mapping sqlx errors onto [`session_core::StoreError`], keeping the sqlx error as the
+//! source.
 
-use session_core::Error;
+use session_core::StoreError;
 
 /// Whether `err` means the database cannot be reached right now (so a caller may answer
 /// 503 and retry later) rather than a failing statement.
@@ -34,26 +35,25 @@ fn unavailable_code(code: &str) -> bool {
     false
 }
 
-/// Maps a sqlx error to [`Error::Unavailable`] or [`Error::Backend`], keeping it as source.
-pub(crate) fn map_err(err: sqlx::Error) -> Error {
+/// Maps a sqlx error to [`StoreError::Unavailable`] or [`StoreError::Backend`], keeping it
+/// as source.
+pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     if is_unavailable(&err) {
         tracing::warn!(error = %err, "session store database unavailable");
-        Error::unavailable(err)
+        StoreError::unavailable(err)
     } else {
         tracing::error!(error = %err, "session store query failed");
-        Error::backend(err)
+        StoreError::backend(err)
     }
 }
 
 /// A stored row whose contents cannot be turned back into a record.
-pub(crate) fn corrupt(reason: impl Into<String>) -> Error {
-    Error::CorruptRecord {
-        reason: reason.into(),
-    }
+pub(crate) fn corrupt(reason: impl Into<String>) -> StoreError {
+    StoreError::corrupt(reason)
 }
 
-/// Reads one column, turning a decode failure into [`Error::CorruptRecord`].
-pub(crate) fn column<'r, R, T>(row: &'r R, index: usize, name: &str) -> Result<T, Error>
+/// Reads one column, turning a decode failure into [`StoreError::CorruptRecord`].
+pub(crate) fn column<'r, R, T>(row: &'r R, index: usize, name: &str) -> Result<T, StoreError>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
@@ -64,9 +64,9 @@ where
 }
 
 /// Converts a record version for a signed 64-bit column.
-pub(crate) fn version_to_db(version: u64) -> Result<i64, Error> {
+pub(crate) fn version_to_db(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| {
-        Error::backend(std::io::Error::new(
+        StoreError::backend(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("session version {version} does not fit a signed 64-bit column"),
         ))
@@ -74,7 +74,7 @@ pub(crate) fn version_to_db(version: u64) -> Result<i64, Error> {
 }
 
 /// Converts a stored version back.
-pub(crate) fn version_from_db(version: i64) -> Result<u64, Error> {
+pub(crate) fn version_from_db(version: i64) -> Result<u64, StoreError> {
     u64::try_from(version).map_err(|_| corrupt(format!("negative version {version}")))
 }
 
@@ -107,7 +107,7 @@ mod tests {
         let source = std::error::Error::source(&err).expect("source kept");
         assert!(source.downcast_ref::<sqlx::Error>().is_some());
         let err = map_err(sqlx::Error::RowNotFound);
-        assert!(matches!(err, Error::Backend { .. }));
+        assert!(matches!(err, StoreError::Backend { .. }));
     }
 
     #[test]
@@ -116,7 +116,7 @@ mod tests {
         assert!(version_to_db(u64::MAX).is_err());
         assert!(matches!(
             version_from_db(-1),
-            Err(Error::CorruptRecord { .. })
+            Err(StoreError::CorruptRecord { .. })
         ));
     }
 }

@@ -10,13 +10,15 @@
 //!   runs `update` as a compare-and-swap inside a transaction that locks the row
 //!   (`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite): the write succeeds
 //!   only if the row is still live and still holds the data this request loaded, so a
-//!   concurrent change (from Rust or from Django) is a [`Error::Conflict`] that the handle
-//!   resolves by reloading and re-applying, and a row deleted meanwhile (a logout, Django's
-//!   `flush`) is [`Error::NotFound`], never re-created. This is stronger than Django itself,
+//!   concurrent change (from Rust or from Django) is a [`StoreError::Conflict`] that the
+//!   handle resolves by reloading and re-applying, and a row deleted meanwhile (a logout,
+//!   Django's `flush`) is [`StoreError::NotFound`], never re-created. This is stronger than Django itself,
 //!   whose `save()` overwrites concurrent changes. Writing back identical data is not seen as
-//!   a change (harmless: the data is the same);
-//! - answers [`Error::Unsupported`] for the user index (`list_for_user`,
-//!   `delete_for_user`) and keeps no device metadata; `created_at` is not stored, so an
+//!   a change (harmless: the data is the same). `delete_at_version` (key rotation) is the
+//!   same compare on the locked row, then a `DELETE`;
+//! - has no user index ([`user_index`](SessionStore::user_index) is `None`, so
+//!   `list_for_user` and `delete_for_user` on a `dyn SessionStore` answer
+//!   [`StoreError::Unsupported`]) and keeps no device metadata; `created_at` is not stored, so an
 //!   absolute timeout cannot be enforced on these tables;
 //! - stores the data as the configured codec wrote it: use
 //!   `session_signed::SignedCodec` with the Django (or Plain) salt and the Django
@@ -24,7 +26,7 @@
 //!   JSON column, `session_signed::PlainJsonCodec` (untagged JSON objects).
 //!
 //! Current Plain saves with an upsert and re-creates a row that a concurrent logout deleted;
-//! this store does not (an update of a deleted row is [`Error::NotFound`]). A row whose
+//! this store does not (an update of a deleted row is [`StoreError::NotFound`]). A row whose
 //! `expires_at` is NULL is never live here, as in Plain, and `delete_expired` leaves it.
 //!
 //! Expiry columns are written exactly as Django writes them: `timestamp with time zone` on
@@ -41,7 +43,10 @@ use session_core::chrono::NaiveDateTime;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use session_core::chrono::Timelike;
 use session_core::chrono::{DateTime, Utc};
-use session_core::{async_trait, Capabilities, Error, Record, Result, SessionKey, SessionStore};
+use session_core::{
+    async_trait, Capabilities, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError,
+    StoreResult,
+};
 use sqlx::SqlStr;
 
 use crate::common::{now, sql};
@@ -134,8 +139,9 @@ struct Queries {
     /// MySQL only: the stored data after an update (no `RETURNING`).
     #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     reselect: SqlStr,
-    /// MySQL only: removes any row for the key (after `delete` removed a live one).
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    /// Removes the row for the key: after `delete_at_version` found it live at the
+    /// version (inside the locking transaction), and on MySQL after `delete` removed a
+    /// live one.
     delete_any: SqlStr,
     /// MySQL only: removes an expired row before `create` inserts.
     #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
@@ -235,7 +241,7 @@ impl Queries {
                 ],
                 created_at: true,
                 reselect: sql(String::new()),
-                delete_any: sql(String::new()),
+                delete_any: q(format!("DELETE FROM {t} WHERE \"session_key\" = $1")),
                 delete_dead: sql(String::new()),
             };
         }
@@ -280,7 +286,7 @@ impl Queries {
             ],
             created_at: false,
             reselect: sql(String::new()),
-            delete_any: sql(String::new()),
+            delete_any: q(format!("DELETE FROM {t} WHERE \"session_key\" = $1")),
             delete_dead: sql(String::new()),
         }
     }
@@ -392,26 +398,31 @@ enum Pool {
 /// A [`SessionStore`] over a session table shared with Django or Plain, on SQLite,
 /// PostgreSQL and MySQL/MariaDB: the layouts are [`InteropLayout`]'s. Versions are
 /// fingerprints of the stored data and `update` is a compare-and-swap on it inside a
-/// row-locking transaction; there is no user index and no device metadata (see
+/// row-locking transaction, and so is `delete_at_version`; there is no user index
+/// ([`user_index`](SessionStore::user_index) is `None`) and no device metadata (see
 /// [`capabilities`](SessionStore::capabilities)).
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::Error> {
+/// # async fn main() -> Result<(), session_core::StoreError> {
 /// use session_core::{Record, SessionKey, SessionStore};
 /// use session_sql::{InteropLayout, InteropStore};
 ///
 /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
 /// store.migrate().await?; // only when no Django project manages the table
-/// assert!(!store.capabilities().user_index);
+/// assert!(store.user_index().is_none());
 ///
 /// let key = SessionKey::generate();
 /// let expires = session_core::chrono::Utc::now() + session_core::chrono::TimeDelta::hours(1);
 /// store.create(&Record::new(key.clone(), "e30:1vb66i:sig".into(), expires)).await?;
 /// let loaded = store.load(&key).await?.expect("live");
 /// assert_eq!(loaded.data, "e30:1vb66i:sig");
+///
+/// // The version is a fingerprint of the data; rotation deletes at it.
+/// store.delete_at_version(&key, loaded.version).await?;
+/// assert!(!store.exists(&key).await?);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -429,57 +440,66 @@ impl InteropStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] / [`Error::Backend`] if the database cannot be opened, or
-    /// [`Error::Unsupported`] for a URL scheme this build has no feature for.
+    /// [`StoreError::Unavailable`] / [`StoreError::Backend`] if the database cannot be
+    /// opened; [`StoreError::Config`] for a URL that does not parse, an unknown scheme, or
+    /// a scheme this build has no feature for
+    /// ([`feature`](session_core::ConfigError::feature) names it).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::InteropStore::connect("sqlite::memory:", session_sql::InteropLayout::PlainSigned).await?;
     /// assert_eq!(store.table().as_str(), "plainsessions_session");
     /// # Ok(()) }
     /// ```
-    pub async fn connect(url: &str, layout: InteropLayout) -> Result<Self> {
-        #[cfg(feature = "sqlite")]
-        if url.starts_with("sqlite:") {
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-                .map_err(map_err)?
-                .create_if_missing(true)
-                .busy_timeout(Duration::from_secs(5));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(if url.contains(":memory:") { 1 } else { 4 })
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await
-                .map_err(map_err)?;
-            return Ok(Self::sqlite(pool, layout));
+    pub async fn connect(url: &str, layout: InteropLayout) -> StoreResult<Self> {
+        use crate::builder::{bad_url, config, scheme_of, Scheme};
+        match scheme_of(url).map_err(config)? {
+            #[cfg(feature = "sqlite")]
+            Scheme::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(bad_url)?
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(if url.contains(":memory:") { 1 } else { 4 })
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(map_err)?;
+                Ok(Self::sqlite(pool, layout))
+            }
+            #[cfg(feature = "postgres")]
+            Scheme::Postgres => {
+                let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(bad_url)?;
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(map_err)?;
+                Ok(Self::postgres(pool, layout))
+            }
+            #[cfg(feature = "mysql")]
+            Scheme::MySql => {
+                let options: sqlx::mysql::MySqlConnectOptions = url.parse().map_err(bad_url)?;
+                let pool = sqlx::mysql::MySqlPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(map_err)?;
+                Ok(Self::mysql(pool, layout))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            Scheme::Sqlite => Err(crate::builder::feature_disabled("sqlite:", "sqlite")),
+            #[cfg(not(feature = "postgres"))]
+            Scheme::Postgres => Err(crate::builder::feature_disabled("postgres://", "postgres")),
+            #[cfg(not(feature = "mysql"))]
+            Scheme::MySql => Err(crate::builder::feature_disabled("mysql://", "mysql")),
         }
-        #[cfg(feature = "postgres")]
-        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect(url)
-                .await
-                .map_err(map_err)?;
-            return Ok(Self::postgres(pool, layout));
-        }
-        #[cfg(feature = "mysql")]
-        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            let pool = sqlx::mysql::MySqlPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect(url)
-                .await
-                .map_err(map_err)?;
-            return Ok(Self::mysql(pool, layout));
-        }
-        let _ = (url, layout);
-        Err(Error::Unsupported {
-            operation: "this database URL scheme (enable the matching session-sql feature)",
-        })
     }
 
     /// A store over an existing SQLite pool, on the layout's default table.
@@ -596,13 +616,13 @@ impl InteropStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::InteropStore::connect("sqlite::memory:", session_sql::InteropLayout::Django).await?;
     /// store.migrate().await?;
     /// store.migrate().await?; // idempotent
     /// # Ok(()) }
     /// ```
-    pub async fn migrate(&self) -> Result<()> {
+    pub async fn migrate(&self) -> StoreResult<()> {
         for statement in &self.q.migrate {
             match &self.pool {
                 #[cfg(feature = "sqlite")]
@@ -664,7 +684,7 @@ impl InteropStore {
         p: &sqlx::MySqlPool,
         r: &Record,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
+    ) -> StoreResult<u64> {
         for attempt in 0..2 {
             let mut query = sqlx::query(self.q.create.clone())
                 .bind(r.key.as_str())
@@ -701,7 +721,7 @@ impl InteropStore {
         p: &sqlx::MySqlPool,
         key: &SessionKey,
         now: DateTime<Utc>,
-    ) -> Result<Option<Record>> {
+    ) -> StoreResult<Option<Record>> {
         let row = sqlx::query(self.q.load.clone())
             .bind(key.as_str())
             .bind(my_time(now))
@@ -731,7 +751,7 @@ impl InteropStore {
         p: &sqlx::MySqlPool,
         r: &Record,
         now: DateTime<Utc>,
-    ) -> Result<String> {
+    ) -> StoreResult<String> {
         let mut tx = p.begin().await.map_err(map_err)?;
         let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
             .bind(r.key.as_str())
@@ -766,7 +786,7 @@ impl InteropStore {
         key: &SessionKey,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
+    ) -> StoreResult<u64> {
         let changed = sqlx::query(self.q.touch.clone())
             .bind(my_time(expires_at))
             .bind(key.as_str())
@@ -793,7 +813,7 @@ impl InteropStore {
         p: &sqlx::MySqlPool,
         key: &SessionKey,
         now: DateTime<Utc>,
-    ) -> Result<Option<bool>> {
+    ) -> StoreResult<Option<bool>> {
         let live = sqlx::query(self.q.delete.clone())
             .bind(key.as_str())
             .bind(my_time(now))
@@ -811,11 +831,11 @@ impl InteropStore {
 }
 
 /// The error for a compare-and-swap that found no live row, or other data.
-fn stale(row_is_live: bool) -> Error {
+fn stale(row_is_live: bool) -> StoreError {
     if row_is_live {
-        Error::Conflict
+        StoreError::Conflict
     } else {
-        Error::NotFound
+        StoreError::NotFound
     }
 }
 
@@ -832,7 +852,7 @@ fn sqlite_time(t: DateTime<Utc>) -> String {
 }
 
 #[cfg(feature = "sqlite")]
-fn parse_sqlite_time(s: &str) -> Result<DateTime<Utc>> {
+fn parse_sqlite_time(s: &str) -> StoreResult<DateTime<Utc>> {
     for fmt in [
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S",
@@ -857,7 +877,7 @@ fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[async_trait]
 impl SessionStore for InteropStore {
-    async fn create(&self, r: &Record) -> Result<()> {
+    async fn create(&self, r: &Record) -> StoreResult<()> {
         let now = now();
         let affected = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -888,12 +908,12 @@ impl SessionStore for InteropStore {
             Pool::MySql(p) => self.mysql_create(p, r, now).await?,
         };
         if affected == 0 {
-            return Err(Error::KeyExists);
+            return Err(StoreError::KeyExists);
         }
         Ok(())
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let now = now();
         match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -943,7 +963,7 @@ impl SessionStore for InteropStore {
         }
     }
 
-    async fn update(&self, r: &Record) -> Result<u64> {
+    async fn update(&self, r: &Record) -> StoreResult<u64> {
         let now = now();
         // Lock the live row, compare its data's fingerprint with the version the caller
         // loaded, then write: a compare-and-swap on the data itself. Dropping the
@@ -1001,7 +1021,7 @@ impl SessionStore for InteropStore {
         Ok(fingerprint(&stored))
     }
 
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         let now = now();
         let affected = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1028,7 +1048,7 @@ impl SessionStore for InteropStore {
         Ok(affected > 0)
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let now = now();
         let was_live: Option<bool> = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1051,7 +1071,72 @@ impl SessionStore for InteropStore {
         Ok(was_live.unwrap_or(false))
     }
 
-    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        let now = now();
+        // As `update`: lock the live row, compare its data's fingerprint with `version`,
+        // and only then delete it. Dropping the transaction without commit rolls it back.
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+                let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
+                    .bind(key.as_str())
+                    .bind(sqlite_time(now))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if current.as_deref().map(fingerprint) != Some(version) {
+                    return Err(stale(current.is_some()));
+                }
+                sqlx::query(self.q.delete_any.clone())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await.map_err(map_err)?;
+                let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
+                    .bind(key.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if current.as_deref().map(fingerprint) != Some(version) {
+                    return Err(stale(current.is_some()));
+                }
+                sqlx::query(self.q.delete_any.clone())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => {
+                let mut tx = p.begin().await.map_err(map_err)?;
+                let current: Option<String> = sqlx::query_scalar(self.q.lock.clone())
+                    .bind(key.as_str())
+                    .bind(my_time(now))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if current.as_deref().map(fingerprint) != Some(version) {
+                    return Err(stale(current.is_some()));
+                }
+                sqlx::query(self.q.delete_any.clone())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+        }
+    }
+
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         let now = now();
         let row = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1082,7 +1167,21 @@ impl SessionStore for InteropStore {
         Ok(row)
     }
 
-    async fn delete_expired(&self) -> Result<u64> {
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        Some(self)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+            .with_device_metadata(false)
+            .with_exact_versions(false)
+    }
+}
+
+/// Removes expired rows (one `DELETE`; a row whose expiry is NULL stays, as in Plain).
+#[async_trait]
+impl ExpiredCleanup for InteropStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
         let now = now();
         let removed = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1111,25 +1210,6 @@ impl SessionStore for InteropStore {
             tracing::info!(table = %self.table, removed, "deleted expired sessions");
         }
         Ok(removed)
-    }
-
-    async fn list_for_user(&self, _user_id: &str) -> Result<Vec<Record>> {
-        Err(Error::Unsupported {
-            operation: "list_for_user (this table has no user column)",
-        })
-    }
-
-    async fn delete_for_user(&self, _user_id: &str, _except: Option<&SessionKey>) -> Result<u64> {
-        Err(Error::Unsupported {
-            operation: "delete_for_user (this table has no user column)",
-        })
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
-            .with_user_index(false)
-            .with_device_metadata(false)
-            .with_exact_versions(false)
     }
 }
 

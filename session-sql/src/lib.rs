@@ -48,7 +48,7 @@
 //! | `user_agent`, `ip` | `TEXT` | `TEXT` | `TEXT`, `VARCHAR(255)` |
 //!
 //! Times have microsecond precision everywhere. On MySQL, a `user_id` or `ip` longer than
-//! 255 characters, or a user agent over 64 KiB, is refused with [`Error::Backend`] rather
+//! 255 characters, or a user agent over 64 KiB, is refused with [`StoreError::Backend`] rather
 //! than truncated. PostgreSQL `TEXT` cannot hold NUL characters (the JSON codec never
 //! produces them). The table name is validated as a plain
 //! identifier ([`TableName`]) and never escaped into SQL; anything else is rejected.
@@ -67,8 +67,9 @@
 //! | `update` | `UPDATE .. SET version = version + 1 .. WHERE session_key AND version AND expires_at > $now`; only after a miss, one `SELECT` tells `NotFound` from `Conflict` |
 //! | `touch` | one `UPDATE .. WHERE expires_at > $now` |
 //! | `delete` | PostgreSQL / SQLite: `DELETE .. RETURNING expires_at > $now`; MySQL: delete the live row, and only on a miss an expired leftover |
-//! | `delete_expired` | `DELETE` in batches of [`SqlStoreBuilder::delete_batch_size`] rows until none is left, returning the total; PostgreSQL skips rows locked by other transactions |
-//! | `list_for_user`, `delete_for_user` | one statement on the `user_id` index |
+//! | `delete_at_version` (key rotation) | `DELETE .. WHERE session_key AND version AND expires_at > $now`; only after a miss, one `SELECT` tells `NotFound` from `Conflict` |
+//! | `delete_expired` ([`ExpiredCleanup`]) | `DELETE` in batches of [`SqlStoreBuilder::delete_batch_size`] rows until none is left, returning the total; PostgreSQL skips rows locked by other transactions |
+//! | `list_for_user`, `delete_for_user` ([`UserIndex`]) | one statement on the `user_id` index |
 //!
 //! No operation opens a transaction.
 //!
@@ -95,11 +96,17 @@
 //!
 //! # Errors and outages
 //!
-//! Contract outcomes are [`Error::KeyExists`], [`Error::NotFound`] and
-//! [`Error::Conflict`]. A database that cannot be reached (connection refused or lost,
-//! pool timeout, server shutting down, SQLite busy past its timeout) gives
-//! [`Error::Unavailable`] within about [`SqlStoreBuilder::acquire_timeout`]; any other
-//! failure gives [`Error::Backend`]. Both keep the [`sqlx::Error`] as their source.
+//! Store operations answer [`StoreError`]. Contract outcomes are
+//! [`StoreError::KeyExists`], [`StoreError::NotFound`] and [`StoreError::Conflict`]. A
+//! database that cannot be reached (connection refused or lost, pool timeout, server
+//! shutting down, SQLite busy past its timeout) gives [`StoreError::Unavailable`] within
+//! about [`SqlStoreBuilder::acquire_timeout`]; any other failure gives
+//! [`StoreError::Backend`]. Both keep the [`sqlx::Error`] as their source. Configuration
+//! mistakes found before anything is sent (an invalid table name, a URL that does not
+//! parse, an unknown scheme, a database whose feature is not enabled) give
+//! [`StoreError::Config`]; its source is this crate's [`ConfigError`] (or the sqlx
+//! parse error), and for a disabled feature
+//! [`feature`](session_core::ConfigError::feature) names it.
 //! Broken connections are dropped by the pool and connections that sat idle for more than
 //! a second are checked before use (busy ones are not: no extra round trip on the hot
 //! path), so the same store works again as soon as the database is back; no restart is
@@ -110,8 +117,8 @@
 //!
 //! Tables shared with Django (`django_session`) and Plain are served by [`InteropStore`]
 //! (see its documentation): those tables have no version, user or device columns, so its
-//! `update` is a fingerprint compare-and-swap in a short transaction rather than one
-//! statement.
+//! `update` and `delete_at_version` are a fingerprint compare-and-swap in a short
+//! transaction rather than one statement, and it has no [`UserIndex`].
 //!
 //! Within `SqlStore`, the SQL of each operation depends on the table layout
 //! ([`TableLayout`]) and the dialect. Each dialect module (`postgres`, `sqlite`, `mysql`)
@@ -119,9 +126,10 @@
 //! `Queries::new(&Table)`, which matches on the layout, plus a `decode` function that turns
 //! a row into a [`Record`]. Only [`TableLayout::Native`] exists. Another single-statement
 //! layout means: a new `TableLayout` variant; its [`Capabilities`] in
-//! `TableLayout::capabilities` (operations it cannot support then answer
-//! [`Error::Unsupported`], as `list_for_user` and `delete_for_user` already do without a
-//! user index); a `Queries` constructor and a `decode` arm per dialect.
+//! `TableLayout::capabilities` and whether it has a user column in
+//! `TableLayout::has_user_index` (without one, [`SessionStore::user_index`] answers
+//! `None`, so `dyn SessionStore`'s `list_for_user` and `delete_for_user` answer
+//! [`StoreError::Unsupported`]); a `Queries` constructor and a `decode` arm per dialect.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
@@ -150,7 +158,10 @@ pub use table::{InvalidTableName, TableLayout, TableName, DEFAULT_TABLE_NAME, MA
 pub use sqlx;
 
 use session_core::chrono::{DateTime, Utc};
-use session_core::{async_trait, Capabilities, Error, Record, Result, SessionKey, SessionStore};
+use session_core::{
+    async_trait, Capabilities, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError,
+    StoreResult, UserIndex,
+};
 
 use common::Settings;
 
@@ -160,7 +171,7 @@ use common::Settings;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::Error> {
+/// # async fn main() -> Result<(), session_core::StoreError> {
 /// use session_sql::{Dialect, SqlStore};
 /// let store = SqlStore::connect("sqlite::memory:").await?;
 /// assert_eq!(store.dialect(), Dialect::Sqlite);
@@ -272,23 +283,28 @@ impl sealed::Sealed for sqlx::MySqlPool {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::Error> {
+/// # async fn main() -> Result<(), session_core::StoreError> {
 /// use session_core::chrono::{Duration, Utc};
-/// use session_core::{Error, Record, SessionKey, SessionStore};
+/// use session_core::{Record, SessionKey, SessionStore, StoreError, UserIndex};
 /// use session_sql::SqlStore;
 ///
 /// let store = SqlStore::connect("sqlite::memory:").await?;
 /// store.migrate().await?;
 ///
-/// let mut record = Record::new(SessionKey::generate(), "j1:{}".into(), Utc::now() + Duration::hours(1));
-/// record.user_id = Some("alice".into());
+/// let record = Record::new(SessionKey::generate(), "j1:{}".into(), Utc::now() + Duration::hours(1))
+///     .with_user(Some("alice"));
 /// store.create(&record).await?;
-/// assert!(matches!(store.create(&record).await, Err(Error::KeyExists)));
+/// assert!(matches!(store.create(&record).await, Err(StoreError::KeyExists)));
 ///
 /// let loaded = store.load(&record.key).await?.expect("live");
 /// assert_eq!(store.update(&loaded).await?, 2);
-/// assert!(matches!(store.update(&loaded).await, Err(Error::Conflict)));
+/// assert!(matches!(store.update(&loaded).await, Err(StoreError::Conflict)));
 /// assert_eq!(store.list_for_user("alice").await?.len(), 1);
+///
+/// // Compare-and-delete (key rotation): only at the current version.
+/// assert!(matches!(store.delete_at_version(&record.key, 1).await, Err(StoreError::Conflict)));
+/// store.delete_at_version(&record.key, 2).await?;
+/// assert!(matches!(store.delete_at_version(&record.key, 2).await, Err(StoreError::NotFound)));
 /// # Ok(()) }
 /// ```
 pub struct SqlStore {
@@ -315,7 +331,7 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::builder().table("s").connect("sqlite::memory:").await?;
     /// assert_eq!(store.table().as_str(), "s");
     /// # Ok(()) }
@@ -329,19 +345,19 @@ impl SqlStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] when the database cannot be reached in time;
-    /// [`Error::Backend`] for a bad URL.
+    /// [`StoreError::Unavailable`] when the database cannot be reached in time;
+    /// [`StoreError::Config`] for a bad URL (see [`SqlStoreBuilder::connect`]).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
         SqlStoreBuilder::new().connect(url).await
     }
 
@@ -386,8 +402,8 @@ impl SqlStore {
     async fn bounded<T>(
         &self,
         operation: &'static str,
-        fut: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
+        fut: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
         let Some(limit) = self.operation_timeout else {
             return fut.await;
         };
@@ -395,7 +411,7 @@ impl SqlStore {
             Ok(result) => result,
             Err(_elapsed) => {
                 tracing::warn!(table = %self.table, operation, ?limit, "session store operation timed out");
-                Err(Error::unavailable(std::io::Error::new(
+                Err(StoreError::unavailable(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("session store {operation} did not finish within {limit:?}"),
                 )))
@@ -409,20 +425,20 @@ impl SqlStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] or [`Error::Backend`] from the database (for example when
-    /// the user may not create tables).
+    /// [`StoreError::Unavailable`] or [`StoreError::Backend`] from the database (for
+    /// example when the user may not create tables).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// store.migrate().await?; // nothing to do the second time
     /// # Ok(()) }
     /// ```
-    pub async fn migrate(&self) -> Result<()> {
+    pub async fn migrate(&self) -> StoreResult<()> {
         dispatch!(self, b => b.migrate().await)?;
         tracing::info!(table = %self.table, dialect = ?self.dialect(), "session table ready");
         Ok(())
@@ -434,7 +450,7 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
     /// assert_eq!(store.table().as_str(), session_sql::DEFAULT_TABLE_NAME);
     /// # Ok(()) }
@@ -449,7 +465,7 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
     /// assert_eq!(store.layout(), session_sql::TableLayout::Native);
     /// # Ok(()) }
@@ -464,7 +480,7 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
     /// assert_eq!(store.dialect(), session_sql::Dialect::Sqlite);
     /// # Ok(()) }
@@ -481,13 +497,13 @@ impl SqlStore {
     }
 
     /// Closes the store's connection pools, waiting for checked-out connections to come
-    /// back. Later operations fail with [`Error::Unavailable`].
+    /// back. Later operations fail with [`StoreError::Unavailable`].
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_core::StoreError> {
     /// use session_core::{SessionKey, SessionStore};
     /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
     /// store.close().await;
@@ -508,79 +524,101 @@ impl SqlStore {
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn create(&self, record: &Record) -> Result<()> {
+    async fn create(&self, record: &Record) -> StoreResult<()> {
         self.bounded("create", async {
             dispatch!(self, b => b.create(record).await)
         })
         .await
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         self.bounded("load", async { dispatch!(self, b => b.load(key).await) })
             .await
     }
 
-    async fn update(&self, record: &Record) -> Result<u64> {
+    async fn update(&self, record: &Record) -> StoreResult<u64> {
         self.bounded("update", async {
             dispatch!(self, b => b.update(record).await)
         })
         .await
     }
 
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         self.bounded("touch", async {
             dispatch!(self, b => b.touch(key, expires_at).await)
         })
         .await
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         self.bounded("delete", async {
             dispatch!(self, b => b.delete(key).await)
         })
         .await
     }
 
-    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        self.bounded("delete_at_version", async {
+            dispatch!(self, b => b.delete_at_version(key, version).await)
+        })
+        .await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         self.bounded("exists", async {
             dispatch!(self, b => b.exists(key).await)
         })
         .await
     }
 
-    async fn delete_expired(&self) -> Result<u64> {
-        let removed = dispatch!(self, b => b.delete_expired().await)?;
-        if removed > 0 {
-            tracing::info!(table = %self.table, removed, "deleted expired sessions");
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        if self.layout.has_user_index() {
+            Some(self)
+        } else {
+            None
         }
-        Ok(removed)
     }
 
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
-        if !self.capabilities().user_index {
-            return Err(Error::Unsupported {
-                operation: "list_for_user",
-            });
-        }
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        Some(self)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.layout.capabilities()
+    }
+}
+
+/// The user index: one statement on the `user_id` column per call.
+#[async_trait]
+impl UserIndex for SqlStore {
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         self.bounded("list_for_user", async {
             dispatch!(self, b => b.list_for_user(user_id).await)
         })
         .await
     }
 
-    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
-        if !self.capabilities().user_index {
-            return Err(Error::Unsupported {
-                operation: "delete_for_user",
-            });
-        }
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> StoreResult<u64> {
         self.bounded("delete_for_user", async {
             dispatch!(self, b => b.delete_for_user(user_id, except).await)
         })
         .await
     }
+}
 
-    fn capabilities(&self) -> Capabilities {
-        self.layout.capabilities()
+/// Removes expired rows in batches. Not bounded by the operation timeout: a large
+/// backlog may legitimately take long.
+#[async_trait]
+impl ExpiredCleanup for SqlStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
+        let removed = dispatch!(self, b => b.delete_expired().await)?;
+        if removed > 0 {
+            tracing::info!(table = %self.table, removed, "deleted expired sessions");
+        }
+        Ok(removed)
     }
 }

@@ -5,7 +5,7 @@
 //! collation: any Unicode round-trips and user ids compare exactly.
 
 use session_core::chrono::{DateTime, NaiveDateTime, Utc};
-use session_core::{Error, Record, Result, SessionKey};
+use session_core::{Record, SessionKey, StoreError, StoreResult};
 use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::SqlStr;
 
@@ -23,6 +23,7 @@ struct Queries {
     touch: SqlStr,
     delete_live: SqlStr,
     delete_any: SqlStr,
+    delete_at_version: SqlStr,
     delete_expired: SqlStr,
     list_for_user: SqlStr,
     delete_for_user: SqlStr,
@@ -71,6 +72,11 @@ impl Queries {
                 "DELETE FROM {t} WHERE session_key = ? AND expires_at > ?"
             )),
             delete_any: sql(format!("DELETE FROM {t} WHERE session_key = ?")),
+            // Compare-and-delete of a live row (key rotation); a miss is told apart by
+            // `exists`.
+            delete_at_version: sql(format!(
+                "DELETE FROM {t} WHERE session_key = ? AND version = ? AND expires_at > ?"
+            )),
             delete_expired: sql(format!(
                 "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
             )),
@@ -119,7 +125,7 @@ fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
 
-fn decode(row: &MySqlRow, key: Option<SessionKey>) -> Result<Record> {
+fn decode(row: &MySqlRow, key: Option<SessionKey>) -> StoreResult<Record> {
     let key = match key {
         Some(key) => key,
         None => {
@@ -130,24 +136,21 @@ fn decode(row: &MySqlRow, key: Option<SessionKey>) -> Result<Record> {
     let expires_at: NaiveDateTime = column(row, 1, "expires_at")?;
     let created_at: NaiveDateTime = column(row, 4, "created_at")?;
     let last_active_at: Option<NaiveDateTime> = column(row, 5, "last_active_at")?;
-    Ok(Record {
-        key,
-        data: column(row, 0, "data")?,
-        expires_at: expires_at.and_utc(),
-        version: version_from_db(column(row, 2, "version")?)?,
-        user_id: column(row, 3, "user_id")?,
-        created_at: created_at.and_utc(),
-        last_active_at: last_active_at.map(|t| t.and_utc()),
-        user_agent: column(row, 6, "user_agent")?,
-        ip: column(row, 7, "ip")?,
-    })
+    let mut record = Record::new(key, column(row, 0, "data")?, expires_at.and_utc());
+    record.version = version_from_db(column(row, 2, "version")?)?;
+    record.user_id = column(row, 3, "user_id")?;
+    record.created_at = created_at.and_utc();
+    record.last_active_at = last_active_at.map(|t| t.and_utc());
+    record.user_agent = column(row, 6, "user_agent")?;
+    record.ip = column(row, 7, "ip")?;
+    Ok(record)
 }
 
 /// Refuses values the MySQL columns cannot hold whole (a server not in strict mode would
 /// silently truncate them, which would break the user index).
-fn check_lengths(r: &Record) -> Result<()> {
-    fn too_long(what: &str, limit: &str) -> Error {
-        Error::backend(std::io::Error::new(
+fn check_lengths(r: &Record) -> StoreResult<()> {
+    fn too_long(what: &str, limit: &str) -> StoreError {
+        StoreError::backend(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("{what} is longer than the MySQL column allows ({limit})"),
         ))
@@ -188,7 +191,7 @@ impl MySqlBackend {
         &self.pool
     }
 
-    pub(crate) async fn migrate(&self) -> Result<()> {
+    pub(crate) async fn migrate(&self) -> StoreResult<()> {
         // A named server lock serialises concurrent migrations of this table, on one
         // connection (GET_LOCK belongs to the session that took it).
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
@@ -199,7 +202,7 @@ impl MySqlBackend {
             .await
             .map_err(map_err)?;
         if got != Some(1) {
-            return Err(Error::unavailable(std::io::Error::new(
+            return Err(StoreError::unavailable(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "timed out waiting for the migration lock",
             )));
@@ -234,7 +237,7 @@ impl MySqlBackend {
             .map(drop)
     }
 
-    pub(crate) async fn create(&self, r: &Record) -> Result<()> {
+    pub(crate) async fn create(&self, r: &Record) -> StoreResult<()> {
         // Happy path: one INSERT. On a duplicate key, remove the row only if it has
         // expired and insert again; each step is atomic, so a racing create either
         // wins the insert or makes ours fail with KeyExists.
@@ -247,10 +250,10 @@ impl MySqlBackend {
                     attempt += 1;
                     tracing::debug!(key = %r.key, attempt, "create was a deadlock victim; running it again");
                 }
-                Err(e) if is_duplicate_key(&e) => return Err(Error::KeyExists),
+                Err(e) if is_duplicate_key(&e) => return Err(StoreError::KeyExists),
                 Err(e) => return Err(map_err(e)),
                 Ok(true) => return Ok(()),
-                Ok(false) => return Err(Error::KeyExists),
+                Ok(false) => return Err(StoreError::KeyExists),
             }
         }
     }
@@ -274,7 +277,7 @@ impl MySqlBackend {
         self.insert(r, version).await.map(|()| true)
     }
 
-    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    pub(crate) async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let row = sqlx::query(self.q.load.clone())
             .bind(key.as_str())
             .bind(naive(now()))
@@ -284,7 +287,7 @@ impl MySqlBackend {
         row.map(|row| decode(&row, Some(key.clone()))).transpose()
     }
 
-    pub(crate) async fn update(&self, r: &Record) -> Result<u64> {
+    pub(crate) async fn update(&self, r: &Record) -> StoreResult<u64> {
         check_lengths(r)?;
         let now = now();
         // sqlx sets CLIENT_FOUND_ROWS, so a matched row counts even if nothing changed.
@@ -306,13 +309,13 @@ impl MySqlBackend {
             return Ok(r.version + 1);
         }
         if self.exists_at(&r.key, now).await? {
-            Err(Error::Conflict)
+            Err(StoreError::Conflict)
         } else {
-            Err(Error::NotFound)
+            Err(StoreError::NotFound)
         }
     }
 
-    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool> {
+    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> StoreResult<bool> {
         let row = sqlx::query(self.q.exists.clone())
             .bind(key.as_str())
             .bind(naive(now))
@@ -322,11 +325,15 @@ impl MySqlBackend {
         Ok(row.is_some())
     }
 
-    pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    pub(crate) async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         self.exists_at(key, now()).await
     }
 
-    pub(crate) async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let now = naive(now());
         let affected = sqlx::query(self.q.touch.clone())
             .bind(naive(expires_at))
@@ -340,7 +347,7 @@ impl MySqlBackend {
         Ok(affected > 0)
     }
 
-    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    pub(crate) async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         // MySQL has no DELETE .. RETURNING: delete the live row (the usual logout, one
         // statement); on a miss, clear out an expired leftover.
         let live = sqlx::query(self.q.delete_live.clone())
@@ -361,7 +368,31 @@ impl MySqlBackend {
         Ok(false)
     }
 
-    pub(crate) async fn delete_expired(&self) -> Result<u64> {
+    pub(crate) async fn delete_at_version(
+        &self,
+        key: &SessionKey,
+        version: u64,
+    ) -> StoreResult<()> {
+        let now = now();
+        let affected = sqlx::query(self.q.delete_at_version.clone())
+            .bind(key.as_str())
+            .bind(version_to_db(version)?)
+            .bind(naive(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if affected > 0 {
+            return Ok(());
+        }
+        if self.exists_at(key, now).await? {
+            Err(StoreError::Conflict)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    pub(crate) async fn delete_expired(&self) -> StoreResult<u64> {
         let now = naive(now());
         let batch = u64::from(self.settings.delete_batch_size);
         let mut total = 0u64;
@@ -381,7 +412,7 @@ impl MySqlBackend {
         Ok(total)
     }
 
-    pub(crate) async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+    pub(crate) async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let rows = sqlx::query(self.q.list_for_user.clone())
             .bind(user_id)
             .bind(naive(now()))
@@ -395,7 +426,7 @@ impl MySqlBackend {
         &self,
         user_id: &str,
         except: Option<&SessionKey>,
-    ) -> Result<u64> {
+    ) -> StoreResult<u64> {
         let query = match except {
             None => sqlx::query(self.q.delete_for_user.clone())
                 .bind(user_id)

@@ -1,7 +1,7 @@
 //! PostgreSQL: statements and operations.
 
 use session_core::chrono::{DateTime, Utc};
-use session_core::{Error, Record, Result, SessionKey};
+use session_core::{Record, SessionKey, StoreError, StoreResult};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::SqlStr;
 
@@ -18,6 +18,7 @@ struct Queries {
     exists: SqlStr,
     touch: SqlStr,
     delete: SqlStr,
+    delete_at_version: SqlStr,
     delete_expired: SqlStr,
     list_for_user: SqlStr,
     delete_for_user: SqlStr,
@@ -73,6 +74,11 @@ impl Queries {
             delete: sql(format!(
                 "DELETE FROM {t} WHERE session_key = $1 RETURNING expires_at > $2"
             )),
+            // Compare-and-delete of a live row (key rotation); a miss is told apart by
+            // `exists` in a statement of its own, which sees rows committed meanwhile.
+            delete_at_version: sql(format!(
+                "DELETE FROM {t} WHERE session_key = $1 AND version = $2 AND expires_at > $3"
+            )),
             // One bounded batch. Rows another transaction holds are skipped (they are
             // being replaced or updated); the outer condition is re-checked against the
             // row's latest version.
@@ -126,7 +132,7 @@ pub struct PgBackend {
     q: Queries,
 }
 
-fn decode(row: &PgRow, key: Option<SessionKey>) -> Result<Record> {
+fn decode(row: &PgRow, key: Option<SessionKey>) -> StoreResult<Record> {
     let key = match key {
         Some(key) => key,
         None => {
@@ -134,17 +140,14 @@ fn decode(row: &PgRow, key: Option<SessionKey>) -> Result<Record> {
             SessionKey::try_from(raw).map_err(|e| corrupt(format!("session_key: {e}")))?
         }
     };
-    Ok(Record {
-        key,
-        data: column(row, 0, "data")?,
-        expires_at: column(row, 1, "expires_at")?,
-        version: version_from_db(column(row, 2, "version")?)?,
-        user_id: column(row, 3, "user_id")?,
-        created_at: column(row, 4, "created_at")?,
-        last_active_at: column(row, 5, "last_active_at")?,
-        user_agent: column(row, 6, "user_agent")?,
-        ip: column(row, 7, "ip")?,
-    })
+    let mut record = Record::new(key, column(row, 0, "data")?, column(row, 1, "expires_at")?);
+    record.version = version_from_db(column(row, 2, "version")?)?;
+    record.user_id = column(row, 3, "user_id")?;
+    record.created_at = column(row, 4, "created_at")?;
+    record.last_active_at = column(row, 5, "last_active_at")?;
+    record.user_agent = column(row, 6, "user_agent")?;
+    record.ip = column(row, 7, "ip")?;
+    Ok(record)
 }
 
 impl PgBackend {
@@ -157,7 +160,7 @@ impl PgBackend {
         &self.pool
     }
 
-    pub(crate) async fn migrate(&self) -> Result<()> {
+    pub(crate) async fn migrate(&self) -> StoreResult<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -187,7 +190,7 @@ impl PgBackend {
         tx.commit().await
     }
 
-    pub(crate) async fn create(&self, r: &Record) -> Result<()> {
+    pub(crate) async fn create(&self, r: &Record) -> StoreResult<()> {
         let affected = sqlx::query(self.q.create.clone())
             .bind(r.key.as_str())
             .bind(r.data.as_str())
@@ -204,12 +207,12 @@ impl PgBackend {
             .map_err(map_err)?
             .rows_affected();
         if affected == 0 {
-            return Err(Error::KeyExists);
+            return Err(StoreError::KeyExists);
         }
         Ok(())
     }
 
-    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    pub(crate) async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let row = sqlx::query(self.q.load.clone())
             .bind(key.as_str())
             .bind(now())
@@ -219,7 +222,7 @@ impl PgBackend {
         row.map(|row| decode(&row, Some(key.clone()))).transpose()
     }
 
-    pub(crate) async fn update(&self, r: &Record) -> Result<u64> {
+    pub(crate) async fn update(&self, r: &Record) -> StoreResult<u64> {
         let now = now();
         let affected = sqlx::query(self.q.update.clone())
             .bind(r.data.as_str())
@@ -240,13 +243,13 @@ impl PgBackend {
         }
         // Missed: tell a vanished row from a moved version.
         if self.exists_at(&r.key, now).await? {
-            Err(Error::Conflict)
+            Err(StoreError::Conflict)
         } else {
-            Err(Error::NotFound)
+            Err(StoreError::NotFound)
         }
     }
 
-    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool> {
+    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> StoreResult<bool> {
         let row = sqlx::query(self.q.exists.clone())
             .bind(key.as_str())
             .bind(now)
@@ -256,11 +259,15 @@ impl PgBackend {
         Ok(row.is_some())
     }
 
-    pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    pub(crate) async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         self.exists_at(key, now()).await
     }
 
-    pub(crate) async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let affected = sqlx::query(self.q.touch.clone())
             .bind(expires_at)
             .bind(now())
@@ -272,7 +279,7 @@ impl PgBackend {
         Ok(affected > 0)
     }
 
-    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    pub(crate) async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let was_live: Option<bool> = sqlx::query_scalar(self.q.delete.clone())
             .bind(key.as_str())
             .bind(now())
@@ -282,7 +289,31 @@ impl PgBackend {
         Ok(was_live.unwrap_or(false))
     }
 
-    pub(crate) async fn delete_expired(&self) -> Result<u64> {
+    pub(crate) async fn delete_at_version(
+        &self,
+        key: &SessionKey,
+        version: u64,
+    ) -> StoreResult<()> {
+        let now = now();
+        let affected = sqlx::query(self.q.delete_at_version.clone())
+            .bind(key.as_str())
+            .bind(version_to_db(version)?)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if affected > 0 {
+            return Ok(());
+        }
+        if self.exists_at(key, now).await? {
+            Err(StoreError::Conflict)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    pub(crate) async fn delete_expired(&self) -> StoreResult<u64> {
         let now = now();
         let batch = u64::from(self.settings.delete_batch_size);
         let mut total = 0u64;
@@ -302,7 +333,7 @@ impl PgBackend {
         Ok(total)
     }
 
-    pub(crate) async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+    pub(crate) async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let rows = sqlx::query(self.q.list_for_user.clone())
             .bind(user_id)
             .bind(now())
@@ -316,7 +347,7 @@ impl PgBackend {
         &self,
         user_id: &str,
         except: Option<&SessionKey>,
-    ) -> Result<u64> {
+    ) -> StoreResult<u64> {
         let query = match except {
             None => sqlx::query(self.q.delete_for_user.clone())
                 .bind(user_id)

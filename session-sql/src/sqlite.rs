@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::chrono::{DateTime, Utc};
-use session_core::{Error, Record, Result, SessionKey};
+use session_core::{Record, SessionKey, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{ConnectOptions, SqlStr, Sqlite};
@@ -48,6 +48,7 @@ struct Queries {
     exists: SqlStr,
     touch: SqlStr,
     delete: SqlStr,
+    delete_at_version: SqlStr,
     delete_expired: SqlStr,
     list_for_user: SqlStr,
     delete_for_user: SqlStr,
@@ -96,6 +97,10 @@ impl Queries {
             )),
             delete: sql(format!(
                 "DELETE FROM {t} WHERE session_key = ?1 RETURNING expires_at > ?2"
+            )),
+            // Compare-and-delete of a live row; a miss is told apart by `exists`.
+            delete_at_version: sql(format!(
+                "DELETE FROM {t} WHERE session_key = ?1 AND version = ?2 AND expires_at > ?3"
             )),
             delete_expired: sql(format!(
                 "DELETE FROM {t} WHERE rowid IN \
@@ -170,7 +175,7 @@ enum Conn<'a> {
 }
 
 impl Conn<'_> {
-    fn get(&mut self) -> Result<&mut SqliteConnection> {
+    fn get(&mut self) -> StoreResult<&mut SqliteConnection> {
         match self {
             Conn::Dedicated(guard) => guard
                 .as_mut()
@@ -181,7 +186,7 @@ impl Conn<'_> {
 
     /// Maps a statement's error; a connection that broke is dropped (and, for the
     /// dedicated writer, reopened by the next write).
-    fn check<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T> {
+    fn check<T>(&mut self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
         result.map_err(|err| {
             if matches!(
                 err,
@@ -218,11 +223,11 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn from_micros(v: i64, what: &str) -> Result<DateTime<Utc>> {
+fn from_micros(v: i64, what: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(format!("{what} out of range: {v}")))
 }
 
-fn decode(row: &SqliteRow, key: Option<SessionKey>) -> Result<Record> {
+fn decode(row: &SqliteRow, key: Option<SessionKey>) -> StoreResult<Record> {
     let key = match key {
         Some(key) => key,
         None => {
@@ -231,19 +236,20 @@ fn decode(row: &SqliteRow, key: Option<SessionKey>) -> Result<Record> {
         }
     };
     let last_active_at: Option<i64> = column(row, 5, "last_active_at")?;
-    Ok(Record {
+    let mut record = Record::new(
         key,
-        data: column(row, 0, "data")?,
-        expires_at: from_micros(column(row, 1, "expires_at")?, "expires_at")?,
-        version: version_from_db(column(row, 2, "version")?)?,
-        user_id: column(row, 3, "user_id")?,
-        created_at: from_micros(column(row, 4, "created_at")?, "created_at")?,
-        last_active_at: last_active_at
-            .map(|v| from_micros(v, "last_active_at"))
-            .transpose()?,
-        user_agent: column(row, 6, "user_agent")?,
-        ip: column(row, 7, "ip")?,
-    })
+        column(row, 0, "data")?,
+        from_micros(column(row, 1, "expires_at")?, "expires_at")?,
+    );
+    record.version = version_from_db(column(row, 2, "version")?)?;
+    record.user_id = column(row, 3, "user_id")?;
+    record.created_at = from_micros(column(row, 4, "created_at")?, "created_at")?;
+    record.last_active_at = last_active_at
+        .map(|v| from_micros(v, "last_active_at"))
+        .transpose()?;
+    record.user_agent = column(row, 6, "user_agent")?;
+    record.ip = column(row, 7, "ip")?;
+    Ok(record)
 }
 
 impl SqliteBackend {
@@ -255,7 +261,7 @@ impl SqliteBackend {
         read: SqlitePool,
         timeout: Duration,
         settings: Settings,
-    ) -> Result<Self> {
+    ) -> StoreResult<Self> {
         let writer_options = writer_options.pragma("wal_autocheckpoint", "0");
         let conn = connect(&writer_options, timeout).await?;
         Ok(Self::with(
@@ -275,7 +281,7 @@ impl SqliteBackend {
         options: SqliteConnectOptions,
         timeout: Duration,
         settings: Settings,
-    ) -> Result<Self> {
+    ) -> StoreResult<Self> {
         let conn = connect(&options, timeout).await?;
         Ok(Self::with(
             Writer::Dedicated {
@@ -337,7 +343,7 @@ impl SqliteBackend {
     }
 
     /// Checks out the writer, waiting at most the acquire timeout behind other writes.
-    async fn write_conn(&self) -> Result<Conn<'_>> {
+    async fn write_conn(&self) -> StoreResult<Conn<'_>> {
         match &self.writer {
             Writer::Dedicated {
                 conn,
@@ -371,7 +377,7 @@ impl SqliteBackend {
         }
     }
 
-    async fn read_conn(&self) -> Result<Conn<'_>> {
+    async fn read_conn(&self) -> StoreResult<Conn<'_>> {
         match &self.reader {
             Reader::Pool(pool) => Ok(Conn::Pooled {
                 conn: pool.acquire().await.map_err(map_err)?,
@@ -406,13 +412,13 @@ impl SqliteBackend {
         });
     }
 
-    pub(crate) async fn migrate(&self) -> Result<()> {
+    pub(crate) async fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.write_conn().await?;
         let result = try_migrate(conn.get()?, &self.q.migrate).await;
         conn.check(result)
     }
 
-    pub(crate) async fn create(&self, r: &Record) -> Result<()> {
+    pub(crate) async fn create(&self, r: &Record) -> StoreResult<()> {
         let query = sqlx::query(self.q.create.clone())
             .bind(r.key.as_str())
             .bind(r.data.as_str())
@@ -430,13 +436,13 @@ impl SqliteBackend {
             conn.check(result)?.rows_affected()
         };
         if affected == 0 {
-            return Err(Error::KeyExists);
+            return Err(StoreError::KeyExists);
         }
         self.wrote();
         Ok(())
     }
 
-    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    pub(crate) async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let query = sqlx::query(self.q.load.clone())
             .bind(key.as_str())
             .bind(micros(now()));
@@ -448,7 +454,7 @@ impl SqliteBackend {
         row.map(|row| decode(&row, Some(key.clone()))).transpose()
     }
 
-    pub(crate) async fn update(&self, r: &Record) -> Result<u64> {
+    pub(crate) async fn update(&self, r: &Record) -> StoreResult<u64> {
         let now = now();
         let query = sqlx::query(self.q.update.clone())
             .bind(r.data.as_str())
@@ -470,13 +476,13 @@ impl SqliteBackend {
             return Ok(r.version + 1);
         }
         if self.exists_at(&r.key, now).await? {
-            Err(Error::Conflict)
+            Err(StoreError::Conflict)
         } else {
-            Err(Error::NotFound)
+            Err(StoreError::NotFound)
         }
     }
 
-    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> Result<bool> {
+    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> StoreResult<bool> {
         let query = sqlx::query(self.q.exists.clone())
             .bind(key.as_str())
             .bind(micros(now));
@@ -485,11 +491,15 @@ impl SqliteBackend {
         Ok(conn.check(result)?.is_some())
     }
 
-    pub(crate) async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    pub(crate) async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         self.exists_at(key, now()).await
     }
 
-    pub(crate) async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let query = sqlx::query(self.q.touch.clone())
             .bind(micros(expires_at))
             .bind(micros(now()))
@@ -505,7 +515,7 @@ impl SqliteBackend {
         Ok(affected > 0)
     }
 
-    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    pub(crate) async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let query = sqlx::query_scalar::<_, bool>(self.q.delete.clone())
             .bind(key.as_str())
             .bind(micros(now()));
@@ -520,7 +530,34 @@ impl SqliteBackend {
         Ok(was_live.unwrap_or(false))
     }
 
-    pub(crate) async fn delete_expired(&self) -> Result<u64> {
+    pub(crate) async fn delete_at_version(
+        &self,
+        key: &SessionKey,
+        version: u64,
+    ) -> StoreResult<()> {
+        let now = now();
+        let query = sqlx::query(self.q.delete_at_version.clone())
+            .bind(key.as_str())
+            .bind(version_to_db(version)?)
+            .bind(micros(now));
+        let affected = {
+            let mut conn = self.write_conn().await?;
+            let result = query.execute(conn.get()?).await;
+            conn.check(result)?.rows_affected()
+        };
+        if affected > 0 {
+            self.wrote();
+            return Ok(());
+        }
+        // Missed: tell a vanished row from a moved version.
+        if self.exists_at(key, now).await? {
+            Err(StoreError::Conflict)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    pub(crate) async fn delete_expired(&self) -> StoreResult<u64> {
         let now = micros(now());
         let batch = u64::from(self.settings.delete_batch_size);
         let mut total = 0u64;
@@ -545,7 +582,7 @@ impl SqliteBackend {
         Ok(total)
     }
 
-    pub(crate) async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
+    pub(crate) async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let query = sqlx::query(self.q.list_for_user.clone())
             .bind(user_id)
             .bind(micros(now()));
@@ -561,7 +598,7 @@ impl SqliteBackend {
         &self,
         user_id: &str,
         except: Option<&SessionKey>,
-    ) -> Result<u64> {
+    ) -> StoreResult<u64> {
         let query = match except {
             None => sqlx::query(self.q.delete_for_user.clone())
                 .bind(user_id)
@@ -621,7 +658,10 @@ async fn checkpoint(
 }
 
 /// Opens a connection, bounded by `timeout`.
-async fn connect(options: &SqliteConnectOptions, timeout: Duration) -> Result<SqliteConnection> {
+async fn connect(
+    options: &SqliteConnectOptions,
+    timeout: Duration,
+) -> StoreResult<SqliteConnection> {
     match tokio::time::timeout(timeout, options.connect()).await {
         Ok(result) => result.map_err(map_err),
         Err(_elapsed) => Err(map_err(sqlx::Error::PoolTimedOut)),

@@ -162,10 +162,9 @@ impl AsRef<str> for TableName {
 /// The layout is chosen once, at construction; the store builds every statement for it
 /// then, so no SQL is assembled per call.
 ///
-/// Only the native layout exists today. Interop layouts for tables shared with Django
-/// (`django_session`) and Plain are planned; they lack the `version`, `user_id` and device
-/// columns, and the store reports that through
-/// [`Capabilities`](session_core::Capabilities).
+/// Only the native layout exists here. Tables shared with Django (`django_session`) and
+/// Plain lack the `version`, `user_id` and device columns; they are served by
+/// [`InteropStore`](crate::InteropStore).
 ///
 /// # Examples
 ///
@@ -185,10 +184,18 @@ pub enum TableLayout {
 }
 
 impl TableLayout {
-    /// What a store over this layout supports.
+    /// What a store over this layout keeps.
     pub(crate) fn capabilities(self) -> session_core::Capabilities {
         match self {
             Self::Native => session_core::Capabilities::all(),
+        }
+    }
+
+    /// Whether the layout has a `user_id` column, so the store offers a
+    /// [`UserIndex`](session_core::UserIndex).
+    pub(crate) fn has_user_index(self) -> bool {
+        match self {
+            Self::Native => true,
         }
     }
 }

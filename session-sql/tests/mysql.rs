@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use session_core::chrono::TimeDelta;
-use session_core::SessionStore;
+use session_core::{SessionStore, StoreError};
 use session_sql::sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use session_sql::sqlx::{self, AssertSqlSafe};
 use session_sql::{Dialect, SqlStore};
@@ -97,6 +97,13 @@ fn migrate_from_eight_tasks_on_a_fresh_database() {
 }
 
 #[test]
+fn delete_at_version_outcomes() {
+    runtime().block_on(async {
+        common::delete_at_version_outcomes(&store("mydav").await).await;
+    });
+}
+
+#[test]
 fn thirty_two_racing_creates_one_wins() {
     runtime().block_on(async {
         let store = SqlStore::builder()
@@ -139,7 +146,7 @@ fn racing_creates_over_an_expired_row_one_wins() {
             for task in tasks {
                 match task.await.expect("task") {
                     Ok(()) => wins += 1,
-                    Err(session_core::Error::KeyExists) => {}
+                    Err(StoreError::KeyExists) => {}
                     Err(e) => panic!("unexpected {e:?}"),
                 }
             }
@@ -170,10 +177,7 @@ fn values_too_long_for_the_columns_are_refused_not_truncated() {
         let mut r = common::record(TimeDelta::hours(1));
         r.user_id = Some("u".repeat(256));
         let err = store.create(&r).await.expect_err("user_id too long");
-        assert!(
-            matches!(err, session_core::Error::Backend { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
         r.user_id = Some("ü".repeat(255));
         store.create(&r).await.expect("255 characters fit");
         let mut loaded = store.load(&r.key).await.expect("load").expect("live");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use session_core::chrono::TimeDelta;
-use session_core::{SessionKey, SessionStore};
+use session_core::{ExpiredCleanup, SessionKey, SessionStore, UserIndex};
 use session_sql::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use session_sql::sqlx::{self, AssertSqlSafe};
 use session_sql::{Dialect, SqlStore};
@@ -97,6 +97,13 @@ fn migrate_from_eight_tasks_on_a_fresh_database() {
         .execute(&admin)
         .await
         .expect("drop the database");
+    });
+}
+
+#[test]
+fn delete_at_version_outcomes() {
+    runtime().block_on(async {
+        common::delete_at_version_outcomes(&store("pgdav").await).await;
     });
 }
 

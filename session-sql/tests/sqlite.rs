@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use session_core::chrono::TimeDelta;
-use session_core::{Error, SessionKey, SessionStore};
+use session_core::{ExpiredCleanup, SessionKey, SessionStore, StoreError, UserIndex};
 use session_sql::{sqlx, ConfigError, Dialect, SqlStore};
 
 /// One database file per test process (under `target/tmp`); every store (and conformance case) gets its own
@@ -200,7 +200,7 @@ fn invalid_table_names_are_rejected_before_any_sql() {
                 .connect("sqlite::memory:")
                 .await
                 .expect_err("must reject");
-            assert!(matches!(err, Error::Backend { .. }), "{bad:?}: {err:?}");
+            assert!(matches!(err, StoreError::Config(_)), "{bad:?}: {err:?}");
             let source = std::error::Error::source(&err).expect("source");
             assert!(
                 matches!(
@@ -213,7 +213,10 @@ fn invalid_table_names_are_rejected_before_any_sql() {
         let pool = sqlx::SqlitePool::connect("sqlite::memory:")
             .await
             .expect("pool");
-        assert!(SqlStore::builder().table("x-y").build(pool).is_err());
+        assert!(matches!(
+            SqlStore::builder().table("x-y").build(pool),
+            Err(StoreError::Config(_))
+        ));
     });
 }
 
@@ -238,15 +241,37 @@ fn unknown_url_schemes_and_bad_files_are_errors() {
         let err = SqlStore::connect("redis://127.0.0.1")
             .await
             .expect_err("scheme");
+        assert!(matches!(err, StoreError::Config(_)), "{err:?}");
         let source = std::error::Error::source(&err).expect("source");
         assert!(matches!(
             source.downcast_ref::<ConfigError>(),
             Some(ConfigError::UnsupportedScheme { .. })
         ));
+        // A URL that does not parse is a configuration mistake too, not a backend failure.
+        let err = SqlStore::connect("sqlite://x.db?mode=nonsense")
+            .await
+            .expect_err("bad SQLite URL");
+        assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+        #[cfg(feature = "postgres")]
+        {
+            let err = SqlStore::connect("postgres://u@127.0.0.1:notaport/db")
+                .await
+                .expect_err("bad PostgreSQL URL");
+            assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+        }
         let err = SqlStore::connect("sqlite:///nonexistent-dir-for-session-sql/x.db")
             .await
             .expect_err("cannot create a file in a missing directory");
         assert!(std::error::Error::source(&err).is_some());
+        assert!(!matches!(err, StoreError::Config(_)), "{err:?}");
+    });
+}
+
+#[test]
+fn delete_at_version_file_and_memory() {
+    runtime().block_on(async {
+        common::delete_at_version_outcomes(&file_store("dav").await).await;
+        common::delete_at_version_outcomes(&memory_store().await).await;
     });
 }
 

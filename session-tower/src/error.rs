@@ -1,4 +1,6 @@
-//! How session failures become HTTP responses.
+//! How session failures become HTTP responses: one policy ([`ErrorPolicy`]) renders every
+//! session error, whether the layer's own save failed or a handler returned a
+//! [`SessionError`].
 
 use std::sync::Arc;
 
@@ -9,28 +11,65 @@ use http::{header, HeaderValue, Response, StatusCode};
 pub const SESSION_INTERRUPTED: &str = "The request's session was deleted before the request \
 completed. The user may have logged out in a concurrent request, for example.";
 
+/// The body of the 413 sent when the encoded session is over
+/// [`SessionConfig::with_max_data_len`](session_core::SessionConfig::with_max_data_len).
+const SESSION_TOO_LARGE: &str = "The session data is too large.";
+
+const SESSION_UNAVAILABLE: &str = "The session store is temporarily unavailable. Please try again.";
+
+const SESSION_FAILED: &str = "Internal server error (session).";
+
 /// A session error returned by a handler.
 ///
 /// Handlers can use `?` on every [`Session`](session_core::Session) call and return
-/// `Result<_, SessionError>`. With the `axum` feature it implements `IntoResponse`: a
-/// session deleted meanwhile becomes **400**, a store outage **503** (or what the layer was
-/// configured with, see [`SessionLayer::with_unavailable_status`](crate::SessionLayer::with_unavailable_status)
-/// and [`SessionLayer::with_error_handler`](crate::SessionLayer::with_error_handler)),
-/// anything else **500**. The session layer recognises these responses and applies its own
-/// configuration to them.
+/// `Result<_, SessionError>`. With the `axum` feature it implements `IntoResponse`; the
+/// [`SessionLayer`](crate::SessionLayer) around the route renders it, once, with its own
+/// configuration, exactly like a failure of its own save:
+///
+/// | error | status | body |
+/// |---|---|---|
+/// | [`Error::Interrupted`](session_core::Error::Interrupted) (deleted or revoked meanwhile) | 400 | [`SESSION_INTERRUPTED`] |
+/// | [`Error::TooLarge`](session_core::Error::TooLarge) | 413 ([`with_too_large_status`](crate::SessionLayer::with_too_large_status)) | a short text |
+/// | [`is_unavailable`](session_core::Error::is_unavailable) (store outage) | 503 + `Retry-After` ([`with_unavailable_status`](crate::SessionLayer::with_unavailable_status)) | a short text |
+/// | anything else | 500 | a short text |
+///
+/// [`SessionLayer::with_error_handler`](crate::SessionLayer::with_error_handler) replaces
+/// the whole response. When a handler returns a `SessionError` the layer saves nothing and
+/// sets no cookie.
+///
+/// Outside a `SessionLayer` (a handler that built a [`Session`](session_core::Session)
+/// itself), the response is the status of the table above with an empty body.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::{Error, StoreError};
+/// use session_tower::SessionError;
+///
+/// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
+/// assert_eq!(err.status().as_u16(), 503);
+/// assert_eq!(SessionError::from(Error::Interrupted).status().as_u16(), 400);
+/// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status().as_u16(), 413);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SessionError(#[from] pub session_core::Error);
+
+/// A store error from a direct store call in a handler (a "your devices" page's
+/// `session.store().list_for_user(..)`, "log out other devices"), so `?` works on it too.
 ///
 /// # Examples
 ///
 /// ```
 /// use session_tower::SessionError;
-///
-/// let err = SessionError::from(session_core::Error::unavailable(std::io::Error::other("down")));
+/// let err = SessionError::from(session_core::StoreError::unavailable(std::io::Error::other("down")));
 /// assert_eq!(err.status().as_u16(), 503);
-/// assert_eq!(SessionError::from(session_core::Error::NotFound).status().as_u16(), 400);
 /// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] pub session_core::Error);
+impl From<session_core::StoreError> for SessionError {
+    fn from(err: session_core::StoreError) -> Self {
+        Self(err.into())
+    }
+}
 
 impl SessionError {
     /// The status this error gets without a layer's configuration.
@@ -39,7 +78,8 @@ impl SessionError {
     ///
     /// ```
     /// use session_tower::SessionError;
-    /// assert_eq!(SessionError(session_core::Error::KeyExists).status().as_u16(), 500);
+    /// let err = SessionError(session_core::Error::KeyCollisions { attempts: 3 });
+    /// assert_eq!(err.status().as_u16(), 500);
     /// ```
     pub fn status(&self) -> StatusCode {
         ErrorPolicy::default().status(&self.0)
@@ -51,15 +91,16 @@ impl SessionError {
     ///
     /// ```
     /// use session_tower::SessionError;
-    /// assert!(matches!(SessionError(session_core::Error::NotFound).into_inner(), session_core::Error::NotFound));
+    /// let err = SessionError(session_core::Error::Interrupted);
+    /// assert!(matches!(err.into_inner(), session_core::Error::Interrupted));
     /// ```
     pub fn into_inner(self) -> session_core::Error {
         self.0
     }
 }
 
-/// Attached (as a response extension) to the response a [`SessionError`] became, so the
-/// layer can re-map it with its own configuration.
+/// Attached (as a response extension) to the bare response a [`SessionError`] became, so
+/// the layer renders it with its own configuration.
 #[derive(Clone)]
 pub(crate) struct HandlerSessionError(pub(crate) Arc<session_core::Error>);
 
@@ -67,9 +108,11 @@ pub(crate) struct HandlerSessionError(pub(crate) Arc<session_core::Error>);
 pub(crate) type ErrorHandler =
     Arc<dyn Fn(&session_core::Error) -> Response<String> + Send + Sync + 'static>;
 
+/// The layer's mapping from session errors to responses.
 #[derive(Clone)]
 pub(crate) struct ErrorPolicy {
     pub(crate) unavailable_status: StatusCode,
+    pub(crate) too_large_status: StatusCode,
     pub(crate) handler: Option<ErrorHandler>,
 }
 
@@ -77,6 +120,7 @@ impl Default for ErrorPolicy {
     fn default() -> Self {
         Self {
             unavailable_status: StatusCode::SERVICE_UNAVAILABLE,
+            too_large_status: StatusCode::PAYLOAD_TOO_LARGE,
             handler: None,
         }
     }
@@ -86,34 +130,36 @@ impl std::fmt::Debug for ErrorPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ErrorPolicy")
             .field("unavailable_status", &self.unavailable_status)
+            .field("too_large_status", &self.too_large_status)
             .field("custom_handler", &self.handler.is_some())
             .finish()
     }
 }
 
 impl ErrorPolicy {
-    pub(crate) fn status(&self, err: &session_core::Error) -> StatusCode {
+    /// The status and default body for `err`.
+    fn classify(&self, err: &session_core::Error) -> (StatusCode, &'static str) {
         match err {
-            session_core::Error::NotFound => StatusCode::BAD_REQUEST,
-            err if err.is_unavailable() => self.unavailable_status,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            session_core::Error::Interrupted => (StatusCode::BAD_REQUEST, SESSION_INTERRUPTED),
+            session_core::Error::TooLarge { .. } => (self.too_large_status, SESSION_TOO_LARGE),
+            err if err.is_unavailable() => (self.unavailable_status, SESSION_UNAVAILABLE),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, SESSION_FAILED),
         }
     }
 
-    /// The response for `err`: the custom handler's, or the default text response.
+    pub(crate) fn status(&self, err: &session_core::Error) -> StatusCode {
+        self.classify(err).0
+    }
+
+    /// The response for `err`: the custom handler's, or the default text response. The one
+    /// place where a session error becomes a response.
     pub(crate) fn response(&self, err: &session_core::Error) -> Response<String> {
+        log_error(err);
         if let Some(handler) = &self.handler {
             return handler(err);
         }
-        let status = self.status(err);
-        let body = match err {
-            session_core::Error::NotFound => SESSION_INTERRUPTED.to_owned(),
-            err if err.is_unavailable() => {
-                "The session store is temporarily unavailable. Please try again.".to_owned()
-            }
-            _ => "Internal server error (session).".to_owned(),
-        };
-        let mut res = Response::new(body);
+        let (status, body) = self.classify(err);
+        let mut res = Response::new(body.to_owned());
         *res.status_mut() = status;
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -127,15 +173,30 @@ impl ErrorPolicy {
     }
 }
 
+fn log_error(err: &session_core::Error) {
+    match err {
+        session_core::Error::Interrupted => {
+            tracing::info!("session deleted or revoked during the request; answering 400");
+        }
+        session_core::Error::TooLarge { len, max } => {
+            tracing::warn!(len, max, "session over the size limit; nothing saved");
+        }
+        err if err.is_unavailable() => {
+            tracing::warn!(error = %err, "session store unavailable");
+        }
+        err => tracing::error!(error = %err, "session error"),
+    }
+}
+
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum::response::IntoResponse for SessionError {
+    // A bare response (status only) carrying the error; the layer renders it.
     fn into_response(self) -> axum::response::Response {
-        let err = Arc::new(self.0);
-        let mut res = ErrorPolicy::default()
-            .response(&err)
-            .map(axum::body::Body::from);
-        res.extensions_mut().insert(HandlerSessionError(err));
+        let mut res = axum::response::Response::new(axum::body::Body::empty());
+        *res.status_mut() = self.status();
+        res.extensions_mut()
+            .insert(HandlerSessionError(Arc::new(self.0)));
         res
     }
 }

@@ -35,8 +35,7 @@ pub struct DefaultSession;
 /// use session_tower::HttpSession;
 ///
 /// async fn visits(session: HttpSession) -> Result<String, session_tower::SessionError> {
-///     let n: u64 = session.get("visits").await?.unwrap_or(0) + 1;
-///     session.insert("visits", n).await?;
+///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
 ///     Ok(format!("visit number {n}"))
 /// }
 /// ```

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
-use http::header::{COOKIE, SET_COOKIE, VARY};
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use session_core::{CookieAction, Session, SessionConfig, SessionKey, SessionStore};
 use tower_layer::Layer;
@@ -116,14 +116,16 @@ impl CookieSettings {
             .to_string()
     }
 
-    /// This cookie's value in the request's `Cookie` headers: the first well-formed session
-    /// key among the values sent under the name, else the first value.
+    /// This cookie in the request's `Cookie` headers, parsed once: whether the request sent
+    /// it at all, and the first well-formed session key among the values sent under the
+    /// name.
     ///
     /// Browsers send cookies with longer paths first, so with two cookies of one name on
     /// nested paths the more specific one wins, and a stale malformed value never shadows
     /// a good one.
-    pub(crate) fn find(&self, headers: &HeaderMap) -> Option<String> {
-        let mut values = headers
+    pub(crate) fn find(&self, headers: &HeaderMap) -> SentCookie {
+        let mut sent = false;
+        let values = headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -131,17 +133,29 @@ impl CookieSettings {
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(name, _)| *name == self.name)
             .map(|(_, value)| value.trim().trim_matches('"'));
-        let first = values.next()?;
-        if SessionKey::parse(first).is_ok() {
-            return Some(first.to_owned());
+        for value in values {
+            sent = true;
+            match SessionKey::parse(value) {
+                Ok(key) => {
+                    return SentCookie {
+                        sent,
+                        key: Some(key),
+                    }
+                }
+                Err(err) => tracing::debug!(%err, "malformed session cookie ignored"),
+            }
         }
-        Some(
-            values
-                .find(|v| SessionKey::parse(v).is_ok())
-                .unwrap_or(first)
-                .to_owned(),
-        )
+        SentCookie { sent, key: None }
     }
+}
+
+/// The session cookie of a request, as [`CookieSettings::find`] parsed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentCookie {
+    /// The request carried the cookie (well-formed or not).
+    pub(crate) sent: bool,
+    /// Its first well-formed value.
+    pub(crate) key: Option<SessionKey>,
 }
 
 fn is_token(s: &str) -> bool {
@@ -181,9 +195,13 @@ impl Clone for Shared {
 ///   used;
 /// - a request that sent a cookie and leaves with an empty session gets a removal cookie
 ///   with the same path, domain and flags;
+/// - a response that sets or removes the cookie gets `Cache-Control: private, no-store`,
+///   unless the handler set a `Cache-Control` itself (kept as it is, never overridden);
 /// - a 5xx response saves nothing and sets no cookie;
-/// - a session deleted while the request ran answers **400**, a store outage **503**
-///   (configurable), other store errors 500;
+/// - a session deleted or revoked while the request ran answers **400**, a session over
+///   the size limit **413** (configurable), a store outage **503** with `Retry-After`
+///   (configurable), other session errors 500; the same for a
+///   [`SessionError`](crate::SessionError) returned by the handler (then nothing is saved);
 /// - a handler that called [`Session::save`] itself still gets its cookie.
 ///
 /// # Examples
@@ -444,9 +462,31 @@ impl<T> SessionLayer<T> {
         self.map(|s| s.errors.unavailable_status = status)
     }
 
+    /// The status for a session over
+    /// [`SessionConfig::with_max_data_len`](session_core::SessionConfig::with_max_data_len)
+    /// ([`session_core::Error::TooLarge`]), on save or surfaced by a handler as
+    /// [`SessionError`](crate::SessionError). Default 413, with a short text body; nothing
+    /// is saved and no cookie is sent, so the stored session stays as it was. Use
+    /// [`with_error_handler`](Self::with_error_handler) for another body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
+    ///     .with_too_large_status(StatusCode::UNPROCESSABLE_ENTITY);
+    /// # let _ = layer;
+    /// ```
+    pub fn with_too_large_status(self, status: StatusCode) -> Self {
+        self.map(|s| s.errors.too_large_status = status)
+    }
+
     /// A custom response for session errors (on save, or surfaced by a handler as
     /// [`SessionError`](crate::SessionError)); replaces the default text responses
-    /// (400 / 503 / 500). The body is text; set a `Content-Type` as needed.
+    /// (400 / 413 / 503 / 500) and the statuses set with
+    /// [`with_unavailable_status`](Self::with_unavailable_status) and
+    /// [`with_too_large_status`](Self::with_too_large_status). The body is text; set a
+    /// `Content-Type` as needed.
     ///
     /// # Examples
     ///
@@ -565,11 +605,13 @@ where
         let shared = self.shared.clone();
 
         Box::pin(async move {
+            // The cookie is parsed here, once; the handle takes the parsed key.
             let cookie = shared.cookie.find(req.headers());
-            let session = Session::new(
+            let session = Session::with_key(
                 shared.store.clone(),
                 shared.config.clone(),
-                cookie.as_deref(),
+                cookie.key,
+                cookie.sent,
             );
             if shared.device.is_enabled() {
                 let (user_agent, ip) = shared.device.extract(&req);
@@ -595,19 +637,18 @@ async fn finish<B: From<String>>(
     session: &Session,
     mut res: Response<B>,
 ) -> Response<B> {
-    // A SessionError returned by the handler: answer it with this layer's policy.
-    if let Some(HandlerSessionError(err)) = res.extensions().get::<HandlerSessionError>().cloned() {
-        log_error(&err, "handler");
-        res = shared.errors.response(&err).map(B::from);
-    }
-
     let mut vary = session.is_accessed();
     let mut set_cookie = None;
-    if res.status().is_server_error() {
+    if let Some(HandlerSessionError(err)) = res.extensions_mut().remove::<HandlerSessionError>() {
+        // A SessionError returned by the handler: rendered here, once, with this layer's
+        // policy. The session is in an error state: nothing is saved, no cookie is sent.
+        res = shared.errors.response(&err).map(B::from);
+        vary = true;
+    } else if res.status().is_server_error() {
         tracing::debug!(status = %res.status(), "server error response: session not saved");
     } else {
         // `finish` also returns the cookie an earlier save of this request made due (a
-        // handler that called `save` itself, or `cycle_key`).
+        // handler that called `save` itself).
         match session.finish().await {
             Ok(CookieAction::Set { key, max_age }) => {
                 set_cookie = Some(shared.cookie.set(&key, max_age));
@@ -615,7 +656,6 @@ async fn finish<B: From<String>>(
             Ok(CookieAction::Remove) => set_cookie = Some(shared.cookie.remove()),
             Ok(CookieAction::Unchanged) => {}
             Err(err) => {
-                log_error(&err, "save");
                 res = shared.errors.response(&err).map(B::from);
                 vary = true;
             }
@@ -627,6 +667,7 @@ async fn finish<B: From<String>>(
         match HeaderValue::try_from(value) {
             Ok(value) => {
                 res.headers_mut().append(SET_COOKIE, value);
+                patch_cache_control(res.headers_mut());
             }
             Err(err) => tracing::error!(%err, "session cookie is not a valid header value"),
         }
@@ -637,15 +678,28 @@ async fn finish<B: From<String>>(
     res
 }
 
-fn log_error(err: &session_core::Error, during: &'static str) {
-    match err {
-        session_core::Error::NotFound => {
-            tracing::info!(during, "session deleted during the request; answering 400");
-        }
-        err if err.is_unavailable() => {
-            tracing::warn!(during, error = %err, "session store unavailable");
-        }
-        err => tracing::error!(during, error = %err, "session store error"),
+/// A response that sets (or removes) the session cookie must not be stored by a shared
+/// cache, or the cache would hand one visitor's session to the next: `Cache-Control:
+/// private, no-store` unless the handler chose a `Cache-Control` itself, which is kept as
+/// it is (never overridden, nothing appended).
+fn patch_cache_control(headers: &mut HeaderMap) {
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        return;
+    }
+    let shareable = !headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.split('=').next().unwrap_or_default().trim())
+        .any(|d| {
+            ["private", "no-store", "no-cache"]
+                .iter()
+                .any(|p| d.eq_ignore_ascii_case(p))
+        });
+    if shareable {
+        tracing::warn!("the handler's Cache-Control lets shared caches keep a response that sets the session cookie; left as the handler set it");
     }
 }
 
@@ -726,8 +780,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("a=1; idx=2"));
         h.append(COOKIE, HeaderValue::from_static("id=first; id=second"));
-        assert_eq!(c.find(&h).as_deref(), Some("first"));
-        assert_eq!(c.find(&HeaderMap::new()), None);
+        // Neither value is a well-formed key: sent, but no key.
+        assert_eq!(
+            c.find(&h),
+            SentCookie {
+                sent: true,
+                key: None
+            }
+        );
+        assert_eq!(
+            c.find(&HeaderMap::new()),
+            SentCookie {
+                sent: false,
+                key: None
+            }
+        );
         // A well-formed key is preferred over a stale malformed value.
         let key = SessionKey::generate();
         let mut h = HeaderMap::new();
@@ -740,7 +807,20 @@ mod tests {
             ))
             .expect("header"),
         );
-        assert_eq!(c.find(&h).as_deref(), Some(key.as_str()));
+        assert_eq!(c.find(&h).key, Some(key.clone()));
+        // Two well-formed keys in two headers: the first one sent wins.
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("a=1"));
+        h.append(
+            COOKIE,
+            HeaderValue::try_from(format!("id={}", key.as_str())).expect("header"),
+        );
+        h.append(
+            COOKIE,
+            HeaderValue::try_from(format!("id={}", SessionKey::generate().as_str()))
+                .expect("header"),
+        );
+        assert_eq!(c.find(&h).key, Some(key));
     }
 
     #[test]

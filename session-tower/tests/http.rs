@@ -15,8 +15,8 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use session_core::{
-    async_trait, Error, Expiry, Record, Result as CoreResult, SessionConfig, SessionKey,
-    SessionStore,
+    async_trait, Expiry, Record, SessionConfig, SessionKey, SessionStore, StoreError, StoreResult,
+    UserIndex,
 };
 use session_memory::MemoryStore;
 use session_tower::{DeviceMetadata, HttpSession, IpSource, SameSite, SessionError, SessionLayer};
@@ -33,9 +33,9 @@ struct TestStore {
 }
 
 impl TestStore {
-    fn check(&self) -> CoreResult<()> {
+    fn check(&self) -> StoreResult<()> {
         if self.down.load(Ordering::SeqCst) {
-            Err(Error::unavailable(std::io::Error::new(
+            Err(StoreError::unavailable(std::io::Error::new(
                 std::io::ErrorKind::ConnectionRefused,
                 "test outage",
             )))
@@ -47,42 +47,51 @@ impl TestStore {
 
 #[async_trait]
 impl SessionStore for TestStore {
-    async fn create(&self, r: &Record) -> CoreResult<()> {
+    async fn create(&self, r: &Record) -> StoreResult<()> {
         self.check()?;
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.create(r).await
     }
-    async fn load(&self, k: &SessionKey) -> CoreResult<Option<Record>> {
+    async fn load(&self, k: &SessionKey) -> StoreResult<Option<Record>> {
         self.check()?;
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(k).await
     }
-    async fn update(&self, r: &Record) -> CoreResult<u64> {
+    async fn update(&self, r: &Record) -> StoreResult<u64> {
         self.check()?;
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.update(r).await
     }
-    async fn touch(&self, k: &SessionKey, at: DateTime<Utc>) -> CoreResult<bool> {
+    async fn touch(&self, k: &SessionKey, at: DateTime<Utc>) -> StoreResult<bool> {
         self.check()?;
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.touch(k, at).await
     }
-    async fn delete(&self, k: &SessionKey) -> CoreResult<bool> {
+    async fn delete(&self, k: &SessionKey) -> StoreResult<bool> {
         self.check()?;
         self.inner.delete(k).await
     }
-    async fn exists(&self, k: &SessionKey) -> CoreResult<bool> {
+    async fn delete_at_version(&self, k: &SessionKey, version: u64) -> StoreResult<()> {
+        self.check()?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_at_version(k, version).await
+    }
+    async fn exists(&self, k: &SessionKey) -> StoreResult<bool> {
         self.check()?;
         self.inner.exists(k).await
     }
-    async fn delete_expired(&self) -> CoreResult<u64> {
-        self.inner.delete_expired().await
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
     }
-    async fn list_for_user(&self, u: &str) -> CoreResult<Vec<Record>> {
+}
+
+#[async_trait]
+impl UserIndex for TestStore {
+    async fn list_for_user(&self, u: &str) -> StoreResult<Vec<Record>> {
         self.check()?;
         self.inner.list_for_user(u).await
     }
-    async fn delete_for_user(&self, u: &str, e: Option<&SessionKey>) -> CoreResult<u64> {
+    async fn delete_for_user(&self, u: &str, e: Option<&SessionKey>) -> StoreResult<u64> {
         self.check()?;
         self.inner.delete_for_user(u, e).await
     }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use session_core::chrono::{DateTime, TimeDelta, Utc};
 use session_core::{
     Codec, CookieAction, Error, Expiry, Record, Session, SessionConfig, SessionKey, SessionMap,
-    SessionStore,
+    SessionStore, StoreError,
 };
 
 use crate::CountingStore;
@@ -145,16 +145,16 @@ async fn must_load(suite: &Suite, key: &SessionKey) -> Record {
 
 /// Reports (and checks) that a store declared no user index.
 async fn user_index_unsupported(suite: &Suite, case: &str) -> bool {
-    if suite.store.capabilities().user_index {
+    if suite.store.user_index().is_some() {
         return false;
     }
     let err = suite.store.list_for_user("someone").await;
     assert!(
-        matches!(err, Err(Error::Unsupported { .. })),
+        matches!(err, Err(StoreError::Unsupported { .. })),
         "a store without a user index must answer Unsupported, got {err:?}"
     );
     let err = suite.store.delete_for_user("someone", None).await;
-    assert!(matches!(err, Err(Error::Unsupported { .. })));
+    assert!(matches!(err, Err(StoreError::Unsupported { .. })));
     eprintln!("conformance: {case}: NOT EXERCISED, the store declares no user index (checked that it answers Unsupported)");
     true
 }
@@ -167,7 +167,7 @@ async fn user_index_unsupported(suite: &Suite, case: &str) -> bool {
 /// version, user, and device metadata where supported.
 pub async fn create_then_load_round_trips(suite: Suite) {
     let mut record = suite.record(json!({"user_id": 42, "cart": ["apple", "pear"]}), HOUR);
-    if suite.store.capabilities().user_index {
+    if suite.store.user_index().is_some() {
         record.user_id = Some(user());
     }
     if suite.store.capabilities().device_metadata {
@@ -210,7 +210,7 @@ pub async fn create_live_key_is_key_exists(suite: Suite) {
     let record = suite.record(json!({"a": 1}), HOUR);
     suite.store.create(&record).await.expect("create");
     let err = suite.store.create(&record).await;
-    assert!(matches!(err, Err(Error::KeyExists)), "got {err:?}");
+    assert!(matches!(err, Err(StoreError::KeyExists)), "got {err:?}");
 }
 
 /// A failed `create` (collision) leaves the original record untouched.
@@ -221,7 +221,7 @@ pub async fn create_collision_keeps_original(suite: Suite) {
     second.key = first.key.clone();
     assert!(matches!(
         suite.store.create(&second).await,
-        Err(Error::KeyExists)
+        Err(StoreError::KeyExists)
     ));
     let loaded = must_load(&suite, &first.key).await;
     suite.assert_same_data(&loaded.data, &first.data);
@@ -257,7 +257,7 @@ pub async fn concurrent_creates_exactly_one_wins(suite: Suite) {
     for task in tasks {
         match task.await.expect("task") {
             Ok(()) => won += 1,
-            Err(Error::KeyExists) => lost += 1,
+            Err(StoreError::KeyExists) => lost += 1,
             Err(err) => panic!("unexpected error in racing create: {err}"),
         }
     }
@@ -328,7 +328,7 @@ pub async fn expiry_boundary_to_the_second(suite: Suite) {
     update.expires_at = Utc::now() + HOUR;
     assert!(matches!(
         suite.store.update(&update).await,
-        Err(Error::NotFound)
+        Err(StoreError::NotFound)
     ));
 }
 
@@ -364,7 +364,7 @@ pub async fn update_stale_version_is_conflict(suite: Suite) {
     let mut stale = loaded;
     stale.data = suite.data(json!({"n": 3}));
     let err = suite.store.update(&stale).await;
-    assert!(matches!(err, Err(Error::Conflict)), "got {err:?}");
+    assert!(matches!(err, Err(StoreError::Conflict)), "got {err:?}");
 }
 
 /// A conflicting `update` changes nothing.
@@ -388,7 +388,7 @@ pub async fn update_conflict_leaves_record_unchanged(suite: Suite) {
 pub async fn update_missing_is_not_found(suite: Suite) {
     let record = suite.record(json!({"a": 1}), HOUR);
     let err = suite.store.update(&record).await;
-    assert!(matches!(err, Err(Error::NotFound)), "got {err:?}");
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
     assert!(!suite.store.exists(&record.key).await.expect("exists"));
 }
 
@@ -400,7 +400,7 @@ pub async fn update_after_delete_is_not_found_and_no_resurrection(suite: Suite) 
     let loaded = must_load(&suite, &record.key).await;
     assert!(suite.store.delete(&record.key).await.expect("delete"));
     let err = suite.store.update(&loaded).await;
-    assert!(matches!(err, Err(Error::NotFound)), "got {err:?}");
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
     assert!(suite.store.load(&record.key).await.expect("load").is_none());
 }
 
@@ -412,7 +412,7 @@ pub async fn update_expired_is_not_found_and_no_resurrection(suite: Suite) {
     tokio::time::sleep(Duration::from_millis(700)).await;
     loaded.expires_at = Utc::now() + HOUR;
     let err = suite.store.update(&loaded).await;
-    assert!(matches!(err, Err(Error::NotFound)), "got {err:?}");
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
     assert!(suite.store.load(&record.key).await.expect("load").is_none());
 }
 
@@ -445,7 +445,7 @@ pub async fn update_stores_every_field(suite: Suite) {
     let record = suite.record(json!({"a": 1}), HOUR);
     suite.store.create(&record).await.expect("create");
     let mut loaded = must_load(&suite, &record.key).await;
-    if caps.user_index {
+    if suite.store.user_index().is_some() {
         loaded.user_id = Some(user());
     }
     loaded.user_agent = Some("agent/2".into());
@@ -484,7 +484,7 @@ pub async fn concurrent_updates_same_version_one_wins(suite: Suite) {
     for task in tasks {
         match task.await.expect("task") {
             Ok(_) => won += 1,
-            Err(Error::Conflict) => {}
+            Err(StoreError::Conflict) => {}
             Err(err) => panic!("unexpected error in racing update: {err}"),
         }
     }
@@ -839,7 +839,7 @@ pub async fn user_index_follows_user_change(suite: Suite) {
 pub async fn unicode_payload_round_trips(suite: Suite) {
     let text = "Grüße, 東京, مرحبا, 🎉👩‍👩‍👧, e\u{301}, \u{10FFFF}";
     let mut record = suite.record(json!({ "text": text, text: [text] }), HOUR);
-    if suite.store.capabilities().user_index {
+    if suite.store.user_index().is_some() {
         record.user_id = Some(format!("ユーザー-{}", SessionKey::generate().as_str()));
     }
     if suite.store.capabilities().device_metadata {
@@ -1069,14 +1069,14 @@ pub async fn handle_clear_keeps_key_and_saves_empty_map(suite: Suite) {
     let config = Arc::new(suite.config());
     let key = saved_session(&suite, &config, json!({"a": 1, "b": 2})).await;
     let s = suite.session(&config, Some(key.as_str()));
-    s.clear().await;
+    s.clear().await.expect("clear");
     let (same, _) = set_key(s.save().await.expect("save"));
     assert_eq!(same, key);
     let loaded = must_load(&suite, &key).await;
     assert!(suite.decoded(&loaded.data).is_empty());
 }
 
-/// Saving a session deleted meanwhile (a concurrent logout) fails with `NotFound` and does
+/// Saving a session deleted meanwhile (a concurrent logout) fails with `Interrupted` and does
 /// not resurrect it.
 pub async fn handle_save_after_concurrent_delete_is_not_found(suite: Suite) {
     let config = Arc::new(suite.config());
@@ -1085,7 +1085,7 @@ pub async fn handle_save_after_concurrent_delete_is_not_found(suite: Suite) {
     s.insert("cart", 5).await.expect("insert");
     suite.store.delete(&key).await.expect("concurrent logout");
     let err = s.save().await;
-    assert!(matches!(err, Err(Error::NotFound)), "got {err:?}");
+    assert!(matches!(err, Err(Error::Interrupted)), "got {err:?}");
     assert!(!suite.store.exists(&key).await.expect("exists"));
     // Nothing lost in the handle: the change is still there.
     assert_eq!(s.get::<u32>("cart").await.expect("get"), Some(5));
@@ -1425,4 +1425,324 @@ pub async fn handle_hostile_cookies_never_reach_the_store(suite: Suite) {
         assert_eq!(s.save().await.expect("save"), CookieAction::Remove);
     }
     assert_eq!(calls.total(), 0, "no hostile cookie may reach the store");
+}
+
+// ---------------------------------------------------------------------------------------
+// Compare-and-delete (the base of key rotation)
+// ---------------------------------------------------------------------------------------
+
+/// `delete_at_version` removes a live record only at the version it names: another version
+/// is `Conflict` and leaves the record as it was; the right one removes it (and its user
+/// index entry).
+pub async fn delete_at_version_removes_only_that_version(suite: Suite) {
+    let mut record = suite.record(json!({"a": 1}), HOUR);
+    let alice = user();
+    if suite.store.user_index().is_some() {
+        record.user_id = Some(alice.clone());
+    }
+    suite.store.create(&record).await.expect("create");
+    let mut loaded = must_load(&suite, &record.key).await;
+    loaded.data = suite.data(json!({"a": 2}));
+    suite.store.update(&loaded).await.expect("update");
+    let current = must_load(&suite, &record.key).await;
+    let err = suite
+        .store
+        .delete_at_version(&record.key, loaded.version)
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::Conflict)),
+        "an outdated version must be Conflict, got {err:?}"
+    );
+    let still = must_load(&suite, &record.key).await;
+    assert_eq!(still.version, current.version, "a conflict changes nothing");
+    suite.assert_same_data(&still.data, &current.data);
+    suite
+        .store
+        .delete_at_version(&record.key, current.version)
+        .await
+        .expect("the current version deletes");
+    assert!(!suite.store.exists(&record.key).await.expect("exists"));
+    if suite.store.user_index().is_some() {
+        assert!(
+            suite
+                .store
+                .list_for_user(&alice)
+                .await
+                .expect("list")
+                .is_empty(),
+            "the user index must follow a compare-and-delete"
+        );
+    }
+}
+
+/// `delete_at_version` of a missing, deleted or expired record is `NotFound`, and an expired
+/// record does not come back.
+pub async fn delete_at_version_of_missing_or_expired_is_not_found(suite: Suite) {
+    let missing = SessionKey::generate();
+    let err = suite.store.delete_at_version(&missing, 1).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
+    let expired = suite.record(json!({"a": 1}), TimeDelta::seconds(-5));
+    suite.store.create(&expired).await.expect("create");
+    let err = suite
+        .store
+        .delete_at_version(&expired.key, expired.version)
+        .await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
+    assert!(!suite.store.exists(&expired.key).await.expect("exists"));
+    let live = suite.record(json!({"a": 1}), HOUR);
+    suite.store.create(&live).await.expect("create");
+    let version = must_load(&suite, &live.key).await.version;
+    suite.store.delete(&live.key).await.expect("delete");
+    let err = suite.store.delete_at_version(&live.key, version).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "got {err:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Races at login, logout and revocation (the handle over the store)
+// ---------------------------------------------------------------------------------------
+
+/// Rotation cannot resurrect: request A loads a logged-in session and starts a login
+/// (`login` rotates the key at save); request B logs out meanwhile. A's save fails with
+/// `Interrupted`, and no live record remains under the old key or any new one.
+pub async fn rotation_after_concurrent_logout_is_interrupted_and_leaves_nothing(suite: Suite) {
+    let config = Arc::new(suite.config());
+    let alice = user();
+    let s = suite.session(&config, None);
+    s.set_user(Some(alice.clone())).await.expect("set_user");
+    s.insert("secret", "alice's").await.expect("insert");
+    let (key, _) = set_key(s.save().await.expect("save"));
+
+    let a = suite.session(&config, Some(key.as_str()));
+    a.login(alice.clone()).await.expect("login starts (loads)");
+    a.insert("step_up", true).await.expect("insert");
+
+    let b = suite.session(&config, Some(key.as_str()));
+    b.logout().await.expect("logout");
+    assert_eq!(b.save().await.expect("save"), CookieAction::Remove);
+
+    let err = a.save().await;
+    assert!(matches!(err, Err(Error::Interrupted)), "got {err:?}");
+    assert!(!suite.store.exists(&key).await.expect("exists"));
+    if let Some(new) = a.key().await.filter(|k| *k != key) {
+        assert!(
+            !suite.store.exists(&new).await.expect("exists"),
+            "a rotated key must not be live"
+        );
+    }
+    if suite.store.user_index().is_some() {
+        assert!(
+            suite
+                .store
+                .list_for_user(&alice)
+                .await
+                .expect("list")
+                .is_empty(),
+            "the logged-out user must have no live session"
+        );
+    }
+}
+
+/// "Log out other devices" during another device's login: the revoked device's rotation
+/// fails with `Interrupted` and leaves no live record; the revoking device keeps its own.
+pub async fn rotation_after_revoke_others_is_interrupted_and_leaves_nothing(suite: Suite) {
+    if user_index_unsupported(
+        &suite,
+        "rotation_after_revoke_others_is_interrupted_and_leaves_nothing",
+    )
+    .await
+    {
+        return;
+    }
+    let config = Arc::new(suite.config());
+    let alice = user();
+    let mut keys = Vec::new();
+    for device in ["phone", "laptop"] {
+        let s = suite.session(&config, None);
+        s.login(alice.clone()).await.expect("login");
+        s.insert("device", device).await.expect("insert");
+        keys.push(set_key(s.save().await.expect("save")).0);
+    }
+    let (phone, laptop) = (keys[0].clone(), keys[1].clone());
+
+    let rotating = suite.session(&config, Some(phone.as_str()));
+    rotating.cycle_key().await.expect("cycle_key (loads)");
+    let ended = suite
+        .store
+        .delete_for_user(&alice, Some(&laptop))
+        .await
+        .expect("revoke others");
+    assert_eq!(ended, 1);
+
+    let err = rotating.save().await;
+    assert!(matches!(err, Err(Error::Interrupted)), "got {err:?}");
+    let live = suite.store.list_for_user(&alice).await.expect("list");
+    assert_eq!(
+        sorted_keys(&live),
+        vec![laptop.as_str().to_owned()],
+        "only the revoking device may stay logged in"
+    );
+    assert!(!suite.store.exists(&phone).await.expect("exists"));
+}
+
+/// A write acknowledged on the old key while a login is in flight is carried into the new
+/// record (the rotation replays its own changes on the fresh record).
+pub async fn rotation_carries_a_write_made_meanwhile(suite: Suite) {
+    let config = Arc::new(suite.config());
+    let key = saved_session(&suite, &config, json!({"cart": ["apple"]})).await;
+    let alice = user();
+
+    let login = suite.session(&config, Some(key.as_str()));
+    login.login(alice.clone()).await.expect("login (loads)");
+    login.insert("greeting", "hi").await.expect("insert");
+
+    let other_tab = suite.session(&config, Some(key.as_str()));
+    other_tab
+        .update("cart", |cart: Option<Vec<String>>| {
+            let mut cart = cart.unwrap_or_default();
+            cart.push("pear".into());
+            cart
+        })
+        .await
+        .expect("update");
+    other_tab
+        .save()
+        .await
+        .expect("the write before the rotation commits");
+
+    let (new, _) = set_key(login.save().await.expect("rotation"));
+    assert_ne!(new, key);
+    let next = suite.session(&config, Some(new.as_str()));
+    assert_eq!(
+        next.get::<Vec<String>>("cart").await.expect("get"),
+        Some(vec!["apple".into(), "pear".into()]),
+        "the acknowledged write must survive the login"
+    );
+    assert_eq!(
+        next.get::<String>("greeting")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("hi")
+    );
+    if suite.store.user_index().is_some() {
+        assert_eq!(
+            next.user_id().await.expect("user").as_deref(),
+            Some(alice.as_str())
+        );
+    }
+    assert!(!suite.store.exists(&key).await.expect("exists"));
+}
+
+/// Once a rotation committed, a save on the old key (from a request that loaded it before)
+/// fails with `Interrupted` and re-creates nothing: no write is acknowledged and then lost.
+pub async fn save_on_old_key_after_rotation_is_interrupted(suite: Suite) {
+    let config = Arc::new(suite.config());
+    let key = saved_session(&suite, &config, json!({"n": 1})).await;
+    let late = suite.session(&config, Some(key.as_str()));
+    late.load().await.expect("load before the rotation");
+
+    let rotating = suite.session(&config, Some(key.as_str()));
+    rotating.cycle_key().await.expect("cycle_key");
+    let (new, _) = set_key(rotating.save().await.expect("rotation"));
+
+    late.insert("n", 2).await.expect("insert");
+    let err = late.save().await;
+    assert!(matches!(err, Err(Error::Interrupted)), "got {err:?}");
+    assert!(!suite.store.exists(&key).await.expect("exists"));
+    let next = suite.session(&config, Some(new.as_str()));
+    assert_eq!(next.get::<u32>("n").await.expect("get"), Some(1));
+}
+
+/// 64 concurrent requests each run `update(counter, n + 1)` on one session, half of them
+/// through a second store object (another "process" to the handle, so their writes really
+/// conflict in the store): the counter ends exactly 64 higher and every save succeeds.
+pub async fn concurrent_update_closures_lose_no_increment(suite: Suite) {
+    let config = Arc::new(suite.config());
+    let key = saved_session(&suite, &config, json!({"counter": 0})).await;
+    let other_process: Arc<dyn SessionStore> = Arc::new(suite.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = if i % 2 == 0 {
+            suite.store.clone()
+        } else {
+            other_process.clone()
+        };
+        let config = config.clone();
+        let cookie = key.as_str().to_owned();
+        tasks.push(tokio::spawn(async move {
+            let s = Session::new(store, config, Some(&cookie));
+            s.update("counter", |n: Option<u64>| n.unwrap_or(0) + 1)
+                .await?;
+            s.save().await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("every update is acknowledged");
+    }
+    let s = suite.session(&config, Some(key.as_str()));
+    assert_eq!(
+        s.get::<u64>("counter").await.expect("get"),
+        Some(64),
+        "an acknowledged increment was lost"
+    );
+}
+
+/// `login` as another user on a logged-in session flushes it (Django's rule): new key, no
+/// data of the previous user, the old record gone. Needs a store that keeps the session's
+/// user (one with a user index); on others the case says so and stops.
+pub async fn login_as_another_user_flushes(suite: Suite) {
+    if user_index_unsupported(&suite, "login_as_another_user_flushes").await {
+        return;
+    }
+    let config = Arc::new(suite.config());
+    let (alice, bob) = (user(), user());
+    let s = suite.session(&config, None);
+    s.login(alice.clone()).await.expect("login");
+    s.insert("cart", ["alice's book"]).await.expect("insert");
+    let (key, _) = set_key(s.save().await.expect("save"));
+
+    let s = suite.session(&config, Some(key.as_str()));
+    s.login(bob.clone()).await.expect("login as bob");
+    let (new, _) = set_key(s.save().await.expect("save"));
+    assert_ne!(new, key);
+    assert!(!suite.store.exists(&key).await.expect("exists"));
+    let next = suite.session(&config, Some(new.as_str()));
+    assert_eq!(next.get::<Value>("cart").await.expect("get"), None);
+    if suite.store.user_index().is_some() {
+        assert_eq!(
+            next.user_id().await.expect("user").as_deref(),
+            Some(bob.as_str())
+        );
+        assert!(suite
+            .store
+            .list_for_user(&alice)
+            .await
+            .expect("list")
+            .is_empty());
+    }
+}
+
+/// `login` as the user already logged in (or on an anonymous session) rotates the key and
+/// keeps the data.
+pub async fn login_as_same_user_rotates_and_keeps_data(suite: Suite) {
+    let config = Arc::new(suite.config());
+    let alice = user();
+    let key = saved_session(&suite, &config, json!({"cart": ["apple"]})).await;
+    let s = suite.session(&config, Some(key.as_str()));
+    s.login(alice.clone()).await.expect("anonymous -> alice");
+    let (first, _) = set_key(s.save().await.expect("save"));
+    let s = suite.session(&config, Some(first.as_str()));
+    s.login(alice.clone()).await.expect("alice again");
+    let (second, _) = set_key(s.save().await.expect("save"));
+    assert!(first != key && second != first);
+    for old in [&key, &first] {
+        assert!(!suite.store.exists(old).await.expect("exists"));
+    }
+    let next = suite.session(&config, Some(second.as_str()));
+    assert_eq!(
+        next.get::<Vec<String>>("cart").await.expect("get"),
+        Some(vec!["apple".into()])
+    );
 }

@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use session_core::chrono::{DateTime, Utc};
-use session_core::{async_trait, Capabilities, Record, Result, SessionKey, SessionStore};
+use session_core::{
+    async_trait, Capabilities, ExpiredCleanup, Record, SessionKey, SessionStore, StoreResult,
+    UserIndex,
+};
 
 /// Calls per operation seen by a [`CountingStore`].
 #[derive(Debug, Default)]
@@ -19,6 +22,8 @@ pub struct StoreCalls {
     pub touch: AtomicU64,
     /// `delete` calls.
     pub delete: AtomicU64,
+    /// Calls of `delete_at_version` (key rotation).
+    pub delete_at_version: AtomicU64,
     /// `exists` calls.
     pub exists: AtomicU64,
     /// `delete_expired`, `list_for_user` and `delete_for_user` calls.
@@ -40,6 +45,7 @@ impl StoreCalls {
             &self.update,
             &self.touch,
             &self.delete,
+            &self.delete_at_version,
             &self.exists,
             &self.other,
         ]
@@ -103,43 +109,67 @@ fn bump(counter: &AtomicU64) {
 
 #[async_trait]
 impl SessionStore for CountingStore {
-    async fn create(&self, record: &Record) -> Result<()> {
+    async fn create(&self, record: &Record) -> StoreResult<()> {
         bump(&self.calls.create);
         self.inner.create(record).await
     }
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>> {
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         bump(&self.calls.load);
         self.inner.load(key).await
     }
-    async fn update(&self, record: &Record) -> Result<u64> {
+    async fn update(&self, record: &Record) -> StoreResult<u64> {
         bump(&self.calls.update);
         self.inner.update(record).await
     }
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> Result<bool> {
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         bump(&self.calls.touch);
         self.inner.touch(key, expires_at).await
     }
-    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         bump(&self.calls.delete);
         self.inner.delete(key).await
     }
-    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        bump(&self.calls.delete_at_version);
+        self.inner.delete_at_version(key, version).await
+    }
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         bump(&self.calls.exists);
         self.inner.exists(key).await
     }
-    async fn delete_expired(&self) -> Result<u64> {
-        bump(&self.calls.other);
-        self.inner.delete_expired().await
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        self.inner.user_index().map(|_| self as &dyn UserIndex)
     }
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Record>> {
-        bump(&self.calls.other);
-        self.inner.list_for_user(user_id).await
-    }
-    async fn delete_for_user(&self, user_id: &str, except: Option<&SessionKey>) -> Result<u64> {
-        bump(&self.calls.other);
-        self.inner.delete_for_user(user_id, except).await
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        self.inner
+            .expired_cleanup()
+            .map(|_| self as &dyn ExpiredCleanup)
     }
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+}
+
+#[async_trait]
+impl UserIndex for CountingStore {
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
+        bump(&self.calls.other);
+        self.inner.list_for_user(user_id).await
+    }
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+    ) -> StoreResult<u64> {
+        bump(&self.calls.other);
+        self.inner.delete_for_user(user_id, except).await
+    }
+}
+
+#[async_trait]
+impl ExpiredCleanup for CountingStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
+        bump(&self.calls.other);
+        self.inner.delete_expired().await
     }
 }

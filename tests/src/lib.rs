@@ -26,17 +26,24 @@
 //! Every row of the store contract (see [`SessionStore`]): create/load round trips,
 //! collisions, atomic concurrent creates, "expired counts as absent" in every operation and
 //! at the boundary, compare-and-swap updates (conflict, not-found, no resurrection),
-//! idempotent delete, `delete_expired`, `touch`, the user index, unicode and 1 MB payloads;
-//! then the [`Session`](session_core::Session) handle's lifecycle on top of the store (new
-//! session, lazy load, never adopting a client's key, `cycle_key`, `flush`, empty sessions,
-//! expiry kinds, corrupt data, concurrent handles without lost updates, zero store calls for
-//! untouched sessions and hostile cookies).
+//! compare-and-delete (`delete_at_version`), idempotent delete, `delete_expired`, `touch`,
+//! the user index, unicode and 1 MB payloads; then the [`Session`](session_core::Session)
+//! handle's lifecycle on top of the store (new session, lazy load, never adopting a
+//! client's key, `cycle_key`, `flush`, empty sessions, expiry kinds, corrupt data,
+//! concurrent handles without lost updates, zero store calls for untouched sessions and
+//! hostile cookies); and the races users hit at login, logout and revocation: a logout or
+//! "log out other devices" during a login in flight (no live record under either key), a
+//! write made during a login (carried into the new record), a save on the old key after
+//! the rotation (refused), 64 concurrent `update` closures on one value (exactly 64), login
+//! as another user (flushed).
 //!
 //! ## Capabilities
 //!
-//! A store that cannot do something declares it in
-//! [`Capabilities`](session_core::Capabilities). The suite then checks that the store
-//! answers [`Error::Unsupported`](session_core::Error::Unsupported) (or, for
+//! A store without a user index returns `None` from
+//! [`SessionStore::user_index`]; one that keeps no
+//! device metadata or exact versions says so in [`Capabilities`](session_core::Capabilities).
+//! The suite then checks that the shortcuts answer
+//! [`StoreError::Unsupported`](session_core::StoreError::Unsupported) (or, for
 //! `exact_versions`, the weaker fingerprint contract) and prints a line saying which
 //! contract was not exercised; it never passes such a case silently.
 //!
@@ -168,6 +175,8 @@ macro_rules! store_suite {
             update_after_delete_is_not_found_and_no_resurrection,
             update_expired_is_not_found_and_no_resurrection,
             update_can_move_expiry,
+            delete_at_version_removes_only_that_version,
+            delete_at_version_of_missing_or_expired_is_not_found,
             update_stores_every_field,
             concurrent_updates_same_version_one_wins,
             touch_extends_expiry_keeps_data_and_version,
@@ -215,6 +224,14 @@ macro_rules! store_suite {
             handle_too_large_is_an_error_and_writes_nothing,
             handle_untouched_session_makes_no_store_calls,
             handle_hostile_cookies_never_reach_the_store,
+            // races at login, logout and revocation
+            rotation_after_concurrent_logout_is_interrupted_and_leaves_nothing,
+            rotation_after_revoke_others_is_interrupted_and_leaves_nothing,
+            rotation_carries_a_write_made_meanwhile,
+            save_on_old_key_after_rotation_is_interrupted,
+            concurrent_update_closures_lose_no_increment,
+            login_as_another_user_flushes,
+            login_as_same_user_rotates_and_keeps_data,
         }
     };
 }

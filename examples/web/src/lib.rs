@@ -1,9 +1,10 @@
 //! # session-web-example
 //!
-//! A small axum application showing the session crates in a browser: log in (which cycles
-//! the session key), a counter and a cart kept in the session, a "your devices" page listing
-//! the user's sessions with User-Agent, IP and last activity, "log out other devices", and
-//! log out (flush).
+//! A small axum application showing the session crates in a browser: log in (Django's
+//! rules: a new session key, and an empty session when another user was logged in on the
+//! cookie), a counter and a cart kept in the session (atomic `update`s, so concurrent
+//! clicks lose nothing), a "your devices" page listing the user's sessions with User-Agent,
+//! IP and last activity, "log out other devices", and log out.
 //!
 //! Run it with `cargo run -p session-web-example` and open <http://127.0.0.1:3000>. The
 //! store is chosen by `SESSION_STORE_URL` (default `sqlite:web-sessions.sqlite`; `memory:`,
@@ -53,8 +54,8 @@ pub enum SetupError {
     },
     /// The URL scheme is not known.
     UnknownScheme(String),
-    /// The store could not be opened.
-    Store(session::Error),
+    /// The store could not be opened (or its URL or settings are wrong).
+    Store(session::StoreError),
 }
 
 impl std::fmt::Display for SetupError {
@@ -147,7 +148,7 @@ async fn open_redis(url: &str, _: &str) -> Result<Arc<dyn SessionStore>, SetupEr
         .url(url)
         .key_prefix("web-example:")
         .build()
-        .map_err(|e| SetupError::Store(session::Error::backend(e)))?;
+        .map_err(|e| SetupError::Store(e.into()))?;
     store.ping().await.map_err(SetupError::Store)?;
     Ok(Arc::new(store))
 }
@@ -297,18 +298,23 @@ async fn login(session: HttpSession, Form(form): Form<LoginForm>) -> Page {
         )
             .into_response());
     }
-    // A fresh key at every privilege change (session fixation).
-    session.cycle_key().await?;
-    session.set_user(Some(name)).await?;
+    // Django's `login()`: a fresh key (session fixation); a session another user was
+    // logged in on is flushed first, so the new user sees nothing of theirs (the cart).
+    session.login(name).await?;
     tracing::info!("user logged in");
     Ok(see_other("/"))
 }
 
 async fn counter(session: HttpSession) -> Page {
-    let n: u64 = session.get("counter").await?.unwrap_or(0);
-    session.insert("counter", n + 1).await?;
+    // Atomic read-modify-write: re-run on fresh data if another request wrote meanwhile.
+    session
+        .update("counter", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?;
     Ok(see_other("/"))
 }
+
+/// The most items a cart holds.
+const MAX_CART_ITEMS: usize = 50;
 
 /// The add-to-cart form.
 #[derive(Debug, Deserialize)]
@@ -321,12 +327,22 @@ async fn add_to_cart(session: HttpSession, Form(form): Form<CartForm>) -> Page {
     if item.is_empty() || item.len() > 64 {
         return Ok((StatusCode::BAD_REQUEST, "item must be 1 to 64 characters").into_response());
     }
-    let mut cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
-    if cart.len() >= 50 {
+    let cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+    if cart.len() >= MAX_CART_ITEMS {
         return Ok((StatusCode::BAD_REQUEST, "the cart is full").into_response());
     }
-    cart.push(item.to_owned());
-    session.insert("cart", cart).await?;
+    // Atomic: if another tab added an item meanwhile, the closure runs again on the fresh
+    // cart (so it only computes, and keeps the limit itself).
+    let item = item.to_owned();
+    session
+        .update("cart", move |cart: Option<Vec<String>>| {
+            let mut cart = cart.unwrap_or_default();
+            if cart.len() < MAX_CART_ITEMS {
+                cart.push(item.clone());
+            }
+            cart
+        })
+        .await?;
     Ok(see_other("/"))
 }
 
@@ -408,6 +424,6 @@ async fn logout_others(session: HttpSession) -> Page {
 }
 
 async fn logout(session: HttpSession) -> Page {
-    session.flush().await?;
+    session.logout().await?;
     Ok(see_other("/"))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::chrono::{TimeDelta, Utc};
-use session_core::{Error, Record, SessionKey, SessionStore};
+use session_core::{Record, SessionKey, SessionStore, StoreError};
 
 /// A table name unique to this call: `prefix_` plus 12 random characters.
 pub fn unique_table(prefix: &str) -> String {
@@ -49,7 +49,7 @@ pub async fn create_race(store: Arc<dyn SessionStore>) {
         let (i, result) = task.await.expect("task panicked");
         match result {
             Ok(()) => winners.push(i),
-            Err(Error::KeyExists) => {}
+            Err(StoreError::KeyExists) => {}
             Err(other) => panic!("create #{i} failed with {other:?}, expected Ok or KeyExists"),
         }
     }
@@ -92,6 +92,53 @@ pub async fn delete_expired_in_batches(store: &dyn SessionStore, expired: usize,
             "a live row was deleted"
         );
     }
+}
+
+/// `delete_at_version` (native layout): a stale version is a `Conflict` that leaves the row
+/// as it was, the current version removes it (and its user-index entry), and a missing or
+/// expired row is `NotFound`.
+pub async fn delete_at_version_outcomes(store: &dyn SessionStore) {
+    let r = record(TimeDelta::hours(1)).with_user(Some("rotating-user"));
+    store.create(&r).await.expect("create");
+    let v2 = store.update(&r).await.expect("update");
+    assert!(matches!(
+        store.delete_at_version(&r.key, 1).await,
+        Err(StoreError::Conflict)
+    ));
+    let kept = store.load(&r.key).await.expect("load").expect("still live");
+    assert_eq!(kept.version, v2);
+    assert_eq!(
+        store
+            .list_for_user("rotating-user")
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    store
+        .delete_at_version(&r.key, v2)
+        .await
+        .expect("delete at the current version");
+    assert!(!store.exists(&r.key).await.expect("exists"));
+    assert!(store
+        .list_for_user("rotating-user")
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(matches!(
+        store.delete_at_version(&r.key, v2).await,
+        Err(StoreError::NotFound)
+    ));
+    let expired = record(-TimeDelta::seconds(5));
+    store.create(&expired).await.expect("create expired");
+    assert!(matches!(
+        store.delete_at_version(&expired.key, expired.version).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_at_version(&SessionKey::generate(), 1).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// Runs `ops` with a deadline, failing the test if it hangs.

@@ -1,4 +1,13 @@
 //! The [`Session`] handle: what application code touches during a request.
+//!
+//! The handle is one state machine ([`Lifecycle`]): a cookie's key is `Unloaded` until the
+//! first access; the loaded session is `Clean` until a change makes it `Dirty`; a key
+//! rotation makes it `Renewing` until the save commits it; a logout leaves it `Flushed`.
+//! Every decision about the store and the cookie is made in one place,
+//! [`Session::save_locked`].
+
+mod changes;
+mod hot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,11 +16,13 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
+use self::changes::{typed_step, ChangeLog};
+use self::hot::WriteTurn;
 use crate::codec::SessionMap;
 use crate::config::{Expiry, EXPIRY_KEY};
-use crate::{Error, Record, Result, SessionConfig, SessionKey, SessionStore};
+use crate::{Error, Record, Result, SessionConfig, SessionKey, SessionStore, StoreError};
 
 /// What the HTTP layer should do with the session cookie after [`Session::save`].
 ///
@@ -47,60 +58,111 @@ pub enum CookieAction {
     Unchanged,
 }
 
-/// One change the request made, kept so it can be re-applied on fresh data after a
-/// concurrent write (lost-update protection).
-#[derive(Debug, Clone)]
-enum Change {
-    Set(String, Value),
-    Remove(String),
-    Clear,
+/// Where a request's session stands. Exactly one of these at a time; [`Session::save`]
+/// decides what to write by matching on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lifecycle {
+    /// The request sent this key; the store has not been asked yet (data unknown).
+    Unloaded(SessionKey),
+    /// Loaded (or new and empty) and unchanged: a save at most extends the expiry.
+    Clean,
+    /// Changed: a save creates the record (no stored record yet) or compare-and-swaps it.
+    Dirty,
+    /// A key rotation is pending (with or without changes): a save deletes the old record
+    /// at the version it was loaded at, then creates the new one.
+    Renewing,
+    /// Logged out during this request: the record is deleted and the cookie goes, unless
+    /// something is written afterwards (a new session then starts).
+    Flushed,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    /// The current key: `None` until created, after a flush, or when the cookie named no
-    /// live session.
-    key: Option<SessionKey>,
-    /// Whether the store was consulted (or the session is keyless): `data` is meaningful.
-    loaded: bool,
-    data: SessionMap,
-    /// Version of the stored record `data` came from.
+impl Lifecycle {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Unloaded(_) => "unloaded",
+            Self::Clean => "clean",
+            Self::Dirty => "dirty",
+            Self::Renewing => "renewing",
+            Self::Flushed => "flushed",
+        }
+    }
+}
+
+/// The two compare-and-swap writes of a save (see [`Session::compare_and_write`]).
+#[derive(Debug, Clone, Copy)]
+enum CasWrite {
+    /// Store the body at the next version.
+    Update,
+    /// Delete the record at its version (the first half of a key rotation).
+    Retire,
+}
+
+/// The stored record the loaded data came from (or was last written as).
+#[derive(Debug, Clone)]
+struct Stored {
+    key: SessionKey,
     version: u64,
-    /// The stored record's expiry, when loaded from or written to the store.
-    stored_expires_at: Option<DateTime<Utc>>,
-    created_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+}
+
+/// The loaded session: data, its parsed expiry, user and the request's change log.
+#[derive(Debug, Default)]
+struct Body {
+    data: SessionMap,
+    /// `_session_expiry`, parsed once whenever `data` changes under that key.
+    expiry: Expiry,
     user_id: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+    stored: Option<Stored>,
+    /// The device metadata the stored record had (kept when the request sends none).
+    stored_device: Device,
+    changes: ChangeLog,
+}
+
+impl Body {
+    /// Django's rule (no key and no data), extended to the user: a keyless session that
+    /// was given a user is not empty.
+    fn is_empty(&self) -> bool {
+        self.stored.is_none() && self.data.is_empty() && self.user_id.is_none()
+    }
+
+    fn reparse_expiry(&mut self, changed_key: Option<&str>) {
+        if changed_key.is_none_or(|k| k == EXPIRY_KEY) {
+            self.expiry = Expiry::from_map(&self.data);
+        }
+    }
+}
+
+/// Device metadata the HTTP layer sets; kept apart from the body because it is known
+/// before (and without) loading.
+#[derive(Debug, Default)]
+struct Device {
     user_agent: Option<String>,
     ip: Option<String>,
-    /// The request's changes since the last successful write, in order.
-    changes: Vec<Change>,
-    user_changed: bool,
-    /// The key changed (created or cycled) and the cookie must say so.
-    cookie_stale: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Lifecycle,
+    body: Body,
+    device: Device,
     /// The latest cookie decision of any save in this request (for [`Session::finish`]).
     cookie_due: Option<CookieAction>,
 }
 
 impl State {
-    /// Django's rule (no key and no data), extended to the user: a keyless session that
-    /// was given a user is not empty.
-    fn is_empty(&self) -> bool {
-        self.key.is_none() && (!self.loaded || (self.data.is_empty() && self.user_id.is_none()))
-    }
-
-    fn record_change(&mut self, change: Change) {
-        match &change {
-            Change::Clear => self.changes.clear(),
-            Change::Set(k, _) | Change::Remove(k) => self.changes.retain(|c| match c {
-                Change::Set(ck, _) | Change::Remove(ck) => ck != k,
-                Change::Clear => true,
-            }),
+    /// Moves a loaded session to "has something to write".
+    fn mark_dirty(&mut self) {
+        if matches!(self.phase, Lifecycle::Clean | Lifecycle::Flushed) {
+            self.phase = Lifecycle::Dirty;
         }
-        self.changes.push(change);
     }
 
-    fn expiry(&self) -> Expiry {
-        Expiry::from_map(&self.data)
+    fn is_empty(&self) -> bool {
+        match self.phase {
+            Lifecycle::Unloaded(_) | Lifecycle::Renewing => false,
+            _ => self.body.is_empty(),
+        }
     }
 }
 
@@ -120,11 +182,25 @@ struct Inner {
 /// cookie should become. It follows Django's lifecycle: a brand-new session gets a fresh key
 /// from the store's atomic `create` (a key sent by the client is never adopted), an empty
 /// keyless session is not stored, and saving a session deleted meanwhile fails with
-/// [`Error::NotFound`] instead of resurrecting it.
+/// [`Error::Interrupted`] instead of resurrecting it.
 ///
-/// Concurrent requests on one session do not lose updates: the handle remembers what this
-/// request changed and, when the store reports a concurrent write, reloads, re-applies those
-/// changes and tries again.
+/// # Concurrency
+///
+/// - Writes are compare-and-swap on the record's version. When another request wrote the
+///   session meanwhile, the handle reloads and replays *this request's changes* on the
+///   fresh data: two requests that change different keys both persist.
+/// - [`insert`](Self::insert) of a key is last-writer-wins. For read-modify-write (a
+///   counter, appending to a list) use [`update`](Self::update): its closure is re-run on
+///   the fresh value, so no increment is lost.
+/// - Saves of one session inside one process take turns (a process-wide striped lock), so
+///   concurrent requests on a hot session do not fail each other's compare-and-swap;
+///   conflicts remain only between processes, retried with backoff up to
+///   [`SessionConfig::with_max_conflict_retries`].
+/// - Key rotation ([`cycle_key`](Self::cycle_key), [`login`](Self::login)) takes effect at
+///   save, atomically with respect to the old record: if it was deleted or revoked after it
+///   was loaded, the save fails with [`Error::Interrupted`] and nothing exists under a new
+///   key; changes written to it meanwhile are carried into the new record; after the
+///   rotation, saves on the old key fail with [`Error::Interrupted`].
 ///
 /// # Examples
 ///
@@ -155,7 +231,13 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phase = self
+            .inner
+            .state
+            .try_lock()
+            .map_or("busy", |state| state.phase.name());
         f.debug_struct("Session")
+            .field("phase", &phase)
             .field("cookie_sent", &self.inner.cookie_sent)
             .field("accessed", &self.is_accessed())
             .field("modified", &self.is_modified())
@@ -195,8 +277,9 @@ impl Session {
         Self::with_key(store, config, key, cookie.is_some())
     }
 
-    /// A session for an already parsed key. `cookie_sent` says whether the request carried
-    /// a session cookie at all (it decides whether an empty session removes the cookie).
+    /// A session for an already parsed key (an HTTP layer that parsed the cookie passes it
+    /// here, so it is not parsed twice). `cookie_sent` says whether the request carried a
+    /// session cookie at all (it decides whether an empty session removes the cookie).
     ///
     /// # Examples
     ///
@@ -218,7 +301,7 @@ impl Session {
         key: Option<SessionKey>,
         cookie_sent: bool,
     ) -> Self {
-        let loaded = key.is_none();
+        let phase = key.map_or(Lifecycle::Clean, Lifecycle::Unloaded);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -227,9 +310,10 @@ impl Session {
                 accessed: AtomicBool::new(false),
                 modified: AtomicBool::new(false),
                 state: Mutex::new(State {
-                    key,
-                    loaded,
-                    ..State::default()
+                    phase,
+                    body: Body::default(),
+                    device: Device::default(),
+                    cookie_due: None,
                 }),
             }),
         }
@@ -297,7 +381,7 @@ impl Session {
     /// # use std::sync::Arc;
     /// # use session_core::{Session, SessionConfig};
     /// let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
-    /// assert!(s.store().capabilities().user_index);
+    /// assert!(s.store().user_index().is_some());
     /// ```
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.inner.store
@@ -317,7 +401,8 @@ impl Session {
         &self.inner.config
     }
 
-    /// The current key, if the session has one. Does not load.
+    /// The current key, if the session has one. Does not load. A pending rotation
+    /// ([`cycle_key`](Self::cycle_key)) shows its new key only after the save.
     ///
     /// # Examples
     ///
@@ -334,41 +419,61 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn key(&self) -> Option<SessionKey> {
-        self.inner.state.lock().await.key.clone()
-    }
-
-    fn mark_accessed(&self) {
-        self.inner.accessed.store(true, Ordering::Relaxed);
+        let state = self.inner.state.lock().await;
+        match &state.phase {
+            Lifecycle::Unloaded(key) => Some(key.clone()),
+            _ => state.body.stored.as_ref().map(|s| s.key.clone()),
+        }
     }
 
     fn mark_modified(&self) {
-        self.inner.accessed.store(true, Ordering::Relaxed);
         self.inner.modified.store(true, Ordering::Relaxed);
     }
 
-    /// Loads the record once, if the session has a key and was not loaded yet.
-    async fn ensure_loaded(&self, state: &mut State) -> Result<()> {
-        if state.loaded {
-            return Ok(());
+    /// The one way in for every accessor: the state, with the record loaded if the request
+    /// named a key that was not looked up yet.
+    async fn loaded(&self) -> Result<MutexGuard<'_, State>> {
+        self.inner.accessed.store(true, Ordering::Relaxed);
+        let mut state = self.inner.state.lock().await;
+        if let Lifecycle::Unloaded(key) = &state.phase {
+            let key = key.clone();
+            match self.inner.store.load(&key).await? {
+                Some(record) => self.take_record(&mut state.body, &record),
+                None => {
+                    // Missing or expired: a write creates a fresh key (never adopt a key
+                    // the client sent).
+                    tracing::debug!(key = %key, "session cookie names no live session");
+                }
+            }
+            state.phase = Lifecycle::Clean;
         }
-        let Some(key) = state.key.clone() else {
-            state.loaded = true;
-            return Ok(());
+        Ok(state)
+    }
+
+    /// Makes `record` the body's base (data, user, version), keeping the change log.
+    fn take_record(&self, body: &mut Body, record: &Record) {
+        body.data = self.decode(record);
+        body.user_id.clone_from(&record.user_id);
+        body.created_at = Some(record.created_at);
+        body.stored_device = Device {
+            user_agent: record.user_agent.clone(),
+            ip: record.ip.clone(),
         };
-        match self.inner.store.load(&key).await? {
-            Some(record) => {
-                state.data = self.decode(&record);
-                apply_record_meta(state, &record);
-            }
-            None => {
-                // Missing or expired: drop the key so a write creates a fresh one
-                // (never adopt a key the client sent).
-                tracing::debug!(key = %key, "session cookie names no live session");
-                state.key = None;
-                state.data = SessionMap::new();
-            }
-        }
-        state.loaded = true;
+        body.stored = Some(Stored {
+            key: record.key.clone(),
+            version: record.version,
+            expires_at: record.expires_at,
+        });
+        body.reparse_expiry(None);
+    }
+
+    /// Rebases the body on a fresher record and replays this request's changes on it.
+    fn rebase(&self, body: &mut Body, fresh: &Record) -> Result<()> {
+        self.take_record(body, fresh);
+        let mut data = std::mem::take(&mut body.data);
+        body.changes.replay(&mut data, &mut body.user_id)?;
+        body.data = data;
+        body.reparse_expiry(None);
         Ok(())
     }
 
@@ -402,9 +507,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn load(&self) -> Result<()> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await
+        self.loaded().await.map(drop)
     }
 
     /// The value under `key`, deserialized as `T`; `None` if absent.
@@ -427,9 +530,11 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        match self.get_value(key).await? {
+        let state = self.loaded().await?;
+        // Deserialize from the map in place: no clone of the value.
+        match state.body.data.get(key) {
             None => Ok(None),
-            Some(value) => serde_json::from_value(value)
+            Some(value) => T::deserialize(value)
                 .map(Some)
                 .map_err(|source| Error::Value {
                     key: key.to_owned(),
@@ -453,10 +558,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        Ok(state.data.get(key).cloned())
+        Ok(self.loaded().await?.body.data.get(key).cloned())
     }
 
     /// Whether `key` is present.
@@ -473,10 +575,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn contains_key(&self, key: &str) -> Result<bool> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        Ok(state.data.contains_key(key))
+        Ok(self.loaded().await?.body.data.contains_key(key))
     }
 
     /// A copy of the whole session map.
@@ -494,13 +593,12 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn data(&self) -> Result<SessionMap> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        Ok(state.data.clone())
+        Ok(self.loaded().await?.body.data.clone())
     }
 
-    /// Stores `value` (serialized to JSON) under `key`.
+    /// Stores `value` (serialized to JSON) under `key`. Last writer wins: when two requests
+    /// insert the same key, the later save's value stays. For read-modify-write use
+    /// [`update`](Self::update).
     ///
     /// # Errors
     ///
@@ -528,7 +626,7 @@ impl Session {
         self.insert_value(key, value).await
     }
 
-    /// Stores a raw JSON value under `key`.
+    /// Stores a raw JSON value under `key` (last writer wins, like [`insert`](Self::insert)).
     ///
     /// # Examples
     ///
@@ -542,13 +640,68 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<()> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
+        let mut state = self.loaded().await?;
+        state.body.changes.set(key, value.clone());
+        state.body.data.insert(key.to_owned(), value);
+        state.body.reparse_expiry(Some(key));
+        state.mark_dirty();
         self.mark_modified();
-        state.data.insert(key.to_owned(), value.clone());
-        state.record_change(Change::Set(key.to_owned(), value));
         Ok(())
+    }
+
+    /// Atomic read-modify-write of one value: `f` gets the current value (`None` when
+    /// absent) and returns the new one, which is stored under `key` and returned.
+    ///
+    /// If another request writes the session before this one saves, the save reloads and
+    /// runs `f` again on the fresh value, so concurrent updates compose: 64 requests that
+    /// each add one to a counter leave it 64 higher. `f` may therefore run more than once
+    /// and should only compute (no side effects). The value returned here is the one
+    /// computed on the data this request saw; call [`save`](Self::save) and read it again
+    /// to see the committed value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Value`] if the stored value is not a `T` (at this call, or when the save
+    /// replays `f` on fresh data); a store error while loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use session_core::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// let visits = s.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    /// assert_eq!(visits, 1);
+    /// let cart = s
+    ///     .update("cart", |items: Option<Vec<String>>| {
+    ///         let mut items = items.unwrap_or_default();
+    ///         items.push("apple".into());
+    ///         items
+    ///     })
+    ///     .await?;
+    /// assert_eq!(cart, ["apple"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn update<T, F>(&self, key: &str, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        F: Fn(Option<T>) -> T + Send + Sync + 'static,
+    {
+        let step = typed_step(key, f);
+        let mut state = self.loaded().await?;
+        let new = step(state.body.data.get(key))?;
+        let typed = T::deserialize(&new).map_err(|source| Error::Value {
+            key: key.to_owned(),
+            source,
+        })?;
+        state.body.changes.update(key, step);
+        state.body.data.insert(key.to_owned(), new);
+        state.body.reparse_expiry(Some(key));
+        state.mark_dirty();
+        self.mark_modified();
+        Ok(typed)
     }
 
     /// Removes `key` and returns its value deserialized as `T`.
@@ -595,19 +748,23 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        let old = state.data.shift_remove(key);
+        let mut state = self.loaded().await?;
+        let old = state.body.data.shift_remove(key);
         if old.is_some() {
+            state.body.changes.remove(key);
+            state.body.reparse_expiry(Some(key));
+            state.mark_dirty();
             self.mark_modified();
-            state.record_change(Change::Remove(key.to_owned()));
         }
         Ok(old)
     }
 
     /// Empties the session map but keeps the key: the empty map is saved under the same key
-    /// (Django's `clear`). Use [`flush`](Self::flush) to log out.
+    /// (Django's `clear`). Use [`logout`](Self::logout) to log out.
+    ///
+    /// # Errors
+    ///
+    /// A store error while loading.
     ///
     /// # Examples
     ///
@@ -618,21 +775,23 @@ impl Session {
     /// # use session_core::{Session, SessionConfig};
     /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("a", 1).await?;
-    /// s.clear().await;
+    /// s.clear().await?;
     /// assert!(s.data().await?.is_empty());
     /// # Ok(()) }
     /// ```
-    pub async fn clear(&self) {
-        let mut state = self.inner.state.lock().await;
+    pub async fn clear(&self) -> Result<()> {
+        let mut state = self.loaded().await?;
+        state.body.changes.clear();
+        state.body.data.clear();
+        state.body.reparse_expiry(None);
+        state.mark_dirty();
         self.mark_modified();
-        state.data.clear();
-        // No load is needed to know the result; a later load must not bring data back.
-        state.loaded = true;
-        state.record_change(Change::Clear);
+        Ok(())
     }
 
-    /// Logs out: empties the session, deletes its record and drops the key. The next save
-    /// removes the cookie; a value inserted afterwards starts a new session with a new key.
+    /// Ends the session now: deletes its record, empties the data and drops the key
+    /// (Django's `flush`). The next save removes the cookie; a value inserted afterwards
+    /// starts a new session with a new key. [`logout`](Self::logout) is the same.
     ///
     /// # Errors
     ///
@@ -657,25 +816,67 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&self) -> Result<()> {
-        self.mark_accessed();
+        self.inner.accessed.store(true, Ordering::Relaxed);
         let mut state = self.inner.state.lock().await;
-        if let Some(key) = state.key.clone() {
-            self.inner.store.delete(&key).await?;
-        }
-        *state = State {
-            loaded: true,
-            ..State::default()
+        self.flush_locked(&mut state).await
+    }
+
+    /// Logs out (Django's `logout()`): the same as [`flush`](Self::flush).
+    ///
+    /// # Errors
+    ///
+    /// A store error from the delete; the session is then left as it was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use session_core::{CookieAction, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// s.login("alice").await?;
+    /// s.save().await?;
+    /// s.logout().await?;
+    /// assert_eq!(s.user_id().await?, None);
+    /// assert_eq!(s.save().await?, CookieAction::Remove); // the cookie set above goes
+    /// # Ok(()) }
+    /// ```
+    pub async fn logout(&self) -> Result<()> {
+        self.flush().await
+    }
+
+    async fn flush_locked(&self, state: &mut State) -> Result<()> {
+        let key = match &state.phase {
+            Lifecycle::Unloaded(key) => Some(key.clone()),
+            _ => state.body.stored.as_ref().map(|s| s.key.clone()),
         };
+        if let Some(key) = key {
+            // In this process's turn for the key, so a save queued behind sees it gone.
+            let mut turn = WriteTurn::take(self.store_id(), &key).await;
+            self.inner.store.delete(&key).await?;
+            turn.forget();
+            tracing::debug!(key = %key, "session flushed");
+        }
+        state.body = Body::default();
+        state.phase = Lifecycle::Flushed;
         self.mark_modified();
         Ok(())
     }
 
-    /// Gives the session a new key, keeping its data, and deletes the old record. Call it at
-    /// login (and at any privilege change) against session fixation.
+    /// Gives the session a new key, keeping its data, against session fixation; call it at
+    /// any privilege change ([`login`](Self::login) does).
+    ///
+    /// The rotation takes effect at [`save`](Self::save): the old record is deleted at the
+    /// version this request loaded (changes written to it meanwhile are replayed first),
+    /// then the new record is created — two store writes. If the old record was deleted or
+    /// revoked meanwhile, the save fails with [`Error::Interrupted`] and no new record
+    /// exists. A session that has no stored record yet needs no rotation: it gets a fresh
+    /// key when first saved.
     ///
     /// # Errors
     ///
-    /// A store error; on failure the old key stays in use.
+    /// A store error while loading.
     ///
     /// # Examples
     ///
@@ -690,6 +891,7 @@ impl Session {
     /// s.save().await?;
     /// let before = s.key().await.unwrap();
     /// s.cycle_key().await?;
+    /// s.save().await?;
     /// let after = s.key().await.unwrap();
     /// assert_ne!(before, after);
     /// assert!(!store.exists(&before).await?);
@@ -697,24 +899,66 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn cycle_key(&self) -> Result<()> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        let old = state.key.take();
-        if let Err(err) = self.create(&mut state, Utc::now()).await {
-            state.key = old;
-            return Err(err);
+        let mut state = self.loaded().await?;
+        self.cycle_locked(&mut state);
+        Ok(())
+    }
+
+    fn cycle_locked(&self, state: &mut State) {
+        if state.body.stored.is_some() {
+            state.phase = Lifecycle::Renewing;
+            self.mark_modified();
         }
-        // Everything the request changed so far is in the new record.
-        self.inner.modified.store(false, Ordering::Relaxed);
-        if let Some(old) = old {
-            if let Err(err) = self.inner.store.delete(&old).await {
-                // The new row exists; the old one will expire. Report it, since a stale
-                // pre-login key staying live is what cycle_key exists to prevent.
-                tracing::warn!(key = %old, %err, "could not delete the old session after cycle_key");
-                return Err(err);
-            }
+    }
+
+    /// Logs `user_id` in, with Django's rules: when another user was logged in, the
+    /// session is flushed (its record deleted now, data emptied: the next user sees nothing
+    /// of the previous one's); otherwise the key is rotated and the data kept. Either way
+    /// the session is then owned by `user_id` (for the user index), and the save writes the
+    /// new record: a login costs two store writes (one for a session with no record yet).
+    ///
+    /// "Another user" is the user stored with the record ([`Record::user_id`]). A store that
+    /// keeps no user column (the Django and Plain table layouts) cannot tell, so there a
+    /// login always rotates and keeps the data: call [`flush`](Self::flush) first when the
+    /// application knows a different user was logged in.
+    ///
+    /// # Errors
+    ///
+    /// A store error while loading or flushing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use session_core::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// s.insert("cart", vec!["apple"]).await?;
+    /// s.login("alice").await?;                 // same browser, first login: cart kept
+    /// s.save().await?;
+    /// assert_eq!(s.get::<Vec<String>>("cart").await?.map(|c| c.len()), Some(1));
+    ///
+    /// s.login("bob").await?;                   // another user on alice's cookie: flushed
+    /// s.save().await?;
+    /// assert_eq!(s.get::<Vec<String>>("cart").await?, None);
+    /// assert_eq!(s.user_id().await?.as_deref(), Some("bob"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn login(&self, user_id: impl Into<String>) -> Result<()> {
+        let user_id = user_id.into();
+        let mut state = self.loaded().await?;
+        let other_user = state
+            .body
+            .user_id
+            .as_ref()
+            .is_some_and(|current| *current != user_id);
+        if other_user {
+            self.flush_locked(&mut state).await?;
+        } else {
+            self.cycle_locked(&mut state);
         }
+        self.set_user_locked(&mut state, Some(user_id));
         Ok(())
     }
 
@@ -733,14 +977,12 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn user_id(&self) -> Result<Option<String>> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        Ok(state.user_id.clone())
+        Ok(self.loaded().await?.body.user_id.clone())
     }
 
     /// Sets (or with `None` clears) the user this session belongs to, so the store's user
-    /// index can list and revoke it.
+    /// index can list and revoke it. Prefer [`login`](Self::login) at login, which also
+    /// rotates the key.
     ///
     /// # Examples
     ///
@@ -756,13 +998,16 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn set_user(&self, user_id: Option<impl Into<String>>) -> Result<()> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        self.mark_modified();
-        state.user_id = user_id.map(Into::into);
-        state.user_changed = true;
+        let mut state = self.loaded().await?;
+        self.set_user_locked(&mut state, user_id.map(Into::into));
         Ok(())
+    }
+
+    fn set_user_locked(&self, state: &mut State, user_id: Option<String>) {
+        state.body.changes.set_user(user_id.clone());
+        state.body.user_id = user_id;
+        state.mark_dirty();
+        self.mark_modified();
     }
 
     /// Records the client's User-Agent; stored with the next write (it does not by itself
@@ -781,7 +1026,7 @@ impl Session {
     /// # }
     /// ```
     pub async fn set_user_agent(&self, user_agent: Option<impl Into<String>>) {
-        self.inner.state.lock().await.user_agent = user_agent.map(Into::into);
+        self.inner.state.lock().await.device.user_agent = user_agent.map(Into::into);
     }
 
     /// Records the client's IP address; stored with the next write.
@@ -798,7 +1043,7 @@ impl Session {
     /// # }
     /// ```
     pub async fn set_ip(&self, ip: Option<impl Into<String>>) {
-        self.inner.state.lock().await.ip = ip.map(Into::into);
+        self.inner.state.lock().await.device.ip = ip.map(Into::into);
     }
 
     /// Overrides this session's expiry (stored in the session data as Django's
@@ -838,10 +1083,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn expiry(&self) -> Result<Expiry> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        Ok(state.expiry())
+        Ok(self.loaded().await?.body.expiry)
     }
 
     /// When the session would expire if saved now (Django's `get_expiry_date`).
@@ -858,11 +1100,8 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn expiry_date(&self) -> Result<DateTime<Utc>> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        let now = Utc::now();
-        Ok(self.expiry_at(&state, now))
+        let state = self.loaded().await?;
+        Ok(self.expiry_at(&state.body, Utc::now()))
     }
 
     /// Time left until [`expiry_date`](Self::expiry_date), in whole seconds; negative when an
@@ -880,11 +1119,9 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn expiry_age(&self) -> Result<TimeDelta> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
+        let state = self.loaded().await?;
         let now = Utc::now();
-        let age = self.expiry_at(&state, now) - now;
+        let age = self.expiry_at(&state.body, now) - now;
         // Whole seconds, floored, like Django.
         Ok(TimeDelta::seconds(age.num_milliseconds().div_euclid(1000)))
     }
@@ -904,10 +1141,8 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn expire_at_browser_close(&self) -> Result<bool> {
-        self.mark_accessed();
-        let mut state = self.inner.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
-        Ok(self.inner.config.browser_close(state.expiry()))
+        let state = self.loaded().await?;
+        Ok(self.inner.config.browser_close(state.body.expiry))
     }
 
     /// Whether the session is empty: no key and no data (a keyed session with an empty map is
@@ -928,20 +1163,31 @@ impl Session {
         self.inner.state.lock().await.is_empty()
     }
 
-    fn expiry_at(&self, state: &State, now: DateTime<Utc>) -> DateTime<Utc> {
+    fn expiry_at(&self, body: &Body, now: DateTime<Utc>) -> DateTime<Utc> {
         self.inner
             .config
-            .expiry_date(state.expiry(), state.created_at.unwrap_or(now), now)
+            .expiry_date(body.expiry, body.created_at.unwrap_or(now), now)
     }
 
-    fn cookie_for(&self, state: &State, key: SessionKey, now: DateTime<Utc>) -> CookieAction {
-        let max_age = if self.inner.config.browser_close(state.expiry()) {
+    /// The cookie for the stored record `key`, with Max-Age from the expiry policy.
+    fn set_cookie(&self, body: &Body, key: SessionKey, now: DateTime<Utc>) -> CookieAction {
+        let max_age = if self.inner.config.browser_close(body.expiry) {
             None
         } else {
-            let left = self.expiry_at(state, now) - now;
+            let left = self.expiry_at(body, now) - now;
             Some(left.to_std().unwrap_or(Duration::ZERO))
         };
         CookieAction::Set { key, max_age }
+    }
+
+    /// The cookie when there is nothing to keep: removed if the request sent one or an
+    /// earlier save in this request set one.
+    fn removal(&self, state: &State) -> CookieAction {
+        if self.inner.cookie_sent || matches!(state.cookie_due, Some(CookieAction::Set { .. })) {
+            CookieAction::Remove
+        } else {
+            CookieAction::Unchanged
+        }
     }
 
     fn encode(&self, data: &SessionMap) -> Result<String> {
@@ -955,133 +1201,286 @@ impl Session {
         Ok(encoded)
     }
 
-    fn record_from(
+    fn record_for(
         &self,
         state: &State,
         key: SessionKey,
         data: String,
+        version: u64,
         now: DateTime<Utc>,
     ) -> Record {
-        Record {
-            key,
-            data,
-            expires_at: self.expiry_at(state, now),
-            version: state.version,
-            user_id: state.user_id.clone(),
-            created_at: state.created_at.unwrap_or(now),
-            last_active_at: Some(now),
-            user_agent: state.user_agent.clone(),
-            ip: state.ip.clone(),
-        }
+        let mut record = Record::new(key, data, self.expiry_at(&state.body, now));
+        record.version = version;
+        record.user_id.clone_from(&state.body.user_id);
+        record.created_at = state.body.created_at.unwrap_or(now);
+        record.last_active_at = Some(now);
+        // What the request sent wins; otherwise the stored values stay.
+        record.user_agent = (state.device.user_agent.as_ref())
+            .or(state.body.stored_device.user_agent.as_ref())
+            .cloned();
+        record.ip = (state.device.ip.as_ref())
+            .or(state.body.stored_device.ip.as_ref())
+            .cloned();
+        record
     }
 
-    /// Inserts the current data under a fresh key, retrying on collisions.
-    async fn create(&self, state: &mut State, now: DateTime<Utc>) -> Result<()> {
-        let data = self.encode(&state.data)?;
-        if state.created_at.is_none() {
-            state.created_at = Some(now);
-        }
-        state.version = 1;
+    /// The address of the store object: identifies "this store" in the hot-session table.
+    fn store_id(&self) -> usize {
+        Arc::as_ptr(&self.inner.store).cast::<()>() as usize
+    }
+
+    /// Sleeps before the `attempt`-th retry of a write that conflicted with another
+    /// process: exponential from 100 µs, capped at 10 ms, with full jitter.
+    async fn back_off(attempt: u32) {
+        let cap_us = (100u64 << attempt.min(7)).min(10_000);
+        let jitter = u64::from(getrandom::u32().unwrap_or(0)) % cap_us.max(1);
+        tokio::time::sleep(Duration::from_micros(jitter)).await;
+    }
+
+    /// Reloads after a conflict and rebases the body; `Interrupted` if the record is gone.
+    async fn reload_and_rebase(&self, state: &mut State, key: &SessionKey) -> Result<()> {
+        let Some(fresh) = self.inner.store.load(key).await? else {
+            return Err(Error::Interrupted);
+        };
+        self.rebase(&mut state.body, &fresh)
+    }
+
+    /// Inserts the body under a fresh key, retrying on collisions. The body then describes
+    /// the new record.
+    async fn create(&self, state: &mut State, now: DateTime<Utc>) -> Result<SessionKey> {
+        let data = self.encode(&state.body.data)?;
+        state.body.created_at.get_or_insert(now);
         let attempts = self.inner.config.max_create_attempts;
         for _ in 0..attempts {
             let key = SessionKey::generate();
-            let record = self.record_from(state, key.clone(), data.clone(), now);
+            let record = self.record_for(state, key.clone(), data.clone(), 1, now);
             match self.inner.store.create(&record).await {
                 Ok(()) => {
                     tracing::debug!(key = %key, "session created");
-                    state.key = Some(key);
-                    state.stored_expires_at = Some(record.expires_at);
-                    state.changes.clear();
-                    state.user_changed = false;
-                    state.cookie_stale = true;
-                    return Ok(());
+                    state.body.stored = Some(Stored {
+                        key: key.clone(),
+                        version: 1,
+                        expires_at: record.expires_at,
+                    });
+                    return Ok(key);
                 }
-                Err(Error::KeyExists) => {
+                Err(StoreError::KeyExists) => {
                     tracing::warn!("session key collision on create; trying a fresh key");
                 }
-                Err(err) => return Err(err),
+                Err(err) => return Err(err.into()),
             }
         }
         Err(Error::KeyCollisions { attempts })
     }
 
-    /// Compare-and-swap update with reload-and-reapply on conflict.
-    async fn update(&self, state: &mut State, key: SessionKey) -> Result<()> {
+    /// Writes the body's change under `key` with compare-and-swap semantics, in this
+    /// process's turn for the key: `Update` stores the body at the next version, `Retire`
+    /// deletes the record at its version (the first half of a key rotation). After a write
+    /// by another process (`Conflict`) it reloads, replays this request's changes and tries
+    /// again, with backoff, up to the configured limit; a record gone meanwhile is
+    /// [`Error::Interrupted`].
+    async fn compare_and_write(
+        &self,
+        state: &mut State,
+        key: &SessionKey,
+        write: CasWrite,
+    ) -> Result<()> {
+        let mut turn = WriteTurn::take(self.store_id(), key).await;
+        if let Some(latest) = turn.latest(key) {
+            if state.body.stored.as_ref().map(|s| s.version) != Some(latest.version) {
+                let latest = latest.clone();
+                self.rebase(&mut state.body, &latest)?;
+            }
+        }
         let max = self.inner.config.max_conflict_retries;
         let mut attempt = 0u32;
         loop {
-            let now = Utc::now();
-            let data = self.encode(&state.data)?;
-            let record = self.record_from(state, key.clone(), data, now);
-            match self.inner.store.update(&record).await {
-                Ok(version) => {
-                    state.version = version;
-                    state.stored_expires_at = Some(record.expires_at);
-                    state.changes.clear();
-                    state.user_changed = false;
-                    return Ok(());
-                }
-                Err(Error::Conflict) if attempt < max => {
-                    attempt += 1;
-                    tracing::debug!(key = %key, attempt, "concurrent session write; re-applying this request's changes");
-                    let Some(fresh) = self.inner.store.load(&key).await? else {
-                        return Err(Error::NotFound);
-                    };
-                    self.reapply(state, &fresh);
-                    if attempt > 2 {
-                        // Back off a little, with jitter, under heavy contention so writers
-                        // interleave instead of colliding in lockstep.
-                        let jitter = u64::from(getrandom::u32().unwrap_or(0) % 200);
-                        let step = 50 * u64::from(attempt.min(20));
-                        tokio::time::sleep(Duration::from_micros(step + jitter)).await;
-                    }
-                }
-                Err(Error::Conflict) => {
-                    return Err(Error::ConflictRetriesExhausted {
-                        attempts: attempt + 1,
+            let version = state.body.stored.as_ref().map_or(0, |s| s.version);
+            let outcome = match write {
+                CasWrite::Update => {
+                    let now = Utc::now();
+                    let data = self.encode(&state.body.data)?;
+                    let mut record = self.record_for(state, key.clone(), data, version, now);
+                    self.inner.store.update(&record).await.map(|new_version| {
+                        record.version = new_version;
+                        Some(record)
                     })
                 }
-                Err(err) => return Err(err),
+                CasWrite::Retire => self
+                    .inner
+                    .store
+                    .delete_at_version(key, version)
+                    .await
+                    .map(|()| None),
+            };
+            match outcome {
+                Ok(Some(record)) => {
+                    state.body.stored = Some(Stored {
+                        key: key.clone(),
+                        version: record.version,
+                        expires_at: record.expires_at,
+                    });
+                    turn.remember(record);
+                    return Ok(());
+                }
+                Ok(None) => {
+                    turn.forget();
+                    return Ok(());
+                }
+                Err(StoreError::NotFound) => {
+                    turn.forget();
+                    tracing::debug!(key = %key, "session deleted or revoked before its save");
+                    return Err(Error::Interrupted);
+                }
+                Err(StoreError::Conflict) if attempt < max => {
+                    attempt += 1;
+                    turn.forget();
+                    tracing::debug!(key = %key, attempt, "session written by another process; replaying this request's changes");
+                    self.reload_and_rebase(state, key).await?;
+                    if attempt > 1 {
+                        Self::back_off(attempt).await;
+                    }
+                }
+                Err(StoreError::Conflict) => {
+                    turn.forget();
+                    return Err(Error::ConflictRetriesExhausted {
+                        attempts: attempt + 1,
+                    });
+                }
+                Err(err) => {
+                    turn.forget();
+                    return Err(err.into());
+                }
             }
         }
     }
 
-    /// Replaces the state with a freshly loaded record plus this request's changes.
-    fn reapply(&self, state: &mut State, fresh: &Record) {
-        let mut data = self.decode(fresh);
-        for change in &state.changes {
-            match change {
-                Change::Set(k, v) => {
-                    data.insert(k.clone(), v.clone());
-                }
-                Change::Remove(k) => {
-                    data.shift_remove(k);
-                }
-                Change::Clear => data.clear(),
+    /// Commits a pending rotation: deletes the old record at the version the body is based
+    /// on (replaying changes written meanwhile), then creates the new record.
+    async fn rotate(
+        &self,
+        state: &mut State,
+        old: &SessionKey,
+        now: DateTime<Utc>,
+    ) -> Result<SessionKey> {
+        // Check the size before anything is deleted: a failing encode must lose nothing.
+        self.encode(&state.body.data)?;
+        self.compare_and_write(state, old, CasWrite::Retire).await?;
+        // The old record is gone: from here the body is an unsaved session, so a failed
+        // create below is retried by the next save as a plain create.
+        state.body.stored = None;
+        state.phase = Lifecycle::Dirty;
+        tracing::debug!(key = %old, "session key rotated");
+        self.create(state, now).await
+    }
+
+    /// Extends an idle session's expiry when it moved by at least the touch interval (or
+    /// on every request when so configured); returns the cookie to send.
+    async fn touch_if_due(&self, state: &mut State, now: DateTime<Utc>) -> Result<CookieAction> {
+        let Some(stored) = state.body.stored.clone() else {
+            return Ok(self.removal(state));
+        };
+        let config = &self.inner.config;
+        let target = self.expiry_at(&state.body, now);
+        let sliding = !matches!(state.body.expiry, Expiry::At(_));
+        let due = config.save_every_request
+            || (sliding
+                && config.touch_interval.is_some_and(|interval| {
+                    target - stored.expires_at
+                        >= TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX)
+                }));
+        if !due {
+            return Ok(CookieAction::Unchanged);
+        }
+        if !self.inner.store.touch(&stored.key, target).await? {
+            tracing::debug!(key = %stored.key, "session vanished before touch");
+            state.body = Body::default();
+            return Ok(self.removal(state));
+        }
+        if let Some(s) = state.body.stored.as_mut() {
+            s.expires_at = target;
+        }
+        Ok(self.set_cookie(&state.body, stored.key, now))
+    }
+
+    /// The one save decision: what to write, given where the session stands.
+    async fn save_locked(&self, state: &mut State) -> Result<CookieAction> {
+        let now = Utc::now();
+        if self.inner.config.save_every_request && matches!(state.phase, Lifecycle::Unloaded(_)) {
+            self.reload_unloaded(state).await?;
+        }
+        let action = match state.phase.clone() {
+            // Never looked at: nothing to write, the cookie stays.
+            Lifecycle::Unloaded(_) => CookieAction::Unchanged,
+            Lifecycle::Flushed => self.removal(state),
+            Lifecycle::Clean => self.touch_if_due(state, now).await?,
+            Lifecycle::Dirty | Lifecycle::Renewing if state.body.is_empty() => {
+                state.phase = Lifecycle::Clean;
+                self.removal(state)
             }
+            Lifecycle::Dirty => {
+                let key = match state.body.stored.clone() {
+                    None => self.create(state, now).await?,
+                    Some(stored) => {
+                        self.compare_and_write(state, &stored.key, CasWrite::Update)
+                            .await?;
+                        stored.key
+                    }
+                };
+                self.set_cookie(&state.body, key, now)
+            }
+            Lifecycle::Renewing => {
+                let old = state
+                    .body
+                    .stored
+                    .clone()
+                    .map(|s| s.key)
+                    .ok_or(Error::Interrupted)?;
+                let key = self.rotate(state, &old, now).await?;
+                self.set_cookie(&state.body, key, now)
+            }
+        };
+        if matches!(state.phase, Lifecycle::Dirty | Lifecycle::Renewing) {
+            state.phase = Lifecycle::Clean;
         }
-        state.data = data;
-        let user_id = state.user_id.take();
-        apply_record_meta(state, fresh);
-        if state.user_changed {
-            state.user_id = user_id;
+        state.body.changes.reset();
+        self.inner.modified.store(false, Ordering::Relaxed);
+        if action != CookieAction::Unchanged {
+            state.cookie_due = Some(action.clone());
         }
+        Ok(action)
+    }
+
+    /// Loads an `Unloaded` session in place (for always-save configurations).
+    async fn reload_unloaded(&self, state: &mut State) -> Result<()> {
+        if let Lifecycle::Unloaded(key) = &state.phase {
+            let key = key.clone();
+            if let Some(record) = self.inner.store.load(&key).await? {
+                self.take_record(&mut state.body, &record);
+            }
+            state.phase = Lifecycle::Clean;
+        }
+        Ok(())
     }
 
     /// Writes what this request changed and says what the cookie should become.
     ///
-    /// - modified and keyless with data: `create` under a fresh key;
-    /// - modified with a key: compare-and-swap `update`, re-applying this request's changes
-    ///   on a concurrent write; [`Error::NotFound`] if the session was deleted meanwhile
+    /// - changed and keyless with data: `create` under a fresh key;
+    /// - changed with a key: compare-and-swap `update`, replaying this request's changes
+    ///   on a concurrent write; [`Error::Interrupted`] if the session was deleted meanwhile
     ///   (never re-created);
-    /// - unmodified but loaded: a cheap `touch` when the idle expiry can move forward by at
+    /// - a pending rotation: the old record is deleted at its version, the new one created;
+    /// - unchanged but loaded: a cheap `touch` when the idle expiry can move forward by at
     ///   least the configured touch interval;
-    /// - empty: nothing is stored, and the cookie is removed if the request sent one.
+    /// - empty or logged out: nothing is stored, and the cookie is removed if the request
+    ///   sent one.
     ///
     /// # Errors
     ///
-    /// Store errors, [`Error::NotFound`], [`Error::TooLarge`]; on error the request's changes
-    /// stay in the handle (nothing is lost) and the stored session is as it was.
+    /// Store errors, [`Error::Interrupted`], [`Error::TooLarge`]; on error the request's
+    /// changes stay in the handle (nothing is lost) and the stored session is as it was
+    /// (for a rotation, at worst the old record is deleted and the new one not yet
+    /// created: the next save creates it).
     ///
     /// # Examples
     ///
@@ -1099,11 +1498,7 @@ impl Session {
     /// ```
     pub async fn save(&self) -> Result<CookieAction> {
         let mut state = self.inner.state.lock().await;
-        let action = self.save_locked(&mut state).await?;
-        if action != CookieAction::Unchanged {
-            state.cookie_due = Some(action.clone());
-        }
-        Ok(action)
+        self.save_locked(&mut state).await
     }
 
     /// Saves like [`save`](Self::save), and returns what the cookie must become for the
@@ -1128,102 +1523,7 @@ impl Session {
     /// ```
     pub async fn finish(&self) -> Result<CookieAction> {
         let mut state = self.inner.state.lock().await;
-        let action = self.save_locked(&mut state).await?;
-        if action != CookieAction::Unchanged {
-            state.cookie_due = Some(action.clone());
-        }
+        self.save_locked(&mut state).await?;
         Ok(state.cookie_due.clone().unwrap_or(CookieAction::Unchanged))
-    }
-
-    async fn save_locked(&self, state: &mut State) -> Result<CookieAction> {
-        let now = Utc::now();
-        if state.is_empty() {
-            self.inner.modified.store(false, Ordering::Relaxed);
-            state.changes.clear();
-            return Ok(if self.inner.cookie_sent {
-                CookieAction::Remove
-            } else {
-                CookieAction::Unchanged
-            });
-        }
-        if self.is_modified() {
-            match state.key.clone() {
-                None => self.create(state, now).await?,
-                Some(key) => self.update(state, key).await?,
-            }
-            self.inner.modified.store(false, Ordering::Relaxed);
-            state.cookie_stale = false;
-            let key = state.key.clone().ok_or(Error::NotFound)?;
-            return Ok(self.cookie_for(state, key, now));
-        }
-        // Not modified: a touch can extend an idle session cheaply.
-        let Some(key) = state.key.clone() else {
-            return Ok(CookieAction::Unchanged);
-        };
-        let save_every = self.inner.config.save_every_request;
-        if save_every {
-            self.ensure_loaded(state).await?;
-            if state.key.is_none() {
-                return Ok(if self.inner.cookie_sent {
-                    CookieAction::Remove
-                } else {
-                    CookieAction::Unchanged
-                });
-            }
-        }
-        let cookie_stale = std::mem::take(&mut state.cookie_stale);
-        if !state.loaded {
-            return Ok(if cookie_stale {
-                self.cookie_for(state, key, now)
-            } else {
-                CookieAction::Unchanged
-            });
-        }
-        let target = self.expiry_at(state, now);
-        let sliding = !matches!(state.expiry(), Expiry::At(_));
-        let due = match (self.inner.config.touch_interval, state.stored_expires_at) {
-            _ if save_every => true,
-            (Some(interval), Some(stored)) => {
-                sliding
-                    && target - stored >= TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX)
-            }
-            _ => false,
-        };
-        if due {
-            if !self.inner.store.touch(&key, target).await? {
-                tracing::debug!(key = %key, "session vanished before touch");
-                *state = State {
-                    loaded: true,
-                    ..State::default()
-                };
-                return Ok(if self.inner.cookie_sent {
-                    CookieAction::Remove
-                } else {
-                    CookieAction::Unchanged
-                });
-            }
-            state.stored_expires_at = Some(target);
-            return Ok(self.cookie_for(state, key, now));
-        }
-        Ok(if cookie_stale {
-            self.cookie_for(state, key, now)
-        } else {
-            CookieAction::Unchanged
-        })
-    }
-}
-
-/// Takes the stored record's columns into the state. Device metadata the request set
-/// (user agent, IP) wins over the stored values.
-fn apply_record_meta(state: &mut State, record: &Record) {
-    state.version = record.version;
-    state.stored_expires_at = Some(record.expires_at);
-    state.created_at = Some(record.created_at);
-    state.user_id.clone_from(&record.user_id);
-    if state.user_agent.is_none() {
-        state.user_agent.clone_from(&record.user_agent);
-    }
-    if state.ip.is_none() {
-        state.ip.clone_from(&record.ip);
     }
 }
