@@ -11,6 +11,12 @@ use crate::{Backend, SqlStore};
 /// The default bound on acquiring a connection (which includes connecting): 5 seconds.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The default bound on each store operation (see
+/// [`SqlStoreBuilder::operation_timeout`]): 5 seconds, the same as the acquire timeout, so
+/// a database that accepts connections but stops answering costs a request at most that
+/// long. Turn it off with [`SqlStoreBuilder::no_operation_timeout`].
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The default number of rows [`delete_expired`](session_core::ExpiredCleanup::delete_expired)
 /// removes per statement.
 pub const DEFAULT_DELETE_BATCH_SIZE: u32 = 5_000;
@@ -54,7 +60,7 @@ impl Default for SqlStoreBuilder {
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             max_connections: None,
             delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
-            operation_timeout: None,
+            operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
         }
     }
 }
@@ -173,7 +179,9 @@ impl SqlStoreBuilder {
 
     /// How long an operation may wait for a connection, including opening one (and, on
     /// SQLite, for a lock held by another process: the busy timeout). When the database
-    /// is down, operations fail with [`StoreError::Unavailable`] within about this time.
+    /// is down, operations fail with [`StoreError::Unavailable`] within about this time
+    /// at worst; on PostgreSQL and MySQL a server found down by the background probe
+    /// (see [`operation_timeout`](Self::operation_timeout)) fails them much sooner.
     /// Applies to pools this builder creates; a pool passed to [`build`](Self::build)
     /// keeps its own settings.
     ///
@@ -222,9 +230,16 @@ impl SqlStoreBuilder {
 
     /// An upper bound on each store operation (except `delete_expired` and `migrate`,
     /// which may legitimately run long), for a database that accepts connections but
-    /// stops answering. An operation past it fails with [`StoreError::Unavailable`] (source:
-    /// an [`std::io::Error`] of kind `TimedOut`). Off by default: connection problems are
-    /// already bounded by [`acquire_timeout`](Self::acquire_timeout).
+    /// stops answering (a frozen server, a network partition). An operation past it fails
+    /// with [`StoreError::Unavailable`] (source: an [`std::io::Error`] of kind
+    /// `TimedOut`). Default [`DEFAULT_OPERATION_TIMEOUT`] (5 s).
+    ///
+    /// Independently of it, a server that refuses connections or stops answering is
+    /// noticed by a background probe (a fresh connection, opened when an operation has
+    /// waited 100 ms or failed with a connection error, with a 1 s timeout); while the
+    /// probe cannot connect, operations fail at once with [`StoreError::Unavailable`]
+    /// instead of waiting for the acquire timeout, and the probe retries every 100 ms, so
+    /// the store works again within about 100 ms of the server coming back.
     ///
     /// # Examples
     ///
@@ -235,6 +250,21 @@ impl SqlStoreBuilder {
     /// ```
     pub fn operation_timeout(mut self, limit: Duration) -> Self {
         self.operation_timeout = Some(limit);
+        self
+    }
+
+    /// Lets operations wait as long as the database takes (no operation timeout; the
+    /// acquire timeout and the "server down" probe still apply). Only for callers that
+    /// bound the whole request themselves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = session_sql::SqlStore::builder().no_operation_timeout();
+    /// # let _ = builder;
+    /// ```
+    pub fn no_operation_timeout(mut self) -> Self {
+        self.operation_timeout = None;
         self
     }
 
@@ -287,7 +317,8 @@ impl SqlStoreBuilder {
     /// `sqlite:` (a file such as `sqlite://sessions.db`, created if missing, or
     /// `sqlite::memory:`), `mysql://` / `mariadb://`.
     ///
-    /// SQLite files are opened in WAL mode with `synchronous = NORMAL`, one writer
+    /// SQLite files are created with permissions 0600 (owner only; their `-wal` and
+    /// `-shm` files get the same) and opened in WAL mode with `synchronous = NORMAL`, one writer
     /// connection and a pool of readers. An in-memory SQLite database lives on one
     /// connection that the pool never closes, so every operation sees the same data.
     ///
@@ -384,6 +415,7 @@ impl SqlStoreBuilder {
                     .await?;
             return Ok(Backend::Sqlite(backend));
         }
+        create_private_file(options.get_filename()).map_err(StoreError::backend)?;
         // After the WAL restarts, its file is truncated back to 64 MiB at most.
         let options = options
             .synchronous(SqliteSynchronous::Normal)
@@ -423,6 +455,23 @@ impl SqlStoreBuilder {
 )]
 pub(crate) fn feature_disabled(scheme: &str, feature: &'static str) -> StoreError {
     StoreError::Config(session_core::ConfigError::feature_disabled(scheme, feature))
+}
+
+/// Creates a missing SQLite database file readable and writable by its owner only (0600
+/// on Unix). SQLite gives the `-wal` and `-shm` files it creates the database file's
+/// permissions, so session data never lands in a world-readable file. An existing file
+/// is left as it is.
+#[cfg(feature = "sqlite")]
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a SQLite URL names an in-memory database.

@@ -402,6 +402,11 @@ enum Pool {
 /// ([`user_index`](SessionStore::user_index) is `None`) and no device metadata (see
 /// [`capabilities`](SessionStore::capabilities)).
 ///
+/// Its waits are bounded as [`SqlStore`](crate::SqlStore)'s are: every operation but
+/// `migrate` and `delete_expired` by [`DEFAULT_OPERATION_TIMEOUT`](crate::DEFAULT_OPERATION_TIMEOUT)
+/// (5 s), and on PostgreSQL and MySQL a server that is down makes operations fail fast
+/// with [`StoreError::Unavailable`] until a background probe connects again.
+///
 /// # Examples
 ///
 /// ```
@@ -431,6 +436,7 @@ pub struct InteropStore {
     layout: InteropLayout,
     table: TableName,
     q: Queries,
+    guard: std::sync::Arc<crate::health::Guard>,
 }
 
 impl InteropStore {
@@ -568,11 +574,24 @@ impl InteropStore {
             Pool::MySql(_) => Flavor::MySql,
         };
         let q = Queries::new(&table, layout, flavor);
+        let probe = match &pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => Some(crate::health::probe_for(p)),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => Some(crate::health::probe_for(p)),
+        };
+        let guard = std::sync::Arc::new(crate::health::Guard::new(
+            Some(crate::DEFAULT_OPERATION_TIMEOUT),
+            probe,
+        ));
         Self {
             pool,
             layout,
             table,
             q,
+            guard,
         }
     }
 
@@ -592,6 +611,46 @@ impl InteropStore {
     /// ```
     pub fn with_table(self, table: TableName) -> Self {
         Self::build(self.pool, self.layout, Some(table))
+    }
+
+    /// The DDL [`migrate`](Self::migrate) runs for `layout` on `dialect` with the table
+    /// `table`, as text: for projects whose own migrations (Django's, sqlx-cli's) create
+    /// the table. Statements end with `;` and are idempotent (`IF NOT EXISTS`). The
+    /// crate's `sql/` directory holds the same text for the default tables (kept in sync
+    /// by a test).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Config`] when the dialect's cargo feature is not enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_sql::{Dialect, InteropLayout, InteropStore, TableName};
+    /// let table = TableName::new("django_session")?;
+    /// let ddl = InteropStore::schema_sql(Dialect::Sqlite, InteropLayout::Django, &table)?;
+    /// assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn schema_sql(
+        dialect: crate::Dialect,
+        layout: InteropLayout,
+        table: &TableName,
+    ) -> StoreResult<String> {
+        let flavor = match dialect {
+            #[cfg(feature = "sqlite")]
+            crate::Dialect::Sqlite => Flavor::Sqlite,
+            #[cfg(feature = "postgres")]
+            crate::Dialect::Postgres => Flavor::Postgres,
+            #[cfg(feature = "mysql")]
+            crate::Dialect::MySql => Flavor::MySql,
+            #[allow(unreachable_patterns)]
+            other => return Err(crate::dialect_disabled(other)),
+        };
+        let q = Queries::new(table, layout, flavor);
+        Ok(crate::join_statements(
+            q.migrate.iter().map(|s| s.as_str().to_owned()),
+        ))
     }
 
     /// The layout.
@@ -875,9 +934,9 @@ fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(t)
 }
 
-#[async_trait]
-impl SessionStore for InteropStore {
-    async fn create(&self, r: &Record) -> StoreResult<()> {
+/// The operations themselves; [`SessionStore`] runs them under the store's bounds.
+impl InteropStore {
+    async fn raw_create(&self, r: &Record) -> StoreResult<()> {
         let now = now();
         let affected = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -913,7 +972,7 @@ impl SessionStore for InteropStore {
         Ok(())
     }
 
-    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
+    async fn raw_load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let now = now();
         match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -963,7 +1022,7 @@ impl SessionStore for InteropStore {
         }
     }
 
-    async fn update(&self, r: &Record) -> StoreResult<u64> {
+    async fn raw_update(&self, r: &Record) -> StoreResult<u64> {
         let now = now();
         // Lock the live row, compare its data's fingerprint with the version the caller
         // loaded, then write: a compare-and-swap on the data itself. Dropping the
@@ -1021,7 +1080,7 @@ impl SessionStore for InteropStore {
         Ok(fingerprint(&stored))
     }
 
-    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn raw_touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
         let now = now();
         let affected = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1048,7 +1107,7 @@ impl SessionStore for InteropStore {
         Ok(affected > 0)
     }
 
-    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+    async fn raw_delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let now = now();
         let was_live: Option<bool> = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1071,7 +1130,7 @@ impl SessionStore for InteropStore {
         Ok(was_live.unwrap_or(false))
     }
 
-    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+    async fn raw_delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
         let now = now();
         // As `update`: lock the live row, compare its data's fingerprint with `version`,
         // and only then delete it. Dropping the transaction without commit rolls it back.
@@ -1136,7 +1195,7 @@ impl SessionStore for InteropStore {
         }
     }
 
-    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
+    async fn raw_exists(&self, key: &SessionKey) -> StoreResult<bool> {
         let now = now();
         let row = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1166,22 +1225,10 @@ impl SessionStore for InteropStore {
         };
         Ok(row)
     }
-
-    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
-        Some(self)
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
-            .with_device_metadata(false)
-            .with_exact_versions(false)
-    }
 }
 
-/// Removes expired rows (one `DELETE`; a row whose expiry is NULL stays, as in Plain).
-#[async_trait]
-impl ExpiredCleanup for InteropStore {
-    async fn delete_expired(&self) -> StoreResult<u64> {
+impl InteropStore {
+    async fn raw_delete_expired(&self) -> StoreResult<u64> {
         let now = now();
         let removed = match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -1210,6 +1257,67 @@ impl ExpiredCleanup for InteropStore {
             tracing::info!(table = %self.table, removed, "deleted expired sessions");
         }
         Ok(removed)
+    }
+}
+
+#[async_trait]
+impl SessionStore for InteropStore {
+    async fn create(&self, r: &Record) -> StoreResult<()> {
+        self.guard.run("create", true, self.raw_create(r)).await
+    }
+
+    async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
+        self.guard.run("load", true, self.raw_load(key)).await
+    }
+
+    async fn update(&self, r: &Record) -> StoreResult<u64> {
+        self.guard.run("update", true, self.raw_update(r)).await
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
+        self.guard
+            .run("touch", true, self.raw_touch(key, expires_at))
+            .await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.guard.run("delete", true, self.raw_delete(key)).await
+    }
+
+    async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
+        self.guard
+            .run(
+                "delete_at_version",
+                true,
+                self.raw_delete_at_version(key, version),
+            )
+            .await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
+        self.guard.run("exists", true, self.raw_exists(key)).await
+    }
+
+    fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
+        Some(self)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+            .with_device_metadata(false)
+            .with_exact_versions(false)
+    }
+}
+
+/// Removes expired rows (one `DELETE`; a row whose expiry is NULL stays, as in Plain).
+/// Not bounded by the operation timeout (a backlog may take long), but it fails fast
+/// while the server is down.
+#[async_trait]
+impl ExpiredCleanup for InteropStore {
+    async fn delete_expired(&self) -> StoreResult<u64> {
+        self.guard
+            .run("delete_expired", false, self.raw_delete_expired())
+            .await
     }
 }
 

@@ -71,16 +71,27 @@
 //! | `delete_expired` ([`ExpiredCleanup`]) | `DELETE` in batches of [`SqlStoreBuilder::delete_batch_size`] rows until none is left, returning the total; PostgreSQL skips rows locked by other transactions |
 //! | `list_for_user`, `delete_for_user` ([`UserIndex`]) | one statement on the `user_id` index |
 //!
-//! No operation opens a transaction.
+//! No operation opens a transaction of its own (SQLite's group commit wraps concurrent
+//! writes in one; see below).
+//!
+//! The DDL of `migrate` is available as text for users' own migration tools
+//! ([`SqlStore::schema_sql`], [`InteropStore::schema_sql`], and `.sql` files in the
+//! crate's `sql/` directory).
 //!
 //! # SQLite
 //!
 //! A SQLite file (`sqlite://path.db`, created if missing) runs in WAL mode with
 //! `synchronous = NORMAL` and a busy timeout equal to the acquire timeout. Writes go
-//! through one writer connection that the store owns, queued first come, first served
-//! inside the process, so concurrent requests never fight over SQLite's write lock (with
-//! its busy retries and sleeps); reads use a separate pool of readers (10 by default),
-//! which WAL never blocks. The writer does not checkpoint the WAL after its commits:
+//! through one writer connection that the store owns, so concurrent requests never fight
+//! over SQLite's write lock (with its busy retries and sleeps), and they are committed in
+//! groups: each write queues its statement, and whichever write gets the writer runs every
+//! statement queued at that moment in one transaction, so N concurrent writes pay one
+//! commit. Each statement keeps its own outcome (`KeyExists`, `NotFound`, `Conflict`, a
+//! failure of its own) exactly as if it ran alone; answers are sent after the commit, and
+//! a batch that cannot commit is replayed statement by statement. A lone write runs
+//! without a transaction. Reads use a separate pool of readers (10 by default), which WAL
+//! never blocks. New database files (and their `-wal` and `-shm` files) are created with
+//! permissions 0600. The writer does not checkpoint the WAL after its commits:
 //! every 1,000 writes a reader runs a passive checkpoint alongside it, so writes rarely
 //! wait for the copy and its fsync. Only when the WAL has grown past 16 MiB does the
 //! checkpoint take one turn on the writer to finish the copy, so that the WAL restarts
@@ -99,20 +110,29 @@
 //! Store operations answer [`StoreError`]. Contract outcomes are
 //! [`StoreError::KeyExists`], [`StoreError::NotFound`] and [`StoreError::Conflict`]. A
 //! database that cannot be reached (connection refused or lost, pool timeout, server
-//! shutting down, SQLite busy past its timeout) gives [`StoreError::Unavailable`] within
-//! about [`SqlStoreBuilder::acquire_timeout`]; any other failure gives
-//! [`StoreError::Backend`]. Both keep the [`sqlx::Error`] as their source. Configuration
-//! mistakes found before anything is sent (an invalid table name, a URL that does not
-//! parse, an unknown scheme, a database whose feature is not enabled) give
-//! [`StoreError::Config`]; its source is this crate's [`ConfigError`] (or the sqlx
+//! shutting down, SQLite busy past its timeout) gives [`StoreError::Unavailable`]; any
+//! other failure gives [`StoreError::Backend`]. Both keep the [`sqlx::Error`] as their
+//! source. Configuration mistakes found before anything is sent (an invalid table name, a
+//! URL that does not parse, an unknown scheme, a database whose feature is not enabled)
+//! give [`StoreError::Config`]; its source is this crate's [`ConfigError`] (or the sqlx
 //! parse error), and for a disabled feature
 //! [`feature`](session_core::ConfigError::feature) names it.
-//! Broken connections are dropped by the pool and connections that sat idle for more than
-//! a second are checked before use (busy ones are not: no extra round trip on the hot
-//! path), so the same store works again as soon as the database is back; no restart is
-//! needed. For a server that accepts connections but stops answering, set
-//! [`SqlStoreBuilder::operation_timeout`].
 //!
+//! No operation waits unbounded by default:
+//!
+//! - every operation but `migrate` and `delete_expired` is bounded by the operation
+//!   timeout ([`DEFAULT_OPERATION_TIMEOUT`], 5 s; [`SqlStoreBuilder::operation_timeout`]),
+//!   for a server that accepts connections but stops answering;
+//! - on PostgreSQL and MySQL, a server that is down is noticed by a background probe (a
+//!   fresh connection, opened when an operation has waited 100 ms or hit a connection
+//!   error, with a 1 s timeout). While it cannot connect, operations fail at once with
+//!   [`StoreError::Unavailable`] instead of each waiting the acquire timeout, and it
+//!   retries every 100 ms;
+//! - broken connections are dropped by the pool, and connections that sat idle for more
+//!   than a second are checked before use (busy ones are not: no extra round trip on the
+//!   hot path), so the same store works again as soon as the database is back; no
+//!   restart is needed.
+
 //! # Layouts: the extension point
 //!
 //! Tables shared with Django (`django_session`) and Plain are served by [`InteropStore`]
@@ -139,6 +159,7 @@ compile_error!("session-sql needs at least one of the features `sqlite`, `postgr
 mod builder;
 mod common;
 mod error;
+mod health;
 mod interop;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -150,6 +171,7 @@ mod table;
 
 pub use builder::{
     ConfigError, SqlStoreBuilder, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_DELETE_BATCH_SIZE,
+    DEFAULT_OPERATION_TIMEOUT,
 };
 pub use interop::{InteropLayout, InteropStore};
 pub use table::{InvalidTableName, TableLayout, TableName, DEFAULT_TABLE_NAME, MAX_TABLE_NAME_LEN};
@@ -158,9 +180,11 @@ pub use table::{InvalidTableName, TableLayout, TableName, DEFAULT_TABLE_NAME, MA
 pub use sqlx;
 
 use session_core::chrono::{DateTime, Utc};
+#[cfg(doc)]
+use session_core::StoreError;
 use session_core::{
-    async_trait, Capabilities, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError,
-    StoreResult, UserIndex,
+    async_trait, Capabilities, ExpiredCleanup, Record, SessionKey, SessionStore, StoreResult,
+    UserIndex,
 };
 
 use common::Settings;
@@ -273,6 +297,27 @@ impl sealed::Sealed for sqlx::MySqlPool {
     }
 }
 
+/// One statement per line group, each ending with `;`.
+pub(crate) fn join_statements(statements: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::new();
+    for statement in statements {
+        out.push_str(statement.trim_end());
+        out.push_str(";\n");
+    }
+    out
+}
+
+/// A dialect whose cargo feature this build lacks.
+#[allow(dead_code)]
+pub(crate) fn dialect_disabled(dialect: Dialect) -> session_core::StoreError {
+    let (scheme, feature) = match dialect {
+        Dialect::Postgres => ("postgres://", "postgres"),
+        Dialect::Sqlite => ("sqlite:", "sqlite"),
+        Dialect::MySql => ("mysql://", "mysql"),
+    };
+    builder::feature_disabled(scheme, feature)
+}
+
 /// A [`SessionStore`] on a SQL database (PostgreSQL, SQLite, MySQL/MariaDB).
 ///
 /// Cheap operations, one prepared statement each on the happy path; see the
@@ -311,7 +356,7 @@ pub struct SqlStore {
     backend: Backend,
     table: TableName,
     layout: TableLayout,
-    operation_timeout: Option<std::time::Duration>,
+    guard: health::Guard,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -382,7 +427,11 @@ impl SqlStore {
             table: table.clone(),
             delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
         };
-        Self::from_backend(pool.into_backend(settings), table, None)
+        Self::from_backend(
+            pool.into_backend(settings),
+            table,
+            Some(DEFAULT_OPERATION_TIMEOUT),
+        )
     }
 
     pub(crate) fn from_backend(
@@ -390,33 +439,29 @@ impl SqlStore {
         table: table::Table,
         operation_timeout: Option<std::time::Duration>,
     ) -> Self {
+        let probe = match &backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(b) => Some(health::probe_for(b.pool())),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => None,
+            #[cfg(feature = "mysql")]
+            Backend::MySql(b) => Some(health::probe_for(b.pool())),
+        };
         Self {
             backend,
             table: table.name,
             layout: table.layout,
-            operation_timeout,
+            guard: health::Guard::new(operation_timeout, probe),
         }
     }
 
-    /// Runs one operation under the configured operation timeout, if any.
+    /// Runs one operation under the operation timeout and the "server down" check.
     async fn bounded<T>(
         &self,
         operation: &'static str,
         fut: impl std::future::Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
-        let Some(limit) = self.operation_timeout else {
-            return fut.await;
-        };
-        match tokio::time::timeout(limit, fut).await {
-            Ok(result) => result,
-            Err(_elapsed) => {
-                tracing::warn!(table = %self.table, operation, ?limit, "session store operation timed out");
-                Err(StoreError::unavailable(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("session store {operation} did not finish within {limit:?}"),
-                )))
-            }
-        }
+        self.guard.run(operation, true, fut).await
     }
 
     /// Creates the table and its indexes if they do not exist. Idempotent, and safe when
@@ -439,9 +484,58 @@ impl SqlStore {
     /// # Ok(()) }
     /// ```
     pub async fn migrate(&self) -> StoreResult<()> {
-        dispatch!(self, b => b.migrate().await)?;
+        self.guard
+            .run("migrate", false, async {
+                dispatch!(self, b => b.migrate().await)
+            })
+            .await?;
         tracing::info!(table = %self.table, dialect = ?self.dialect(), "session table ready");
         Ok(())
+    }
+
+    /// The DDL [`migrate`](Self::migrate) runs for the native layout on `dialect` with
+    /// the table `table`, as text, for teams that manage their schema with their own
+    /// migration tool. Statements end with `;` and are idempotent (`IF NOT EXISTS`). The
+    /// crate's `sql/` directory holds the same text for the default table `sessions`
+    /// (kept in sync by a test). With sqlx-cli:
+    ///
+    /// ```text
+    /// sqlx migrate add create_sessions        # creates migrations/<version>_create_sessions.sql
+    /// cp session-sql/sql/postgres/native.sql migrations/<version>_create_sessions.sql
+    /// sqlx migrate run                        # then build the store without calling migrate()
+    /// ```
+    ///
+    /// (or write the output of this function into the migration file, for another table
+    /// name).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Config`] when the dialect's cargo feature is not enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_sql::{Dialect, SqlStore, TableName};
+    /// let ddl = SqlStore::schema_sql(Dialect::Sqlite, &TableName::new("sessions")?)?;
+    /// assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS \"sessions\""));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn schema_sql(dialect: Dialect, table: &TableName) -> StoreResult<String> {
+        let table = table::Table {
+            name: table.clone(),
+            layout: TableLayout::Native,
+        };
+        let statements = match dialect {
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => sqlite::migration(&table),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => postgres::migration(&table),
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => mysql::migration(&table),
+            #[allow(unreachable_patterns)]
+            other => return Err(dialect_disabled(other)),
+        };
+        Ok(join_statements(statements))
     }
 
     /// The table this store works on.
@@ -615,7 +709,12 @@ impl UserIndex for SqlStore {
 #[async_trait]
 impl ExpiredCleanup for SqlStore {
     async fn delete_expired(&self) -> StoreResult<u64> {
-        let removed = dispatch!(self, b => b.delete_expired().await)?;
+        let removed = self
+            .guard
+            .run("delete_expired", false, async {
+                dispatch!(self, b => b.delete_expired().await)
+            })
+            .await?;
         if removed > 0 {
             tracing::info!(table = %self.table, removed, "deleted expired sessions");
         }

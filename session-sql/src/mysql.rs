@@ -34,6 +34,12 @@ struct Queries {
 const COLUMNS: &str =
     "data, expires_at, version, user_id, created_at, last_active_at, user_agent, ip";
 
+/// The statements `migrate` runs for `table`, as text.
+pub(crate) fn migration(table: &Table) -> Vec<String> {
+    let q = Queries::new(table);
+    vec![q.migrate.as_str().to_owned()]
+}
+
 impl Queries {
     fn new(table: &Table) -> Self {
         match table.layout {

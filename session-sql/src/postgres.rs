@@ -31,6 +31,12 @@ struct Queries {
 const COLUMNS: &str =
     "data, expires_at, version, user_id, created_at, last_active_at, user_agent, ip";
 
+/// The statements `migrate` runs for `table`, as text.
+pub(crate) fn migration(table: &Table) -> Vec<String> {
+    let q = Queries::new(table);
+    q.migrate.iter().map(|s| s.as_str().to_owned()).collect()
+}
+
 impl Queries {
     fn new(table: &Table) -> Self {
         match table.layout {

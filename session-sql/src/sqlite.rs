@@ -4,7 +4,7 @@
 //! and compared as plain integers.
 //!
 //! Writes go through one writer connection that the store owns (behind a FIFO mutex),
-//! reads through a pool of readers. In WAL mode readers never block the writer nor each
+//! committed in groups (see the `group` module), reads through a pool of readers. In WAL mode readers never block the writer nor each
 //! other, and writers queue in the process instead of fighting over SQLite's write lock
 //! with sleeps and retries.
 //!
@@ -36,6 +36,8 @@ pub(crate) const CHECKPOINT_EVERY: u32 = 1_000;
 /// turn so that the WAL restarts: 4,096 frames are 16 MiB with 4 KiB pages.
 pub(crate) const WAL_RESET_FRAMES: i64 = 4_096;
 
+mod group;
+
 use crate::common::{now, sql, Settings};
 use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
 use crate::table::{Table, TableLayout};
@@ -58,6 +60,12 @@ struct Queries {
 
 const COLUMNS: &str =
     "data, expires_at, version, user_id, created_at, last_active_at, user_agent, ip";
+
+/// The statements `migrate` runs for `table`, as text.
+pub(crate) fn migration(table: &Table) -> Vec<String> {
+    let q = Queries::new(table);
+    q.migrate.iter().map(|s| s.as_str().to_owned()).collect()
+}
 
 impl Queries {
     fn new(table: &Table) -> Self {
@@ -215,6 +223,8 @@ pub struct SqliteBackend {
     checkpointing: Arc<AtomicBool>,
     /// Set by `close`: the dedicated writer is not reopened any more.
     closed: AtomicBool,
+    /// Writes waiting for the dedicated writer (group commit).
+    queue: group::Queue,
     settings: Settings,
     q: Queries,
 }
@@ -316,6 +326,7 @@ impl SqliteBackend {
             writes: checkpoints.then(|| AtomicU32::new(0)),
             checkpointing: Arc::new(AtomicBool::new(false)),
             closed: AtomicBool::new(false),
+            queue: group::Queue::default(),
             settings,
             q,
         }
@@ -377,6 +388,31 @@ impl SqliteBackend {
         }
     }
 
+    /// Runs one write: queued for group commit on the dedicated writer, alone behind
+    /// the gate on a caller's pool.
+    async fn write(&self, build: group::Build, shape: group::Shape) -> StoreResult<group::Outcome> {
+        match &self.writer {
+            Writer::Dedicated {
+                conn,
+                options,
+                timeout,
+            } => {
+                let writer = group::Writer {
+                    conn,
+                    options,
+                    timeout: *timeout,
+                    closed: self.closed.load(Ordering::Acquire),
+                };
+                self.queue.submit(writer, build, shape).await
+            }
+            Writer::Pool { .. } => {
+                let mut conn = self.write_conn().await?;
+                let result = group::run_alone(conn.get()?, &build, shape).await;
+                conn.check(result)
+            }
+        }
+    }
+
     async fn read_conn(&self) -> StoreResult<Conn<'_>> {
         match &self.reader {
             Reader::Pool(pool) => Ok(Conn::Pooled {
@@ -419,22 +455,35 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn create(&self, r: &Record) -> StoreResult<()> {
-        let query = sqlx::query(self.q.create.clone())
-            .bind(r.key.as_str())
-            .bind(r.data.as_str())
-            .bind(micros(r.expires_at))
-            .bind(version_to_db(r.version)?)
-            .bind(r.user_id.as_deref())
-            .bind(micros(r.created_at))
-            .bind(r.last_active_at.map(micros))
-            .bind(r.user_agent.as_deref())
-            .bind(r.ip.as_deref())
-            .bind(micros(now()));
-        let affected = {
-            let mut conn = self.write_conn().await?;
-            let result = query.execute(conn.get()?).await;
-            conn.check(result)?.rows_affected()
-        };
+        let q = self.q.create.clone();
+        let (key, data, user, agent, ip) = (
+            r.key.as_str().to_owned(),
+            r.data.clone(),
+            r.user_id.clone(),
+            r.user_agent.clone(),
+            r.ip.clone(),
+        );
+        let (expires, version, created, active, now) = (
+            micros(r.expires_at),
+            version_to_db(r.version)?,
+            micros(r.created_at),
+            r.last_active_at.map(micros),
+            micros(now()),
+        );
+        let build: group::Build = Box::new(move || {
+            sqlx::query(q.clone())
+                .bind(key.clone())
+                .bind(data.clone())
+                .bind(expires)
+                .bind(version)
+                .bind(user.clone())
+                .bind(created)
+                .bind(active)
+                .bind(agent.clone())
+                .bind(ip.clone())
+                .bind(now)
+        });
+        let affected = self.write(build, group::Shape::Execute).await?.rows();
         if affected == 0 {
             return Err(StoreError::KeyExists);
         }
@@ -456,21 +505,33 @@ impl SqliteBackend {
 
     pub(crate) async fn update(&self, r: &Record) -> StoreResult<u64> {
         let now = now();
-        let query = sqlx::query(self.q.update.clone())
-            .bind(r.data.as_str())
-            .bind(micros(r.expires_at))
-            .bind(r.user_id.as_deref())
-            .bind(r.last_active_at.map(micros))
-            .bind(r.user_agent.as_deref())
-            .bind(r.ip.as_deref())
-            .bind(r.key.as_str())
-            .bind(version_to_db(r.version)?)
-            .bind(micros(now));
-        let affected = {
-            let mut conn = self.write_conn().await?;
-            let result = query.execute(conn.get()?).await;
-            conn.check(result)?.rows_affected()
-        };
+        let q = self.q.update.clone();
+        let (key, data, user, agent, ip) = (
+            r.key.as_str().to_owned(),
+            r.data.clone(),
+            r.user_id.clone(),
+            r.user_agent.clone(),
+            r.ip.clone(),
+        );
+        let (expires, active, version, at) = (
+            micros(r.expires_at),
+            r.last_active_at.map(micros),
+            version_to_db(r.version)?,
+            micros(now),
+        );
+        let build: group::Build = Box::new(move || {
+            sqlx::query(q.clone())
+                .bind(data.clone())
+                .bind(expires)
+                .bind(user.clone())
+                .bind(active)
+                .bind(agent.clone())
+                .bind(ip.clone())
+                .bind(key.clone())
+                .bind(version)
+                .bind(at)
+        });
+        let affected = self.write(build, group::Shape::Execute).await?.rows();
         if affected == 1 {
             self.wrote();
             return Ok(r.version + 1);
@@ -500,15 +561,15 @@ impl SqliteBackend {
         key: &SessionKey,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let query = sqlx::query(self.q.touch.clone())
-            .bind(micros(expires_at))
-            .bind(micros(now()))
-            .bind(key.as_str());
-        let affected = {
-            let mut conn = self.write_conn().await?;
-            let result = query.execute(conn.get()?).await;
-            conn.check(result)?.rows_affected()
-        };
+        let q = self.q.touch.clone();
+        let (key, expires, at) = (key.as_str().to_owned(), micros(expires_at), micros(now()));
+        let build: group::Build = Box::new(move || {
+            sqlx::query(q.clone())
+                .bind(expires)
+                .bind(at)
+                .bind(key.clone())
+        });
+        let affected = self.write(build, group::Shape::Execute).await?.rows();
         if affected > 0 {
             self.wrote();
         }
@@ -516,14 +577,14 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        let query = sqlx::query_scalar::<_, bool>(self.q.delete.clone())
-            .bind(key.as_str())
-            .bind(micros(now()));
-        let was_live = {
-            let mut conn = self.write_conn().await?;
-            let result = query.fetch_optional(conn.get()?).await;
-            conn.check(result)?
-        };
+        let q = self.q.delete.clone();
+        let (key, at) = (key.as_str().to_owned(), micros(now()));
+        let build: group::Build =
+            Box::new(move || sqlx::query(q.clone()).bind(key.clone()).bind(at));
+        let was_live = self
+            .write(build, group::Shape::ReturningBool)
+            .await?
+            .returned();
         if was_live.is_some() {
             self.wrote();
         }
@@ -536,15 +597,19 @@ impl SqliteBackend {
         version: u64,
     ) -> StoreResult<()> {
         let now = now();
-        let query = sqlx::query(self.q.delete_at_version.clone())
-            .bind(key.as_str())
-            .bind(version_to_db(version)?)
-            .bind(micros(now));
-        let affected = {
-            let mut conn = self.write_conn().await?;
-            let result = query.execute(conn.get()?).await;
-            conn.check(result)?.rows_affected()
-        };
+        let q = self.q.delete_at_version.clone();
+        let (owned, version_db, at) = (
+            key.as_str().to_owned(),
+            version_to_db(version)?,
+            micros(now),
+        );
+        let build: group::Build = Box::new(move || {
+            sqlx::query(q.clone())
+                .bind(owned.clone())
+                .bind(version_db)
+                .bind(at)
+        });
+        let affected = self.write(build, group::Shape::Execute).await?.rows();
         if affected > 0 {
             self.wrote();
             return Ok(());

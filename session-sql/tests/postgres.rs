@@ -221,9 +221,94 @@ impl Drop for RestartOnDrop {
     }
 }
 
+/// The outage tests share one server: they take turns.
+static OUTAGE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn outage_server() -> std::sync::MutexGuard<'static, ()> {
+    OUTAGE_SERVER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The 99th percentile of some latencies.
+fn p99(latencies: &mut [Duration]) -> Duration {
+    assert!(!latencies.is_empty(), "no latencies measured");
+    latencies.sort_unstable();
+    latencies[(latencies.len() * 99).div_ceil(100).saturating_sub(1)]
+}
+
+/// 32 tasks run loads and creates for `duration`; every answer's latency and error.
+async fn load_phase(
+    store: &Arc<SqlStore>,
+    key: &SessionKey,
+    duration: Duration,
+) -> Vec<(Duration, Result<(), session_core::StoreError>)> {
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = store.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let started = Instant::now();
+            while started.elapsed() < duration {
+                let t = Instant::now();
+                let result = if i % 4 == 0 {
+                    store.create(&common::record(TimeDelta::hours(1))).await
+                } else {
+                    store.load(&key).await.map(|_| ())
+                };
+                out.push((t.elapsed(), result));
+                // A failing-fast store answers without awaiting anything: pace the
+                // tasks like request traffic so they do not starve the runtime's timers.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("load task panicked"));
+    }
+    all
+}
+
+/// Writes everything committed so far to disk (`CHECKPOINT`, as the superuser the tests
+/// connect as).
+async fn checkpoint(url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect for CHECKPOINT");
+    sqlx::query("CHECKPOINT")
+        .execute(&mut conn)
+        .await
+        .expect("CHECKPOINT");
+    conn.close().await.expect("close");
+}
+
+/// Polls `load` until it succeeds; how long that took after the server came back.
+async fn recovery_time(store: &SqlStore, key: &SessionKey) -> Duration {
+    let back = Instant::now();
+    loop {
+        match store.load(key).await {
+            Ok(found) => {
+                assert!(
+                    found.is_some(),
+                    "the record committed before the outage is back"
+                );
+                return back.elapsed();
+            }
+            Err(e) if back.elapsed() < Duration::from_secs(30) => {
+                assert!(e.is_unavailable(), "while recovering: {e:?}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("store did not recover within 30 s: {e:?}"),
+        }
+    }
+}
+
 #[test]
 fn outage_gives_errors_within_the_timeout_and_the_same_store_recovers() {
     const TIMEOUT: Duration = Duration::from_secs(2);
+    let _server = outage_server();
     runtime().block_on(async {
         let url = common::env_url("SESSION_TEST_POSTGRES_OUTAGE_URL");
         let store = SqlStore::builder()
@@ -246,6 +331,9 @@ fn outage_gives_errors_within_the_timeout_and_the_same_store_recovers() {
             assert!(ok.expect("exists before the outage"));
         }
 
+        // The test servers run with synchronous_commit=off, and the stop is immediate: make
+        // what was committed durable first, or the restarted server may not have the table.
+        checkpoint(&url).await;
         let mut guard = RestartOnDrop { stopped: false };
         tokio::task::spawn_blocking(|| run_outage_command("SESSION_TEST_POSTGRES_OUTAGE_STOP"))
             .await
@@ -323,29 +411,39 @@ fn outage_gives_errors_within_the_timeout_and_the_same_store_recovers() {
             started.elapsed()
         );
 
+        // Under load (32 tasks, 2 s), every answer is Unavailable and fast: the store
+        // knows the server is down and does not wait for the acquire timeout.
+        let store = Arc::new(store);
+        let mut answers = load_phase(&store, &before.key, Duration::from_secs(2)).await;
+        let mut latencies = Vec::new();
+        for (latency, result) in answers.drain(..) {
+            let err = result.expect_err("an operation succeeded with the server stopped");
+            assert!(err.is_unavailable(), "expected Unavailable, got {err:?}");
+            latencies.push(latency);
+        }
+        let n = latencies.len();
+        let p99 = p99(&mut latencies);
+        let max = latencies[n - 1];
+        eprintln!("server stopped: {n} answers under load, p99 {p99:?}, max {max:?}");
+        assert!(
+            p99 < Duration::from_millis(250),
+            "p99 of the Unavailable answers {p99:?} (goal < 250 ms)"
+        );
+
         tokio::task::spawn_blocking(|| run_outage_command("SESSION_TEST_POSTGRES_OUTAGE_START"))
             .await
             .expect("start");
         guard.stopped = false;
 
-        // The same store instance works again: the first operation after the restart
-        // may not fail more than the pool's stale connections allow; then all succeed.
-        let restarted = Instant::now();
-        let loaded = loop {
-            match store.load(&before.key).await {
-                Ok(found) => break found,
-                Err(e) if restarted.elapsed() < Duration::from_secs(30) => {
-                    eprintln!("after restart: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("store did not recover within 30 s: {e:?}"),
-            }
-        };
-        eprintln!(
-            "store answered again {:?} after the restart",
-            restarted.elapsed()
-        );
-        let loaded = loaded.expect("the record committed before the outage is back");
+        // The same store instance works again within a second, without a restart.
+        let took = recovery_time(&store, &before.key).await;
+        eprintln!("store answered again {took:?} after the server was back");
+        assert!(took < Duration::from_secs(1), "recovery took {took:?}");
+        let loaded = store
+            .load(&before.key)
+            .await
+            .expect("load after recovery")
+            .expect("the record committed before the outage is back");
         assert_eq!(loaded.data, before.data);
         for _ in 0..20 {
             assert!(store
@@ -373,5 +471,115 @@ fn outage_gives_errors_within_the_timeout_and_the_same_store_recovers() {
         assert!(store.delete(&fresh.key).await.expect("delete"));
         store.delete_expired().await.expect("delete_expired");
         drop(guard);
+    });
+}
+
+/// The outage server's postmaster and its children, from its data directory (the `-D`
+/// argument of `SESSION_TEST_POSTGRES_OUTAGE_STOP`).
+fn outage_server_pids() -> Vec<String> {
+    let stop = common::env_url("SESSION_TEST_POSTGRES_OUTAGE_STOP");
+    let mut words = stop.split_whitespace();
+    let dir = loop {
+        match words.next() {
+            Some("-D") => break words.next().expect("a directory after -D").to_owned(),
+            Some(_) => {}
+            None => panic!("no -D <data dir> in SESSION_TEST_POSTGRES_OUTAGE_STOP"),
+        }
+    };
+    let pid_file = std::fs::read_to_string(format!("{dir}/postmaster.pid"))
+        .unwrap_or_else(|e| panic!("read {dir}/postmaster.pid: {e}"));
+    let postmaster = pid_file
+        .lines()
+        .next()
+        .expect("postmaster pid")
+        .trim()
+        .to_owned();
+    let children = std::process::Command::new("pgrep")
+        .args(["-P", &postmaster])
+        .output()
+        .expect("run pgrep");
+    let mut pids = vec![postmaster];
+    pids.extend(
+        String::from_utf8_lossy(&children.stdout)
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    pids
+}
+
+fn signal(sig: &str, pids: &[String]) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .args(pids)
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pids:?} failed");
+}
+
+/// Sends SIGCONT to the frozen server however the test ends.
+struct ThawOnDrop(Vec<String>);
+
+impl Drop for ThawOnDrop {
+    fn drop(&mut self) {
+        signal("CONT", &self.0);
+    }
+}
+
+#[test]
+fn frozen_server_answers_every_operation_within_the_timeout() {
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    let _server = outage_server();
+    runtime().block_on(async {
+        let url = common::env_url("SESSION_TEST_POSTGRES_OUTAGE_URL");
+        let store = SqlStore::builder()
+            .table(common::unique_table("pgfrozen"))
+            .operation_timeout(TIMEOUT)
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .expect("connect to the outage server");
+        store.migrate().await.expect("migrate");
+        let before = common::record(TimeDelta::hours(1));
+        store.create(&before).await.expect("create before freezing");
+        let warm: Vec<_> = (0..8).map(|_| store.exists(&before.key)).collect();
+        for ok in futures_util::future::join_all(warm).await {
+            assert!(ok.expect("exists before freezing"));
+        }
+
+        let pids = outage_server_pids();
+        assert!(pids.len() > 1, "postmaster and backends: {pids:?}");
+        signal("STOP", &pids);
+        let thaw = ThawOnDrop(pids);
+
+        let store = Arc::new(store);
+        let answers = load_phase(&store, &before.key, Duration::from_secs(3)).await;
+        let bound = TIMEOUT + TIMEOUT / 10;
+        let mut latencies = Vec::new();
+        for (latency, result) in answers {
+            let err = result.expect_err("an operation succeeded on a frozen server");
+            assert!(err.is_unavailable(), "expected Unavailable, got {err:?}");
+            assert!(
+                latency <= bound,
+                "an operation waited {latency:?}, past the timeout + 10% ({bound:?})"
+            );
+            latencies.push(latency);
+        }
+        let n = latencies.len();
+        let p99 = p99(&mut latencies);
+        eprintln!(
+            "server frozen: {n} answers, p99 {p99:?}, max {:?} (bound {bound:?})",
+            latencies[n - 1]
+        );
+
+        drop(thaw);
+        let took = recovery_time(&store, &before.key).await;
+        eprintln!("store answered again {took:?} after SIGCONT");
+        assert!(took < Duration::from_secs(1), "recovery took {took:?}");
+        for _ in 0..20 {
+            assert!(store
+                .exists(&before.key)
+                .await
+                .expect("exists after thawing"));
+        }
     });
 }

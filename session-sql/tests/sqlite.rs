@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use session_core::chrono::TimeDelta;
+use session_core::chrono::{TimeDelta, Utc};
 use session_core::{ExpiredCleanup, SessionKey, SessionStore, StoreError, UserIndex};
 use session_sql::{sqlx, ConfigError, Dialect, SqlStore};
 
@@ -476,5 +476,120 @@ fn the_wal_stays_bounded_under_a_steady_stream_of_writes() {
         assert!(wal < 128 << 20, "WAL grew to {wal} bytes");
         store.close().await;
         remove_db(&file);
+    });
+}
+
+/// A database file the store creates, and its `-wal` and `-shm` files, are private to
+/// their owner (0600), whatever the process umask allows.
+#[cfg(unix)]
+#[test]
+fn created_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    runtime().block_on(async {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "session-sql-private-{}-{}.db",
+            std::process::id(),
+            &SessionKey::generate().as_str()[..8]
+        ));
+        let store = SqlStore::connect(&file_url(&path))
+            .await
+            .expect("open a new SQLite file");
+        store.migrate().await.expect("migrate");
+        store
+            .create(&common::record(TimeDelta::hours(1)))
+            .await
+            .expect("create (writes the WAL)");
+        let mut checked = 0;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            let mode = std::fs::metadata(&file)
+                .unwrap_or_else(|e| panic!("{file} should exist while the store is open: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file} has mode {:o}", mode & 0o777);
+            checked += 1;
+        }
+        assert_eq!(checked, 3);
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    });
+}
+
+/// Group commit: 96 concurrent writes of mixed outcomes on one file store (creates racing
+/// on one key, updates at current and stale versions, touches and deletes of missing
+/// keys) each get their own answer, as if run alone.
+#[test]
+fn concurrent_writes_keep_their_own_outcomes() {
+    runtime().block_on(async {
+        let store = Arc::new(file_store("group").await);
+        let shared = common::record(TimeDelta::hours(1));
+        let mut stale = Vec::new();
+        for _ in 0..16 {
+            let r = common::record(TimeDelta::hours(1));
+            store.create(&r).await.expect("create");
+            stale.push(r);
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(96));
+        let mut tasks = Vec::new();
+        for i in 0..96usize {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let shared = shared.clone();
+            let mine = stale[i % 16].clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                match i % 6 {
+                    0 => match store.create(&shared).await {
+                        Ok(()) => "created",
+                        Err(StoreError::KeyExists) => "exists",
+                        Err(e) => panic!("create: {e:?}"),
+                    },
+                    1 => {
+                        let mut old = mine.clone();
+                        old.version = 0;
+                        match store.update(&old).await {
+                            Err(StoreError::Conflict) => "conflict",
+                            other => panic!("stale update: {other:?}"),
+                        }
+                    }
+                    2 => match store.update(&common::record(TimeDelta::hours(1))).await {
+                        Err(StoreError::NotFound) => "notfound",
+                        other => panic!("update of a missing key: {other:?}"),
+                    },
+                    3 => match store
+                        .touch(&SessionKey::generate(), Utc::now() + TimeDelta::hours(1))
+                        .await
+                    {
+                        Ok(false) => "untouched",
+                        other => panic!("touch of a missing key: {other:?}"),
+                    },
+                    4 => match store.delete(&SessionKey::generate()).await {
+                        Ok(false) => "nothing",
+                        other => panic!("delete of a missing key: {other:?}"),
+                    },
+                    _ => {
+                        let fresh = common::record(TimeDelta::hours(1));
+                        store.create(&fresh).await.expect("create a fresh key");
+                        assert_eq!(store.update(&fresh).await.expect("update"), 2);
+                        "fresh"
+                    }
+                }
+            }));
+        }
+        let mut counts = std::collections::BTreeMap::new();
+        for task in tasks {
+            *counts.entry(task.await.expect("task")).or_insert(0) += 1;
+        }
+        assert_eq!(counts.get("created"), Some(&1), "{counts:?}");
+        assert_eq!(counts.get("exists"), Some(&15), "{counts:?}");
+        for outcome in ["conflict", "notfound", "untouched", "nothing", "fresh"] {
+            assert_eq!(counts.get(outcome), Some(&16), "{outcome}: {counts:?}");
+        }
+        for r in &stale {
+            let loaded = store.load(&r.key).await.expect("load").expect("live");
+            assert_eq!(loaded.version, 1, "a stale update changed a row");
+        }
     });
 }

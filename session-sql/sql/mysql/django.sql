@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS `django_session` (`session_key` varchar(40) NOT NULL PRIMARY KEY, `session_data` longtext NOT NULL, `expire_date` datetime(6) NOT NULL, INDEX `django_session_expire_date_a5c62663` (`expire_date`));

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS `plainsessions_session` (`id` bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, `session_key` varchar(40) NOT NULL UNIQUE, `session_data` json NOT NULL, `created_at` datetime(6) NOT NULL, `expires_at` datetime(6) NULL, INDEX `plainsessions_session_expires_at_idx` (`expires_at`));

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS `plainsessions_session` (`session_key` varchar(40) NOT NULL PRIMARY KEY, `session_data` longtext NOT NULL, `expires_at` datetime(6) NOT NULL, INDEX `plainsessions_session_expires_at_idx` (`expires_at`));

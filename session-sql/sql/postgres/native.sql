@@ -1,0 +1,3 @@
+CREATE TABLE IF NOT EXISTS "sessions" (session_key VARCHAR(64) PRIMARY KEY, data TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, version BIGINT NOT NULL, user_id TEXT, created_at TIMESTAMPTZ NOT NULL, last_active_at TIMESTAMPTZ, user_agent TEXT, ip TEXT);
+CREATE INDEX IF NOT EXISTS "sessions_expires_at_idx" ON "sessions" (expires_at);
+CREATE INDEX IF NOT EXISTS "sessions_user_id_idx" ON "sessions" (user_id) WHERE user_id IS NOT NULL;

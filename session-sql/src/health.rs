@@ -1,0 +1,241 @@
+//! Bounded waits: the operation timeout and the "server down" state.
+//!
+//! Every store operation runs through [`Guard::run`]. It bounds the operation by the
+//! operation timeout, and for a database server (PostgreSQL, MySQL) it watches for a
+//! server that is gone: when an operation has waited [`PROBE_AFTER`] (or fails with an
+//! I/O error), one background probe opens a fresh connection with a short timeout
+//! ([`PROBE_TIMEOUT`]). A probe that cannot connect (refused, reset, or no answer in time)
+//! marks the server down: operations waiting on it are answered
+//! [`StoreError::Unavailable`] at once, and new ones fail fast without touching the pool,
+//! while the probe retries every [`PROBE_INTERVAL`]. The first probe that connects marks
+//! the server up again, so the same store recovers without a restart. sqlx's pool by
+//! itself retries a refused connection until the acquire timeout runs out, so without
+//! this every request would wait that long (5 s by default) while the server is down.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use session_core::{StoreError, StoreResult};
+use tokio::sync::Notify;
+
+/// How long an operation may wait before a probe checks whether the server is there.
+pub(crate) const PROBE_AFTER: Duration = Duration::from_millis(100);
+/// How long a probe may take to open a connection before the server counts as down.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a probe retries while the server is down.
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Opens (and drops) one fresh connection to the server.
+pub(crate) type Probe =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send>> + Send + Sync>;
+
+/// A probe for a pool: a fresh connection with the pool's own connect options.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn probe_for<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Probe {
+    let options = pool.connect_options();
+    Arc::new(move || {
+        let options = options.clone();
+        Box::pin(async move {
+            let conn = <DB::Connection as sqlx::Connection>::connect_with(&*options).await?;
+            // Not waiting for a polite close: the answer is in.
+            drop(conn);
+            Ok(())
+        })
+    })
+}
+
+/// The bounds shared by every operation of one store.
+pub(crate) struct Guard {
+    operation_timeout: Option<Duration>,
+    server: Option<Arc<Server>>,
+}
+
+/// The reachability of one database server.
+struct Server {
+    probe: Probe,
+    down: AtomicBool,
+    went_down: Notify,
+    probing: Mutex<bool>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("operation_timeout", &self.operation_timeout)
+            .field(
+                "server_down",
+                &self.server.as_ref().map(|s| s.down.load(Ordering::Relaxed)),
+            )
+            .finish()
+    }
+}
+
+impl Guard {
+    /// A guard with an operation timeout (if any) and, for a server, a probe.
+    pub(crate) fn new(operation_timeout: Option<Duration>, probe: Option<Probe>) -> Self {
+        Self {
+            operation_timeout,
+            server: probe.map(|probe| {
+                Arc::new(Server {
+                    probe,
+                    down: AtomicBool::new(false),
+                    went_down: Notify::new(),
+                    probing: Mutex::new(false),
+                })
+            }),
+        }
+    }
+
+    /// Runs one operation under the bounds. `bounded` is false for operations that may
+    /// legitimately run long (`delete_expired`, `migrate`): those skip the operation
+    /// timeout but still fail fast while the server is down.
+    pub(crate) async fn run<T>(
+        &self,
+        operation: &'static str,
+        bounded: bool,
+        fut: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let limit = if bounded {
+            self.operation_timeout
+        } else {
+            None
+        };
+        let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+        let Some(server) = &self.server else {
+            return match deadline {
+                None => fut.await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, fut).await {
+                    Ok(result) => result,
+                    Err(_) => Err(timed_out(operation, limit)),
+                },
+            };
+        };
+        let went_down = server.went_down.notified();
+        tokio::pin!(went_down);
+        went_down.as_mut().enable();
+        if server.down.load(Ordering::Acquire) {
+            return Err(server_down(operation));
+        }
+        tokio::pin!(fut);
+        let expired = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
+        let probe_after = tokio::time::sleep(PROBE_AFTER);
+        tokio::pin!(probe_after);
+        let mut probed = false;
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut fut => {
+                    if let Err(StoreError::Unavailable { .. }) = &result {
+                        // A broken connection or a pool timeout: is the server there?
+                        Server::check(server);
+                    }
+                    return result;
+                }
+                () = &mut went_down => return Err(server_down(operation)),
+                () = &mut expired => {
+                    tracing::warn!(operation, ?limit, "session store operation timed out");
+                    return Err(timed_out(operation, limit));
+                }
+                () = &mut probe_after, if !probed => {
+                    probed = true;
+                    Server::check(server);
+                }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Starts a probe unless one is running.
+    fn check(this: &Arc<Self>) {
+        {
+            let Ok(mut probing) = this.probing.lock() else {
+                return;
+            };
+            if *probing {
+                return;
+            }
+            *probing = true;
+        }
+        let weak = Arc::downgrade(this);
+        let probe = this.probe.clone();
+        // Outside a runtime there is nothing to probe for.
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            if let Ok(mut probing) = this.probing.lock() {
+                *probing = false;
+            }
+            return;
+        };
+        handle.spawn(probe_loop(weak, probe));
+    }
+}
+
+/// Probes until the server answers (or the store is dropped).
+async fn probe_loop(server: Weak<Server>, probe: Probe) {
+    loop {
+        let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe()).await;
+        let Some(this) = server.upgrade() else {
+            return;
+        };
+        let reachable = match outcome {
+            Ok(Ok(())) => true,
+            // The server answered, if only to refuse us (bad password, too many
+            // connections): it is up, and operations will report what it says.
+            Ok(Err(sqlx::Error::Database(_))) => true,
+            Ok(Err(ref e)) if !crate::error::is_unavailable(e) => true,
+            Ok(Err(e)) => {
+                if !this.down.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(error = %e, "session store database server down; failing fast until it answers");
+                }
+                this.went_down.notify_waiters();
+                false
+            }
+            Err(_) => {
+                if !this.down.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        timeout = ?PROBE_TIMEOUT,
+                        "session store database server not answering; failing fast until it does"
+                    );
+                }
+                this.went_down.notify_waiters();
+                false
+            }
+        };
+        if reachable {
+            if this.down.swap(false, Ordering::AcqRel) {
+                tracing::info!("session store database server reachable again");
+            }
+            if let Ok(mut probing) = this.probing.lock() {
+                *probing = false;
+            }
+            return;
+        }
+        drop(this);
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}
+
+fn timed_out(operation: &'static str, limit: Option<Duration>) -> StoreError {
+    StoreError::unavailable(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("session store {operation} did not finish within {limit:?}"),
+    ))
+}
+
+fn server_down(operation: &'static str) -> StoreError {
+    StoreError::unavailable(sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        format!(
+            "session store {operation} not attempted: the database server is down (re-probed every {PROBE_INTERVAL:?})"
+        ),
+    )))
+}
