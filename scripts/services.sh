@@ -5,7 +5,11 @@
 #     outage test stops and restarts;
 #   - MariaDB;
 #   - Redis standalone, plus a second "outage" instance;
-#   - a Redis Cluster of 3 masters.
+#   - Redis standalone over TLS only (a CA and a server certificate for 127.0.0.1 made
+#     with openssl in the throwaway directory);
+#   - Redis Sentinel: a master, a replica and three sentinels watching them (service
+#     `session-test`, for the Sentinel tests and the failover test);
+#   - a Redis Cluster of 3 masters, each with a replica (for the failover test).
 #
 # Usage:
 #   scripts/services.sh install         # apt-get install what is missing
@@ -13,7 +17,9 @@
 #   scripts/services.sh stop DIR        # stop everything started in DIR and delete DIR
 #
 # Ports can be moved with SESSION_TEST_PORT_BASE (default 40000): Postgres BASE+5432 and
-# BASE+5433, MariaDB BASE+3306, Redis BASE+6379 and BASE+6380, cluster BASE+7001..7003.
+# BASE+5433, MariaDB BASE+3306, Redis BASE+6379 and BASE+6380, Redis TLS BASE+6381,
+# cluster masters BASE+7001..7003 and replicas BASE+7004..7006 (cluster bus ports are
+# these + 10000, so keep bases of two sets at least 10000 apart).
 set -euo pipefail
 
 BASE=${SESSION_TEST_PORT_BASE:-40000}
@@ -22,7 +28,13 @@ PG_OUTAGE_PORT=$((BASE + 5433))
 MY_PORT=$((BASE + 3306))
 REDIS_PORT=$((BASE + 6379))
 REDIS_OUTAGE_PORT=$((BASE + 6380))
+REDIS_TLS_PORT=$((BASE + 6381))
+SENTINEL_MASTER_PORT=$((BASE + 6390))
+SENTINEL_REPLICA_PORT=$((BASE + 6391))
+SENTINEL_PORTS=($((BASE + 6392)) $((BASE + 6393)) $((BASE + 6394)))
+SENTINEL_SERVICE=session-test
 CLUSTER_PORTS=($((BASE + 7001)) $((BASE + 7002)) $((BASE + 7003)))
+CLUSTER_REPLICA_PORTS=($((BASE + 7004)) $((BASE + 7005)) $((BASE + 7006)))
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -49,6 +61,8 @@ install() {
     command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
     if [ ${#missing[@]} -eq 0 ]; then
         log "servers already installed"
         return
@@ -117,18 +131,76 @@ start_redis() { # port, dir, extra args...
     wait_for "redis on $port" 120 redis-cli -p "$port" ping
 }
 
+# A Redis that speaks TLS only (plain port off), with a throwaway CA and a certificate
+# for 127.0.0.1 made here; clients check it against DIR/ca.crt, none presents its own.
+start_redis_tls() { # port, dir
+    local port=$1 dir=$2
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=session-test-ca" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1
+    chmod 644 "$dir"/*.key
+    redis-server --port 0 --tls-port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+        --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
+        --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no >/dev/null
+    wait_for "redis (TLS) on $port" 120 redis-cli --tls --cacert "$dir/ca.crt" -h 127.0.0.1 -p "$port" ping
+}
+
+# A master, its replica and three sentinels (quorum 2) watching them.
+start_sentinel() { # dir
+    local dir=$1 p
+    start_redis "$SENTINEL_MASTER_PORT" "$dir/master"
+    start_redis "$SENTINEL_REPLICA_PORT" "$dir/replica" --replicaof 127.0.0.1 "$SENTINEL_MASTER_PORT"
+    wait_for "sentinel replica in sync" 240 sh -c \
+        "redis-cli -p $SENTINEL_REPLICA_PORT info replication | grep -q master_link_status:up"
+    for p in "${SENTINEL_PORTS[@]}"; do
+        mkdir -p "$dir/$p"
+        # Sentinel rewrites its configuration file: one per sentinel, in the throwaway dir.
+        cat >"$dir/$p/sentinel.conf" <<CONF
+port $p
+bind 127.0.0.1
+daemonize yes
+dir $dir/$p
+pidfile $dir/$p/sentinel.pid
+logfile $dir/$p/sentinel.log
+sentinel monitor $SENTINEL_SERVICE 127.0.0.1 $SENTINEL_MASTER_PORT 2
+sentinel down-after-milliseconds $SENTINEL_SERVICE 1000
+sentinel failover-timeout $SENTINEL_SERVICE 5000
+sentinel parallel-syncs $SENTINEL_SERVICE 1
+CONF
+        redis-sentinel "$dir/$p/sentinel.conf" >/dev/null
+    done
+    for p in "${SENTINEL_PORTS[@]}"; do
+        wait_for "sentinel on $p" 240 sh -c \
+            "redis-cli -p $p sentinel master $SENTINEL_SERVICE | grep -q '^num-other-sentinels\$' && \
+             redis-cli -p $p sentinel master $SENTINEL_SERVICE | grep -A1 '^num-other-sentinels\$' | grep -q '^2\$' && \
+             redis-cli -p $p sentinel master $SENTINEL_SERVICE | grep -A1 '^num-slaves\$' | grep -q '^1\$'"
+    done
+    log "redis sentinel: master $SENTINEL_MASTER_PORT, replica $SENTINEL_REPLICA_PORT, sentinels ${SENTINEL_PORTS[*]}"
+}
+
 start_cluster() { # dir
     local dir=$1 p
-    for p in "${CLUSTER_PORTS[@]}"; do
+    for p in "${CLUSTER_PORTS[@]}" "${CLUSTER_REPLICA_PORTS[@]}"; do
         start_redis "$p" "$dir/$p" --cluster-enabled yes --cluster-config-file "$dir/$p/nodes.conf" \
             --cluster-node-timeout 2000
     done
     local nodes=()
-    for p in "${CLUSTER_PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
-    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 \
+    for p in "${CLUSTER_PORTS[@]}" "${CLUSTER_REPLICA_PORTS[@]}"; do nodes+=("127.0.0.1:$p"); done
+    # The first three nodes become the masters, the last three their replicas.
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
         || { cat "$dir/create.log" >&2; die "redis cluster create failed"; }
     wait_for "redis cluster" 120 sh -c "redis-cli -p ${CLUSTER_PORTS[0]} cluster info | grep -q cluster_state:ok"
-    log "redis cluster on 127.0.0.1:${CLUSTER_PORTS[*]}"
+    for p in "${CLUSTER_REPLICA_PORTS[@]}"; do
+        wait_for "replica on $p in sync" 240 sh -c "redis-cli -p $p info replication | grep -q master_link_status:up"
+    done
+    log "redis cluster on 127.0.0.1:${CLUSTER_PORTS[*]} (replicas ${CLUSTER_REPLICA_PORTS[*]})"
 }
 
 start() {
@@ -142,6 +214,8 @@ start() {
     start_mariadb "$dir/mysql" && echo mysql >>"$dir/started"
     start_redis "$REDIS_PORT" "$dir/redis" && echo redis >>"$dir/started"
     start_redis "$REDIS_OUTAGE_PORT" "$dir/redis-outage" && echo redis-outage >>"$dir/started"
+    start_redis_tls "$REDIS_TLS_PORT" "$dir/redis-tls" && echo redis-tls >>"$dir/started"
+    start_sentinel "$dir/sentinel" && echo sentinel >>"$dir/started"
     start_cluster "$dir/cluster" && echo cluster >>"$dir/started"
     local bin
     bin=$(pg_bin)
@@ -156,6 +230,10 @@ export SESSION_TEST_REDIS_CLUSTER_URLS='redis://127.0.0.1:${CLUSTER_PORTS[0]},re
 export SESSION_TEST_POSTGRES_OUTAGE_URL='postgres://postgres@127.0.0.1:$PG_OUTAGE_PORT/postgres'
 export SESSION_TEST_POSTGRES_OUTAGE_STOP='${runas}$bin/pg_ctl -D $dir/pg-outage/data -m immediate -w stop'
 export SESSION_TEST_POSTGRES_OUTAGE_START='${runas}$bin/pg_ctl -D $dir/pg-outage/data -l $dir/pg-outage/server.log -w -t 60 -o "-h 127.0.0.1 -p $PG_OUTAGE_PORT -k $dir/pg-outage -c fsync=off" start'
+export SESSION_TEST_REDIS_TLS_URL='rediss://127.0.0.1:$REDIS_TLS_PORT'
+export SESSION_TEST_REDIS_TLS_CA='$dir/redis-tls/ca.crt'
+export SESSION_TEST_REDIS_SENTINEL_URLS='redis://127.0.0.1:${SENTINEL_PORTS[0]},redis://127.0.0.1:${SENTINEL_PORTS[1]},redis://127.0.0.1:${SENTINEL_PORTS[2]}'
+export SESSION_TEST_REDIS_SENTINEL_SERVICE='$SENTINEL_SERVICE'
 export SESSION_TEST_REDIS_OUTAGE_URL='redis://127.0.0.1:$REDIS_OUTAGE_PORT'
 export SESSION_TEST_REDIS_OUTAGE_STOP='redis-cli -p $REDIS_OUTAGE_PORT shutdown nosave'
 export SESSION_TEST_REDIS_OUTAGE_START='redis-server --port $REDIS_OUTAGE_PORT --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --dir $dir/redis-outage --pidfile $dir/redis-outage/redis.pid --logfile $dir/redis-outage/redis.log'
@@ -170,9 +248,14 @@ stop() {
     local bin
     bin=$(pg_bin 2>/dev/null) || bin=""
     local p
-    for p in "${CLUSTER_PORTS[@]}" "$REDIS_PORT" "$REDIS_OUTAGE_PORT"; do
+    for p in "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "${CLUSTER_REPLICA_PORTS[@]}" "$REDIS_PORT" \
+        "$REDIS_OUTAGE_PORT" "$SENTINEL_MASTER_PORT" "$SENTINEL_REPLICA_PORT"; do
         redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
     done
+    if [ -f "$dir/redis-tls/ca.crt" ]; then
+        redis-cli --tls --cacert "$dir/redis-tls/ca.crt" -h 127.0.0.1 -p "$REDIS_TLS_PORT" \
+            shutdown nosave >/dev/null 2>&1 || true
+    fi
     if [ -f "$dir/mysql/mysql.pid" ]; then
         kill "$(cat "$dir/mysql/mysql.pid")" 2>/dev/null || true
         for _ in $(seq 80); do [ -f "$dir/mysql/mysql.pid" ] || break; sleep 0.25; done

@@ -83,6 +83,11 @@ enum Target {
     None,
     Url(String),
     Pool(deadpool_redis::Pool),
+    #[cfg(feature = "sentinel")]
+    Sentinel {
+        urls: Vec<String>,
+        service: String,
+    },
     #[cfg(feature = "cluster")]
     ClusterUrls(Vec<String>),
     #[cfg(feature = "cluster")]
@@ -95,6 +100,7 @@ enum Target {
 /// | --- | --- | --- |
 /// | [`url`](Self::url) / [`pool`](Self::pool) | none | the server, as a URL or your own deadpool-redis pool |
 /// | [`cluster_urls`](Self::cluster_urls) / [`cluster_pool`](Self::cluster_pool) | none | a Redis Cluster (feature `cluster`) |
+/// | `sentinel` | none | the master Redis Sentinel names (feature `sentinel`) |
 /// | [`key_prefix`](Self::key_prefix) | `"session:"` | prepended to every key the store writes |
 /// | [`pool_size`](Self::pool_size) | 1 | multiplexed connections held (and the pool's size when built from a URL) |
 /// | [`connect_timeout`](Self::connect_timeout) | 2 s | opening one connection |
@@ -128,6 +134,8 @@ pub struct RedisStoreBuilder {
     connect_timeout: Duration,
     wait_timeout: Duration,
     response_timeout: Duration,
+    /// A CA certificate (PEM) to check a TLS server against, instead of the platform's.
+    tls_root: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
@@ -139,6 +147,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("wait_timeout", &self.wait_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("tls_root_certificate", &self.tls_root.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +161,7 @@ impl Default for RedisStoreBuilder {
             connect_timeout: DEFAULT_TIMEOUT,
             wait_timeout: DEFAULT_TIMEOUT,
             response_timeout: DEFAULT_TIMEOUT,
+            tls_root: None,
         }
     }
 }
@@ -170,7 +180,7 @@ impl RedisStoreBuilder {
     }
 
     /// Connect to a standalone Redis at `url` (`redis://[user:password@]host[:port][/db]`,
-    /// or `rediss://` with a TLS feature of `redis` enabled). The store builds its own
+    /// or `rediss://` with the `tls-rustls` or `tls-native-tls` feature of this crate). The store builds its own
     /// deadpool-redis pool with the configured size and timeouts.
     ///
     /// # Examples
@@ -181,6 +191,60 @@ impl RedisStoreBuilder {
     /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.target = Target::Url(url.into());
+        self
+    }
+
+    /// Connect to the master that Redis Sentinel names for `service`, asking the
+    /// sentinels at `sentinel_urls` (`redis://host:port`). Every new connection asks
+    /// again, so after a failover the store reaches the new master by itself: a
+    /// connection to the old master fails (`READONLY` once it is demoted, or an I/O
+    /// error) with [`StoreError::Unavailable`](session_core::StoreError::Unavailable) and
+    /// is replaced. Needs the `sentinel` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store = session_redis::RedisStore::builder()
+    ///     .sentinel(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], "sessions")
+    ///     .build();
+    /// assert!(store.is_ok());
+    /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub fn sentinel<I, S>(mut self, sentinel_urls: I, service: impl Into<String>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.target = Target::Sentinel {
+            urls: sentinel_urls.into_iter().map(Into::into).collect(),
+            service: service.into(),
+        };
+        self
+    }
+
+    /// Check the certificate of a `rediss://` [`url`](Self::url) against this CA
+    /// certificate (PEM) instead of the platform's root certificates: for a private CA.
+    /// Needs the `tls-rustls` or `tls-native-tls` feature; applies to a URL given to
+    /// [`url`](Self::url) (a pool of your own carries its own TLS settings).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let ca = std::fs::read("/etc/redis/ca.crt")?;
+    /// let store = session_redis::RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_root_certificate(ca)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(any(feature = "tls-rustls", feature = "tls-native-tls"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "tls-rustls", feature = "tls-native-tls")))
+    )]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root = Some(pem.into());
         self
     }
 
@@ -347,7 +411,22 @@ impl RedisStoreBuilder {
                 let config = redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.connect_timeout))
                     .set_response_timeout(Some(self.response_timeout));
-                let manager = deadpool_redis::Manager::new_with_config(url.as_str(), config)
+                let info = match self.tls_root {
+                    #[cfg(any(feature = "tls-rustls", feature = "tls-native-tls"))]
+                    Some(pem) => redis::Client::build_with_tls(
+                        url.as_str(),
+                        redis::TlsCertificates {
+                            client_tls: None,
+                            root_cert: Some(pem),
+                        },
+                    )
+                    .map_err(BuildError::InvalidUrl)?
+                    .get_connection_info()
+                    .clone(),
+                    _ => redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                        .map_err(BuildError::InvalidUrl)?,
+                };
+                let manager = deadpool_redis::Manager::new_with_config(info, config)
                     .map_err(BuildError::InvalidUrl)?;
                 let pool = deadpool_redis::Pool::builder(manager)
                     .max_size(self.pool_size)
@@ -360,6 +439,28 @@ impl RedisStoreBuilder {
                 Source::Single(pool)
             }
             Target::Pool(pool) => Source::Single(pool),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel { urls, service } => {
+                if urls.is_empty() {
+                    return Err(BuildError::NoServer);
+                }
+                let manager = deadpool_redis::sentinel::Manager::new(
+                    urls,
+                    service,
+                    None,
+                    deadpool_redis::sentinel::SentinelServerType::Master,
+                )
+                .map_err(BuildError::InvalidUrl)?;
+                let pool = deadpool_redis::sentinel::Pool::builder(manager)
+                    .max_size(self.pool_size)
+                    .wait_timeout(Some(self.wait_timeout))
+                    .create_timeout(Some(self.connect_timeout))
+                    .recycle_timeout(Some(self.response_timeout))
+                    .runtime(deadpool_redis::Runtime::Tokio1)
+                    .build()
+                    .map_err(BuildError::Pool)?;
+                Source::Sentinel(pool)
+            }
             #[cfg(feature = "cluster")]
             Target::ClusterUrls(urls) => {
                 if urls.is_empty() {

@@ -60,13 +60,22 @@ impl ConnectionLike for Conn {
 /// Where new connections come from.
 pub(crate) enum Source {
     Single(deadpool_redis::Pool),
+    /// The master a set of sentinels names (asked again at every new connection).
+    #[cfg(feature = "sentinel")]
+    Sentinel(deadpool_redis::sentinel::Pool),
     #[cfg(feature = "cluster")]
     Cluster(deadpool_redis::cluster::Pool),
 }
 
 impl Source {
     pub(crate) fn is_cluster(&self) -> bool {
-        !matches!(self, Self::Single(_))
+        match self {
+            Self::Single(_) => false,
+            #[cfg(feature = "sentinel")]
+            Self::Sentinel(_) => false,
+            #[cfg(feature = "cluster")]
+            Self::Cluster(_) => true,
+        }
     }
 
     async fn connect(&self, response_timeout: Duration) -> Result<Conn, StoreError> {
@@ -74,6 +83,13 @@ impl Source {
             Self::Single(pool) => {
                 let obj = pool.get().await.map_err(pool_error)?;
                 let mut conn = deadpool_redis::Connection::take(obj);
+                conn.set_response_timeout(response_timeout);
+                Ok(Conn::Single(conn))
+            }
+            #[cfg(feature = "sentinel")]
+            Self::Sentinel(pool) => {
+                let obj = pool.get().await.map_err(pool_error)?;
+                let mut conn = deadpool_redis::sentinel::Connection::take(obj);
                 conn.set_response_timeout(response_timeout);
                 Ok(Conn::Single(conn))
             }
@@ -215,6 +231,36 @@ impl Connections {
         }
     }
 
+    /// Sends one command on `lease` (under the response timeout, errors mapped): the one
+    /// way the store runs a plain command.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        lease: &Lease,
+        cmd: &Cmd,
+    ) -> Result<T, StoreError> {
+        let mut c = lease.conn.clone();
+        self.run(lease, cmd.query_async(&mut c)).await
+    }
+
+    /// Sends one command to the cluster node `route` names (a `SCAN` or `CLUSTER NODES`
+    /// on one node), as [`query`](Self::query) does; on a standalone lease it is sent to
+    /// the server.
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn query_routed<T: redis::FromRedisValue>(
+        &self,
+        lease: &Lease,
+        cmd: Cmd,
+        route: redis::cluster_routing::RoutingInfo,
+    ) -> Result<T, StoreError> {
+        let Conn::Cluster(c) = &lease.conn else {
+            return self.query(lease, &cmd).await;
+        };
+        let mut c = c.clone();
+        let value = self.run(lease, c.route_command(cmd, route)).await?;
+        redis::FromRedisValue::from_redis_value(value)
+            .map_err(|e| StoreError::backend(RedisError::from(e)))
+    }
+
     /// Like [`run`](Self::run), but hands a Redis error back unmapped (a timeout is
     /// already mapped) so the caller can react to it (`NOSCRIPT`).
     pub(crate) async fn run_raw<T, F>(
@@ -276,6 +322,9 @@ pub(crate) fn is_unavailable(err: &RedisError) -> bool {
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::BusyLoading
                         | ServerErrorKind::TryAgain
+                        // A master demoted by a failover: this connection is to a
+                        // replica now; a new one goes to the new master.
+                        | ServerErrorKind::ReadOnly
                 )
         )
 }
@@ -326,7 +375,6 @@ fn pool_error(err: deadpool_redis::PoolError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session_core::{SessionKey, SessionStore};
 
     #[test]
     fn client_config_errors_map_to_config() {
@@ -340,8 +388,10 @@ mod tests {
 
     /// A TLS address in a caller's pool, without a TLS feature of `redis`: the mistake
     /// surfaces at the first operation, as a configuration error (nothing was sent).
+    #[cfg(not(any(feature = "tls-rustls", feature = "tls-native-tls")))]
     #[tokio::test]
     async fn tls_without_the_feature_is_a_config_error_at_the_first_operation() {
+        use session_core::{SessionKey, SessionStore};
         let info = deadpool_redis::ConnectionInfo {
             addr: deadpool_redis::ConnectionAddr::TcpTls {
                 host: "127.0.0.1".into(),

@@ -1,36 +1,58 @@
 //! The stored value of one session: a single Redis string, so that `load` is one `GET`.
 //!
-//! Layout (ASCII header, then raw UTF-8 payloads):
+//! Current layout, `s2` (ASCII header of fixed width, then raw UTF-8 payloads):
 //!
 //! ```text
-//! s1|EEEEEEEEEEEEEEEEE|LLLLLLLLLLLLLLLLL|<version>|<created_ms>|<ulen>|<ualen>|<iplen>|<user><ua><ip><data>
+//! s2|EEEEEEEEEEEEEEEEE|LLLLLLLLLLLLLLLLL|VVVVVVVVVVVVVVVVVVVV|FFFFFFFFFFFFFFFF|<created_ms>|<ulen>|<ualen>|<iplen>|<user><ua><ip><data>
 //! ```
 //!
 //! - `E`: `expires_at` in milliseconds since the epoch, zero-padded to 17 characters (a
 //!   sign counts as one), so that the scripts find it at a fixed offset and `touch` can
 //!   rewrite it in place with `SETRANGE`.
 //! - `L`: `last_active_at` the same way, or 17 `-` for none (rewritten in place by `touch`).
-//! - `version`, `created_ms`: decimal.
+//! - `V`: the version, zero-padded to 20 digits (a `u64`), so that the compare-and-swap
+//!   scripts read it with one `GETRANGE` of the header and never copy the data.
+//! - `F`: a 64-bit fingerprint (FNV-1a, 16 hex digits) of the user id, or 16 `-` for none:
+//!   the update script compares it to learn whether the user changed (and the user index
+//!   needs an entry) without reading the user id.
+//! - `created_ms`: decimal.
 //! - `ulen`, `ualen`, `iplen`: byte lengths of `user_id`, `user_agent`, `ip`, or `-` for none.
 //! - the three strings, then the codec's data, which runs to the end of the value.
 //!
-//! The Lua scripts in [`crate::scripts`] read the same layout; keep the two in step.
+//! The previous layout, `s1`, is still read (by [`decode`] and by every script), so that
+//! sessions written before an upgrade survive it; the first write after the upgrade
+//! rewrites a value as `s2`:
+//!
+//! ```text
+//! s1|EEEEEEEEEEEEEEEEE|LLLLLLLLLLLLLLLLL|<version>|<created_ms>|<ulen>|<ualen>|<iplen>|<user><ua><ip><data>
+//! ```
+//!
+//! Both layouts keep the tag, `E` and `L` at the same offsets. The Lua scripts in
+//! [`crate::scripts`] read the same layouts; keep the two in step.
 
 use session_core::chrono::{DateTime, Utc};
 use session_core::{Record, SessionKey, StoreError};
 
-/// The format tag every value starts with.
-pub(crate) const TAG: &str = "s1|";
+/// The tag of the current format.
+pub(crate) const TAG: &str = "s2|";
+/// The tag of the previous format (read, never written).
+pub(crate) const TAG_V1: &str = "s1|";
 /// Width of a fixed timestamp field.
 pub(crate) const TS_WIDTH: usize = 17;
 /// Offset (0-based) of the expiry field.
 pub(crate) const EXP_OFFSET: usize = TAG.len();
-/// Length of the fixed head: tag, expiry, `|`, last active, `|`.
+/// Length of the fixed head common to both formats: tag, expiry, `|`, last active, `|`.
 const FIXED_HEAD: usize = TAG.len() + TS_WIDTH + 1 + TS_WIDTH + 1;
 const NO_TS: &str = "-----------------";
-/// Length of the head up to and including the `|` after the version field, at the
-/// longest (a `u64` has at most 20 digits): what `delete_at_version` reads.
-pub(crate) const VERSION_HEAD_LEN: usize = FIXED_HEAD + 20 + 1;
+/// Width of the version field (`s2`): the digits of `u64::MAX`.
+pub(crate) const VERSION_WIDTH: usize = 20;
+/// Width of the user fingerprint field (`s2`).
+pub(crate) const FP_WIDTH: usize = 16;
+/// The fingerprint field of a record without a user.
+pub(crate) const NO_USER_FP: &str = "----------------";
+/// Length of the `s2` header: fixed head, version, `|`, fingerprint, `|`. What the
+/// compare-and-swap scripts read with `GETRANGE`.
+pub(crate) const HEAD_LEN: usize = FIXED_HEAD + VERSION_WIDTH + 1 + FP_WIDTH + 1;
 
 /// A timestamp in milliseconds since the epoch (floor).
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
@@ -42,10 +64,28 @@ pub(crate) fn ts_field(ms: i64) -> String {
     format!("{ms:0width$}", width = TS_WIDTH)
 }
 
-fn opt_ts_field(at: Option<DateTime<Utc>>) -> String {
+/// The fixed-width version field.
+pub(crate) fn version_field(version: u64) -> String {
+    format!("{version:0width$}", width = VERSION_WIDTH)
+}
+
+/// The fingerprint field of a user id (FNV-1a, 64 bits), or [`NO_USER_FP`].
+pub(crate) fn user_fingerprint(user: Option<&str>) -> String {
+    let Some(user) = user else {
+        return NO_USER_FP.to_owned();
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in user.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn push_ts(out: &mut String, at: Option<DateTime<Utc>>) {
     match at {
-        Some(at) => ts_field(millis(at)),
-        None => NO_TS.to_owned(),
+        Some(at) => out.push_str(&ts_field(millis(at))),
+        None => out.push_str(NO_TS),
     }
 }
 
@@ -57,53 +97,58 @@ fn push_len(out: &mut String, value: Option<&str>) {
     out.push('|');
 }
 
-/// The value split at the `created_ms` field, so the update script can keep the stored
-/// creation time: `head` ends just before it, `tail` starts just after it.
-pub(crate) struct Encoded {
-    pub(crate) head: String,
-    pub(crate) tail: String,
-    pub(crate) created_ms: i64,
-}
-
-impl Encoded {
-    /// The whole value with the record's own `created_at`.
-    pub(crate) fn whole(&self) -> String {
-        let mut out = String::with_capacity(self.head.len() + 20 + self.tail.len());
-        out.push_str(&self.head);
-        out.push_str(&self.created_ms.to_string());
-        out.push_str(&self.tail);
-        out
-    }
-}
-
-/// Encodes `record` as stored at `version`.
-pub(crate) fn encode(record: &Record, version: u64) -> Encoded {
+/// Encodes `record` as stored at `version`, in the current format: the whole value.
+pub(crate) fn encode(record: &Record, version: u64) -> String {
     let user = record.user_id.as_deref();
     let ua = record.user_agent.as_deref();
     let ip = record.ip.as_deref();
-    let mut head = String::with_capacity(FIXED_HEAD + 24);
-    head.push_str(TAG);
-    head.push_str(&ts_field(millis(record.expires_at)));
-    head.push('|');
-    head.push_str(&opt_ts_field(record.last_active_at));
-    head.push('|');
-    head.push_str(&version.to_string());
-    head.push('|');
     let extra = user.map_or(0, str::len) + ua.map_or(0, str::len) + ip.map_or(0, str::len);
-    let mut tail = String::with_capacity(16 + extra + record.data.len());
-    tail.push('|');
-    push_len(&mut tail, user);
-    push_len(&mut tail, ua);
-    push_len(&mut tail, ip);
+    let mut out = String::with_capacity(HEAD_LEN + 40 + extra + record.data.len());
+    out.push_str(TAG);
+    push_ts(&mut out, Some(record.expires_at));
+    out.push('|');
+    push_ts(&mut out, record.last_active_at);
+    out.push('|');
+    out.push_str(&version_field(version));
+    out.push('|');
+    out.push_str(&user_fingerprint(user));
+    out.push('|');
+    out.push_str(&millis(record.created_at).to_string());
+    out.push('|');
+    push_len(&mut out, user);
+    push_len(&mut out, ua);
+    push_len(&mut out, ip);
     for s in [user, ua, ip].into_iter().flatten() {
-        tail.push_str(s);
+        out.push_str(s);
     }
-    tail.push_str(&record.data);
-    Encoded {
-        head,
-        tail,
-        created_ms: millis(record.created_at),
+    out.push_str(&record.data);
+    out
+}
+
+/// Encodes `record` in the previous format, `s1` (tests of the upgrade path only).
+#[cfg(test)]
+pub(crate) fn encode_v1(record: &Record, version: u64) -> String {
+    let user = record.user_id.as_deref();
+    let ua = record.user_agent.as_deref();
+    let ip = record.ip.as_deref();
+    let mut out = String::new();
+    out.push_str(TAG_V1);
+    push_ts(&mut out, Some(record.expires_at));
+    out.push('|');
+    push_ts(&mut out, record.last_active_at);
+    out.push('|');
+    out.push_str(&version.to_string());
+    out.push('|');
+    out.push_str(&millis(record.created_at).to_string());
+    out.push('|');
+    push_len(&mut out, user);
+    push_len(&mut out, ua);
+    push_len(&mut out, ip);
+    for s in [user, ua, ip].into_iter().flatten() {
+        out.push_str(s);
     }
+    out.push_str(&record.data);
+    out
 }
 
 fn corrupt(reason: &str) -> StoreError {
@@ -125,7 +170,8 @@ fn parse_ts(field: &[u8]) -> Result<Option<DateTime<Utc>>, StoreError> {
 
 /// Reads the expiry from the head of a value (at least the tag and the expiry field).
 pub(crate) fn decode_expiry(value: &[u8]) -> Result<DateTime<Utc>, StoreError> {
-    if !value.starts_with(TAG.as_bytes()) || value.len() < EXP_OFFSET + TS_WIDTH {
+    let known = value.starts_with(TAG.as_bytes()) || value.starts_with(TAG_V1.as_bytes());
+    if !known || value.len() < EXP_OFFSET + TS_WIDTH {
         return Err(corrupt("unknown format"));
     }
     parse_ts(&value[EXP_OFFSET..EXP_OFFSET + TS_WIDTH])?.ok_or_else(|| corrupt("no expiry"))
@@ -171,7 +217,8 @@ fn take_str(rest: &mut &[u8], len: Option<usize>) -> Result<Option<String>, Stor
 
 /// Decodes a whole value stored under `key`. Never panics on foreign input.
 pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, StoreError> {
-    if value.len() < FIXED_HEAD || !value.starts_with(TAG.as_bytes()) {
+    let v2 = value.starts_with(TAG.as_bytes());
+    if value.len() < FIXED_HEAD || !(v2 || value.starts_with(TAG_V1.as_bytes())) {
         return Err(corrupt("unknown format"));
     }
     let expires_at = decode_expiry(&value)?;
@@ -181,7 +228,18 @@ pub(crate) fn decode(key: &SessionKey, value: Vec<u8>) -> Result<Record, StoreEr
         return Err(corrupt("bad separators"));
     }
     let mut rest: &[u8] = &value[FIXED_HEAD..];
-    let version: u64 = number(field(&mut rest)?, "bad version")?;
+    let version_bytes = field(&mut rest)?;
+    if v2 && version_bytes.len() != VERSION_WIDTH {
+        return Err(corrupt("bad version field"));
+    }
+    let version: u64 = number(version_bytes, "bad version")?;
+    if v2 {
+        // The fingerprint is for the scripts; the user id itself follows.
+        let fp = field(&mut rest)?;
+        if fp.len() != FP_WIDTH {
+            return Err(corrupt("bad user fingerprint"));
+        }
+    }
     let created_ms: i64 = number(field(&mut rest)?, "bad created_at")?;
     let created_at = DateTime::from_timestamp_millis(created_ms)
         .ok_or_else(|| corrupt("created_at out of range"))?;
@@ -232,7 +290,7 @@ mod tests {
     #[test]
     fn round_trip_keeps_every_field_to_the_millisecond() {
         let r = sample();
-        let value = encode(&r, 8).whole();
+        let value = encode(&r, 8);
         let back = decode(&r.key, value.into_bytes()).expect("decode");
         assert_eq!(back.version, 8);
         assert_eq!(back.data, r.data);
@@ -251,8 +309,12 @@ mod tests {
         r.last_active_at = None;
         r.user_id = None;
         r.user_agent = Some(String::new());
-        let value = encode(&r, 1).whole();
+        let value = encode(&r, 1);
         assert_eq!(&value[3..20], "-0000000000001234");
+        assert_eq!(&value[39..59], "00000000000000000001");
+        assert_eq!(&value[60..76], NO_USER_FP);
+        let rest = format!("{}|-|0|-|{}", ms(r.created_at), r.data);
+        assert_eq!(&value[HEAD_LEN..], rest);
         assert_eq!(&value[20..21], "|");
         assert_eq!(&value[21..38], NO_TS);
         let back = decode(&r.key, value.into_bytes()).expect("decode");
@@ -263,9 +325,41 @@ mod tests {
     }
 
     #[test]
+    fn values_of_the_previous_format_still_decode() {
+        let r = sample();
+        let v1 = encode_v1(&r, 41);
+        assert!(v1.starts_with(TAG_V1));
+        let back = decode(&r.key, v1.into_bytes()).expect("decode s1");
+        assert_eq!(back.version, 41);
+        assert_eq!(back.data, r.data);
+        assert_eq!(back.user_id, r.user_id);
+        assert_eq!(back.user_agent, r.user_agent);
+        assert_eq!(ms(back.created_at), ms(r.created_at));
+        assert_eq!(ms(back.expires_at), ms(r.expires_at));
+        // Re-encoded in the current format, it carries the same record.
+        let v2 = encode(&back, back.version);
+        assert!(v2.starts_with(TAG));
+        let again = decode(&r.key, v2.into_bytes()).expect("decode s2");
+        assert_eq!(again.version, 41);
+        assert_eq!(again.user_id, r.user_id);
+        assert_eq!(again.data, r.data);
+    }
+
+    #[test]
+    fn fingerprints_are_fixed_width_and_tell_users_apart() {
+        let a = user_fingerprint(Some("alice"));
+        let b = user_fingerprint(Some("bob"));
+        assert_eq!(a.len(), FP_WIDTH);
+        assert_ne!(a, b);
+        assert_eq!(a, user_fingerprint(Some("alice")));
+        assert_eq!(user_fingerprint(None), NO_USER_FP);
+        assert_ne!(user_fingerprint(Some("")), NO_USER_FP);
+    }
+
+    #[test]
     fn foreign_and_truncated_values_are_corrupt_not_panics() {
         let r = sample();
-        let good = encode(&r, 1).whole().into_bytes();
+        let good = encode(&r, 1).into_bytes();
         for cut in 0..good.len().min(120) {
             let res = decode(&r.key, good[..cut].to_vec());
             // Some cuts inside the data are still valid records (the data just got shorter);
@@ -282,12 +376,14 @@ mod tests {
             b"s1|00000000000000001|-----------------|1|2|99|-|-|ab",
             b"s1|00000000000000001|-----------------|1|2|-|-|-",
             b"s1|00000000000000001|-----------------|x|2|-|-|-|",
+            b"s2|00000000000000001|-----------------|1|----------------|2|-|-|-|",
+            b"s2|00000000000000001|-----------------|00000000000000000001|---|2|-|-|-|",
             b"\xff\xfe\x00",
         ] {
             let err = decode(&r.key, bad.to_vec()).expect_err("corrupt");
             assert!(matches!(err, StoreError::CorruptRecord { .. }), "{err}");
         }
-        let mut bad_utf8 = encode(&r, 1).whole().into_bytes();
+        let mut bad_utf8 = encode(&r, 1).into_bytes();
         bad_utf8.push(0xff);
         assert!(decode(&r.key, bad_utf8).is_err());
     }

@@ -32,8 +32,8 @@
 //! One Redis string per session at `<prefix>s:<key>`, holding a small fixed header
 //! (expiry, last activity, version, creation time, lengths) followed by the user id, the
 //! device metadata and the codec's data. Its Redis expiry is set with `PXAT` to the
-//! record's `expires_at` (milliseconds), so Redis frees it by itself; every operation also
-//! compares the stored expiry with the client's clock, so "expired counts as absent"
+//! record's `expires_at` (milliseconds), so Redis frees it by itself; every read and
+//! compare-and-swap also compares the stored expiry with the client's clock, so "expired counts as absent"
 //! holds to the millisecond even before Redis has evicted the key. A record created or
 //! updated with an expiry in the past is simply not stored. A value at a session key that
 //! is not in this format (another program's data, another Redis type) gives
@@ -45,10 +45,10 @@
 //! | --- | --- | --- |
 //! | `load` | 1 `GET` | 1 `GET` |
 //! | `exists` | 1 `GETRANGE` | 1 `GETRANGE` |
-//! | `create` | 1 `EVALSHA` (writes the index entry in the same script) | 1 `EVALSHA`; with a user, `ZADD` on the index first (2 round trips) |
-//! | `update` | 1 `EVALSHA` (compare-and-swap; index entry in the same script) | 1 `EVALSHA`; when the user changes, `ZADD` then `EVALSHA` again (3 round trips) |
+//! | `create` | 1 `SET NX PXAT` without a user; with one, 1 `EVALSHA` (writes the index entry in the same script) | 1 `SET NX PXAT`; with a user, `ZADD` on the index first (2 round trips) |
+//! | `update` | 1 `EVALSHA` (compare-and-swap: `GETRANGE` of the fixed header, `SET` of the value the client built; index entry in the same script when the user changed) | 1 `EVALSHA`; when the user changes, `ZADD` then `EVALSHA` again (3 round trips) |
 //! | `touch` | 1 `EVALSHA` (`PEXPIREAT` + `SETRANGE` of the expiry and last-active fields; data and version untouched) | same |
-//! | `delete` | 1 `EVALSHA` | same |
+//! | `delete` | 1 `DEL` | same |
 //! | `delete_at_version` | 1 `EVALSHA` (compare-and-delete: `GETRANGE` of the header, version check, `DEL`; the data is never read) | same (the index is not touched, as for `delete`) |
 //! | `list_for_user` | `ZRANGE`, `MGET`, and a pruning `EVALSHA` when stale entries were seen | same (`MGET` split per slot) |
 //! | `delete_for_user` | `ZRANGE`, one `EVALSHA` per session (sent concurrently, pipelined on the connection), pruning `EVALSHA` | same |
@@ -60,6 +60,15 @@
 //! that is live by the caller's clock and stored at the expected version, atomically
 //! (one script); otherwise it answers [`StoreError::NotFound`] or
 //! [`StoreError::Conflict`] and leaves the key as it was.
+//!
+//! A `create` whose `SET NX` is refused runs a script that tells a live record
+//! ([`StoreError::KeyExists`]) from an expired one (replaced) or a foreign value
+//! ([`StoreError::CorruptRecord`]). `delete` relies on Redis's own expiry: every record
+//! carries a Redis expiry at its `expires_at`, so a key Redis still holds is a live record.
+//!
+//! Values carry a format tag (`s2`, with a fixed-width header); values of the previous
+//! format (`s1`) are read by every operation, so sessions survive an upgrade, and are
+//! rewritten in the current format by their next `update`.
 //!
 //! Scripts run with `EVALSHA`; when a server's script cache is empty (after a restart or
 //! `SCRIPT FLUSH`) the first call answers `NOSCRIPT`, and [`redis::Script`] loads the script
@@ -114,6 +123,25 @@
 //! error or a timeout is dropped and replaced from the pool by the next operation, so
 //! the store recovers by itself when the server returns.
 //!
+//! ## TLS
+//!
+//! With the feature `tls-rustls` (rustls with ring) or `tls-native-tls` (the platform's
+//! TLS library, OpenSSL on Linux), `rediss://` URLs connect over TLS, for standalone and
+//! cluster URLs alike:
+//!
+//! ```no_run
+//! let store = session_redis::RedisStore::builder()
+//!     .url("rediss://redis.internal:6380")
+//!     .build()?;
+//! # Ok::<(), session_redis::BuildError>(())
+//! ```
+//!
+//! The server's certificate is checked against the platform's root certificates, or
+//! against a private CA given to [`RedisStoreBuilder::tls_root_certificate`]. (With both
+//! features on, the `redis` crate uses rustls and, without a CA given here, no root
+//! certificates at all: turn on one.) Without either feature a `rediss://` URL fails at the first operation with
+//! [`StoreError::Config`].
+//!
 //! ## Cost
 //!
 //! `load` is one `GET` plus decoding, close to a raw `GET`. `update` must compare the
@@ -133,7 +161,7 @@
 //! | cause | error |
 //! | --- | --- |
 //! | connection refused or lost, I/O error, cluster down, no connection within `wait_timeout + connect_timeout`, no answer within `response_timeout` | [`StoreError::Unavailable`] (with the source) |
-//! | a client setting the `redis` crate rejects only when connecting (such as `rediss://` without a TLS feature of `redis`), a caller's pool built without a runtime | [`StoreError::Config`] (with the source) |
+//! | a client setting the `redis` crate rejects only when connecting (such as `rediss://` without the `tls-rustls` or `tls-native-tls` feature), a caller's pool built without a runtime | [`StoreError::Config`] (with the source) |
 //! | a value of another format or Redis type at a session key | [`StoreError::CorruptRecord`] |
 //! | anything else (a script error, a permission error) | [`StoreError::Backend`] (with the source) |
 //!
@@ -302,10 +330,7 @@ impl RedisStore {
     pub async fn ping(&self) -> StoreResult<()> {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
-        let mut c = lease.conn.clone();
-        let pong: String = conns
-            .run(&lease, redis::cmd("PING").query_async(&mut c))
-            .await?;
+        let pong: String = conns.query(&lease, &redis::cmd("PING")).await?;
         if pong == "PONG" {
             Ok(())
         } else {

@@ -53,15 +53,24 @@ impl Code {
     }
 }
 
-/// Shared Lua helpers: reading a value's expiry and header (layout of `crate::format`).
+/// Shared Lua helpers, reading both value layouts of `crate::format` (`s2`, and `s1`
+/// written before the upgrade).
 const HELPERS: &str = r"
 local function expiry(v)
-  if string.sub(v, 1, 3) ~= 's1|' then return nil end
+  local tag = string.sub(v, 1, 3)
+  if tag ~= 's2|' and tag ~= 's1|' then return nil end
   return tonumber(string.sub(v, 4, 20))
 end
 local function header(v)
   -- version, created_ms, user (false when none); nil when malformed
-  local s, e, ver, created, ulen = string.find(v, '^(%d+)|(%-?%d+)|([%d%-]+)|[%d%-]+|[%d%-]+|', 40)
+  local s, e, ver, created, ulen
+  if string.sub(v, 1, 3) == 's2|' then
+    if #v < 77 or string.sub(v, 77, 77) ~= '|' then return nil end
+    ver = string.sub(v, 40, 59)
+    s, e, created, ulen = string.find(v, '^(%-?%d+)|([%d%-]+)|[%d%-]+|[%d%-]+|', 78)
+  else
+    s, e, ver, created, ulen = string.find(v, '^(%d+)|(%-?%d+)|([%d%-]+)|[%d%-]+|[%d%-]+|', 40)
+  end
   if not s then return nil end
   local user = false
   if ulen ~= '-' then
@@ -71,10 +80,24 @@ local function header(v)
   end
   return ver, created, user
 end
+-- The version of a live-looking head as a 20-digit string (s2: as stored; s1: padded),
+-- or nil when malformed. s2 needs the head up to byte 77, s1 up to byte 60.
+local function version_of(head)
+  if string.sub(head, 21, 21) ~= '|' or string.sub(head, 39, 39) ~= '|' then return nil end
+  if string.sub(head, 1, 3) == 's2|' then
+    if #head < 77 or string.sub(head, 60, 60) ~= '|' then return nil end
+    return string.sub(head, 40, 59)
+  end
+  local ver = string.match(head, '^(%d+)|', 40)
+  if not ver or #ver > 20 then return nil end
+  return string.rep('0', 20 - #ver) .. ver
+end
 ";
 
-/// KEYS: session [, user index]. ARGV: now_ms, value, expires_ms, member, score (the
-/// index entry's score: when it was written).
+/// The slow path of `create`, run only when `SET NX` refused (or in standalone mode with a
+/// user, where the index entry is written in the same script). KEYS: session [, user
+/// index]. ARGV: now_ms, value, expires_ms, member, score (the index entry's score: when
+/// it was written).
 pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -97,50 +120,57 @@ return 1
     ))
 });
 
-/// KEYS: session [, new user's index]. ARGV: now_ms, expected version, value head,
-/// value tail, expires_ms, has_user ('1'/'0'), user, member, index_done ('1'/'0').
-/// The stored `created_ms` is kept (spliced between head and tail). A new index entry is
-/// scored with `now_ms` (when it was written).
+/// Compare-and-swap. KEYS: session [, new user's index]. ARGV: now_ms, expected version
+/// (20 digits), the whole new value (built by the client), the new user's fingerprint,
+/// expires_ms, member (the session key; empty when the record has no user), index_done
+/// ('1'/'0'). Reads only the fixed header of an `s2` value (`GETRANGE`), never the data;
+/// a new index entry is scored with `now_ms` (when it was written).
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     // The hot path: kept free of helper closures and protected calls (a value of another
-    // Redis type makes `GET` fail with WRONGTYPE, which the client maps to CorruptRecord).
+    // Redis type makes `GETRANGE` fail with WRONGTYPE, which the client maps to
+    // CorruptRecord).
     Script::new(
         r"
-local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
-local exp = tonumber(string.sub(cur, 4, 20))
-if not exp or string.sub(cur, 1, 3) ~= 's1|' then return -3 end
-local now = tonumber(ARGV[1])
-if exp <= now then return 0 end
-local s, e, ver, created, ulen = string.find(cur, '^(%d+)|(%-?%d+)|([%d%-]+)|[%d%-]+|[%d%-]+|', 40)
-if not s then return -3 end
-if ver ~= ARGV[2] then return -1 end
-if ARGV[6] == '1' then
-  local user = false
-  if ulen ~= '-' then
-    local n = tonumber(ulen)
-    if not n or e + n > #cur then return -3 end
-    user = string.sub(cur, e + 1, e + n)
-  end
-  if ARGV[7] ~= user then
-    if KEYS[2] then
-      redis.call('ZADD', KEYS[2], ARGV[1], ARGV[8])
-    elseif ARGV[9] ~= '1' then
-      return -2
-    end
+local h = redis.call('GETRANGE', KEYS[1], 0, 76)
+if h == '' then return 0 end
+local tag = string.sub(h, 1, 3)
+local exp = tonumber(string.sub(h, 4, 20))
+if not exp or string.sub(h, 21, 21) ~= '|' or string.sub(h, 39, 39) ~= '|' then return -3 end
+local changed
+if tag == 's2|' then
+  if string.sub(h, 60, 60) ~= '|' or string.sub(h, 77, 77) ~= '|' then return -3 end
+  if exp <= tonumber(ARGV[1]) then return 0 end
+  if string.sub(h, 40, 59) ~= ARGV[2] then return -1 end
+  changed = string.sub(h, 61, 76) ~= ARGV[4]
+elseif tag == 's1|' then
+  -- Written before the upgrade: the version has no fixed width; this write upgrades it.
+  local ver = string.match(h, '^(%d+)|', 40)
+  if not ver or #ver > 20 then return -3 end
+  if exp <= tonumber(ARGV[1]) then return 0 end
+  if string.rep('0', 20 - #ver) .. ver ~= ARGV[2] then return -1 end
+  changed = true
+else
+  return -3
+end
+if changed and ARGV[6] ~= '' then
+  if KEYS[2] then
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[6])
+  elseif ARGV[7] ~= '1' then
+    return -2
   end
 end
-if tonumber(ARGV[5]) <= now then
+if tonumber(ARGV[5]) <= tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[1])
 else
-  redis.call('SET', KEYS[1], ARGV[3] .. created .. ARGV[4], 'PXAT', ARGV[5])
+  redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[5])
 end
 return 1
 ",
     )
 });
 
-/// KEYS: session. ARGV: now_ms, expiry field, last-active field, expires_ms.
+/// KEYS: session. ARGV: now_ms, expiry field, last-active field, expires_ms. Both
+/// formats keep the two fields at the same offsets.
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -164,22 +194,6 @@ return 1
     ))
 });
 
-/// KEYS: session. ARGV: now_ms. Removes whatever is at the key; `Ok` if it was a live
-/// record (or an unreadable value), `Refused` if missing or expired.
-pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{HELPERS}
-local head = redis.pcall('GETRANGE', KEYS[1], 0, 19)
-local removed = redis.call('DEL', KEYS[1])
-if removed == 0 then return 0 end
-if type(head) == 'table' then return 1 end
-local exp = expiry(head)
-if exp and exp <= tonumber(ARGV[1]) then return 0 end
-return 1
-"
-    ))
-});
-
 /// KEYS: session. ARGV: now_ms, user. Deletes the record if it belongs to `user`:
 /// `Ok` live record removed, `RemovedExpired` expired record removed, `Refused` missing,
 /// `NotOwned` someone else's, `Corrupt` not a record.
@@ -187,25 +201,30 @@ pub(crate) static DELETE_IF_OWNED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
 local cur = redis.pcall('GET', KEYS[1])
-if type(cur) == 'table' then return -3 end
-if not cur then return 0 end
+if type(cur) == 'table' then return {corrupt} end
+if not cur then return {refused} end
 local exp = expiry(cur)
-if not exp then return -3 end
+if not exp then return {corrupt} end
 local ver, created, user = header(cur)
-if not ver then return -3 end
-if user ~= ARGV[2] then return -4 end
+if not ver then return {corrupt} end
+if user ~= ARGV[2] then return {not_owned} end
 redis.call('DEL', KEYS[1])
-if exp <= tonumber(ARGV[1]) then return 2 end
-return 1
-"
+if exp <= tonumber(ARGV[1]) then return {removed_expired} end
+return {ok}
+",
+        ok = Code::Ok.as_i64(),
+        refused = Code::Refused.as_i64(),
+        corrupt = Code::Corrupt.as_i64(),
+        not_owned = Code::NotOwned.as_i64(),
+        removed_expired = Code::RemovedExpired.as_i64(),
     ))
 });
 
-/// KEYS: session. ARGV: now_ms, expected version. Compare-and-delete: removes the record
-/// only if it is live at `now_ms` and stored at the expected version (`Ok`); `Refused`
-/// when there is no live record, `Conflict` when the version moved, `Corrupt` for a value
-/// of another format or type; in all three the key is left as it was. Reads only the
-/// head of the value (`GETRANGE` up to the end of the version field), never the data.
+/// KEYS: session. ARGV: now_ms, expected version (20 digits). Compare-and-delete: removes
+/// the record only if it is live at `now_ms` and stored at the expected version (`Ok`);
+/// `Refused` when there is no live record, `Conflict` when the version moved, `Corrupt`
+/// for a value of another format or type; in all three the key is left as it was. Reads
+/// only the head of the value (`GETRANGE`), never the data.
 pub(crate) static DELETE_AT_VERSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
@@ -213,17 +232,15 @@ local head = redis.pcall('GETRANGE', KEYS[1], 0, {head_end})
 if type(head) == 'table' then return {corrupt} end
 if head == '' then return {refused} end
 local exp = expiry(head)
-if not exp or string.sub(head, 21, 21) ~= '|' or string.sub(head, 39, 39) ~= '|' then
-  return {corrupt}
-end
-if exp <= tonumber(ARGV[1]) then return {refused} end
-local ver = string.match(head, '^(%d+)|', 40)
+if not exp then return {corrupt} end
+local ver = version_of(head)
 if not ver then return {corrupt} end
+if exp <= tonumber(ARGV[1]) then return {refused} end
 if ver ~= ARGV[2] then return {conflict} end
 redis.call('DEL', KEYS[1])
 return {ok}
 ",
-        head_end = crate::format::VERSION_HEAD_LEN - 1,
+        head_end = crate::format::HEAD_LEN - 1,
         ok = Code::Ok.as_i64(),
         refused = Code::Refused.as_i64(),
         conflict = Code::Conflict.as_i64(),

@@ -54,6 +54,54 @@ struct Entry {
     score: f64,
 }
 
+/// One read of a user's index: its entries as read, and the rule for which of them a
+/// reader may prune. Shared by `list_for_user`, `delete_for_user` and `delete_expired`.
+struct IndexScan<'a> {
+    user: &'a str,
+    index: String,
+    entries: Vec<Entry>,
+    now_at: DateTime<Utc>,
+    now_ms: i64,
+    grace_ms: f64,
+}
+
+/// One chunk of an [`IndexScan`]: the entries whose member parses as a session key, and
+/// those that do not (stale at once).
+struct ScanChunk<'e> {
+    targets: Vec<(&'e Entry, SessionKey)>,
+    unparsable: Vec<&'e Entry>,
+}
+
+impl<'a> IndexScan<'a> {
+    /// Whether `entry` is old enough to be pruned when it points at a missing session or
+    /// at another user's (entries younger than the grace may be mid-write in a cluster).
+    fn settled(&self, entry: &Entry) -> bool {
+        self.now_ms as f64 - entry.score >= self.grace_ms
+    }
+
+    /// The entries in chunks of [`CHUNK`], each with its members parsed; `except` is left
+    /// out (neither a target nor stale).
+    fn chunks<'s>(
+        &'s self,
+        except: Option<&'s SessionKey>,
+    ) -> impl Iterator<Item = ScanChunk<'s>> + 's {
+        self.entries.chunks(CHUNK).map(move |chunk| {
+            let mut out = ScanChunk {
+                targets: Vec::with_capacity(chunk.len()),
+                unparsable: Vec::new(),
+            };
+            for e in chunk {
+                match SessionKey::parse(&e.member) {
+                    Ok(k) if Some(&k) == except => {}
+                    Ok(k) => out.targets.push((e, k)),
+                    Err(_) => out.unparsable.push(e),
+                }
+            }
+            out
+        })
+    }
+}
+
 fn bulk_text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
@@ -155,6 +203,17 @@ impl RedisStore {
         }
     }
 
+    /// [`script`](Self::script), read as a [`Code`].
+    async fn script_code(
+        &self,
+        lease: &Lease,
+        what: &str,
+        script: &Script,
+        cmd: &Cmd,
+    ) -> StoreResult<Code> {
+        code(what, self.script(lease, script, cmd).await?)
+    }
+
     async fn index_add(
         &self,
         lease: &Lease,
@@ -162,26 +221,18 @@ impl RedisStore {
         key: &SessionKey,
         score: i64,
     ) -> StoreResult<()> {
-        let mut c = lease.conn.clone();
-        let cmd = redis::cmd("ZADD")
-            .arg(self.user_index_key(user))
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.user_index_key(user))
             .arg(score)
-            .arg(key.as_str())
-            .to_owned();
-        let _: i64 = self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
+            .arg(key.as_str());
+        let _: i64 = self.inner.conns.query(lease, &cmd).await?;
         Ok(())
     }
 
     async fn index_entries(&self, lease: &Lease, index: &str) -> StoreResult<Vec<Entry>> {
-        let mut c = lease.conn.clone();
-        let cmd = redis::cmd("ZRANGE")
-            .arg(index)
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .to_owned();
-        let v: Value = self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
-        parse_entries(v)
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(index).arg(0).arg(-1).arg("WITHSCORES");
+        parse_entries(self.inner.conns.query(lease, &cmd).await?)
     }
 
     /// Removes `stale` entries from `index` unless they were rewritten meanwhile.
@@ -202,55 +253,59 @@ impl RedisStore {
         Ok(removed)
     }
 
-    /// Reads one user's index, loads the sessions, prunes what is stale and returns the
-    /// live sessions of `user` with the number of entries pruned.
-    async fn index_pass(&self, lease: &Lease, user: &str) -> StoreResult<(Vec<Record>, u64)> {
+    /// Reads `user`'s index (`ZRANGE`).
+    async fn scan_index<'u>(&self, lease: &Lease, user: &'u str) -> StoreResult<IndexScan<'u>> {
         let index = self.user_index_key(user);
         let entries = self.index_entries(lease, &index).await?;
         let (now_at, now_ms) = now();
-        let grace = self.index_grace_ms();
-        // Entries that may still be in the middle of a write (cluster) are kept.
-        let settled = |e: &Entry| now_ms as f64 - e.score >= grace;
+        Ok(IndexScan {
+            user,
+            index,
+            entries,
+            now_at,
+            now_ms,
+            grace_ms: self.index_grace_ms(),
+        })
+    }
+
+    /// Reads one user's index, loads the sessions, prunes what is stale and returns the
+    /// live sessions of `user` with the number of entries pruned.
+    async fn index_pass(&self, lease: &Lease, user: &str) -> StoreResult<(Vec<Record>, u64)> {
+        let scan = self.scan_index(lease, user).await?;
         let mut live = Vec::new();
         let mut stale: Vec<&Entry> = Vec::new();
-        for chunk in entries.chunks(CHUNK) {
-            let mut keys = Vec::with_capacity(chunk.len());
-            let mut parsed = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                match SessionKey::parse(&e.member) {
-                    Ok(k) => {
-                        keys.push(self.session_key(&k));
-                        parsed.push((e, k));
-                    }
-                    Err(_) => stale.push(e),
-                }
-            }
-            if keys.is_empty() {
+        for chunk in scan.chunks(None) {
+            stale.extend(chunk.unparsable);
+            if chunk.targets.is_empty() {
                 continue;
             }
-            let mut c = lease.conn.clone();
-            let cmd = redis::cmd("MGET").arg(&keys).to_owned();
-            let values: Vec<Option<Vec<u8>>> =
-                self.inner.conns.run(lease, cmd.query_async(&mut c)).await?;
-            for ((e, k), v) in parsed.into_iter().zip(values) {
+            let keys: Vec<String> = chunk
+                .targets
+                .iter()
+                .map(|(_, k)| self.session_key(k))
+                .collect();
+            let mut cmd = redis::cmd("MGET");
+            cmd.arg(&keys);
+            let values: Vec<Option<Vec<u8>>> = self.inner.conns.query(lease, &cmd).await?;
+            for ((e, k), v) in chunk.targets.into_iter().zip(values) {
                 let Some(v) = v else {
-                    if settled(e) {
+                    if scan.settled(e) {
                         stale.push(e);
                     }
                     continue;
                 };
                 match format::decode(&k, v) {
                     // Expired records never come back: prune at once.
-                    Ok(r) if !r.is_live_at(now_at) => stale.push(e),
-                    Ok(r) if r.user_id.as_deref() == Some(user) => live.push(r),
+                    Ok(r) if !r.is_live_at(scan.now_at) => stale.push(e),
+                    Ok(r) if r.user_id.as_deref() == Some(scan.user) => live.push(r),
                     Ok(_) => {
-                        if settled(e) {
+                        if scan.settled(e) {
                             stale.push(e);
                         }
                     }
                     Err(_) => {
                         tracing::warn!(key = %k, "session-redis: corrupt record in a user index");
-                        if settled(e) {
+                        if scan.settled(e) {
                             stale.push(e);
                         }
                     }
@@ -260,7 +315,7 @@ impl RedisStore {
         let pruned = if stale.is_empty() {
             0
         } else {
-            self.prune(lease, &index, &stale).await?
+            self.prune(lease, &scan.index, &stale).await?
         };
         Ok((live, pruned))
     }
@@ -292,19 +347,9 @@ impl RedisStore {
     #[cfg(feature = "cluster")]
     async fn masters(&self, lease: &Lease) -> StoreResult<Vec<(String, u16)>> {
         use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-        let crate::conn::Conn::Cluster(c) = &lease.conn else {
-            return Ok(Vec::new());
-        };
-        let mut c = c.clone();
         let cmd = redis::cmd("CLUSTER").arg("NODES").to_owned();
-        let v: Value = self
-            .inner
-            .conns
-            .run(
-                lease,
-                c.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)),
-            )
-            .await?;
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+        let v: Value = self.inner.conns.query_routed(lease, cmd, route).await?;
         let text = bulk_text(&v).ok_or_else(|| {
             StoreError::backend(std::io::Error::other(
                 "session-redis: malformed CLUSTER NODES reply",
@@ -329,27 +374,17 @@ impl RedisStore {
                 .arg("COUNT")
                 .arg(1000)
                 .to_owned();
-            let (next, keys): (u64, Vec<String>) = match (&lease.conn, &node) {
+            let (next, keys): (u64, Vec<String>) = match &node {
                 #[cfg(feature = "cluster")]
-                (crate::conn::Conn::Cluster(c), Some((host, port))) => {
+                Some((host, port)) => {
                     use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-                    let mut c = c.clone();
                     let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                         host: host.clone(),
                         port: *port,
                     });
-                    let v = self
-                        .inner
-                        .conns
-                        .run(lease, c.route_command(cmd, route))
-                        .await?;
-                    redis::FromRedisValue::from_redis_value(v)
-                        .map_err(|e| StoreError::backend(redis::RedisError::from(e)))?
+                    self.inner.conns.query_routed(lease, cmd, route).await?
                 }
-                _ => {
-                    let mut c = lease.conn.clone();
-                    self.inner.conns.run(lease, cmd.query_async(&mut c)).await?
-                }
+                _ => self.inner.conns.query(lease, &cmd).await?,
             };
             out.extend(keys);
             if next == 0 {
@@ -383,34 +418,55 @@ fn parse_cluster_nodes(text: &str) -> Vec<(String, u16)> {
 
 #[async_trait]
 impl SessionStore for RedisStore {
+    /// `SET NX PXAT` when no index entry must be written with it (no user, or a cluster,
+    /// where the entry goes first); the script only when that is refused (to tell a live
+    /// record from an expired or foreign value) or, in standalone mode with a user, to
+    /// write the session and its index entry atomically.
     async fn create(&self, record: &Record) -> StoreResult<()> {
         let conns = &self.inner.conns;
         let (_, now_ms) = now();
         let exp_ms = millis(record.expires_at);
-        let enc = format::encode(record, record.version);
+        let value = format::encode(record, record.version);
         let lease = conns.lease().await?;
         let user = record.user_id.as_deref();
-        if conns.is_cluster() && exp_ms > now_ms {
+        let cluster = conns.is_cluster();
+        let session_key = self.session_key(&record.key);
+        if cluster && exp_ms > now_ms {
             if let Some(user) = user {
                 // The index entry goes first: a live session is never missing from it.
                 self.index_add(&lease, user, &record.key, now_ms).await?;
             }
         }
-        let index = match (conns.is_cluster(), user) {
+        let index = match (cluster, user) {
             (false, Some(user)) => Some(self.user_index_key(user)),
             _ => None,
         };
+        if index.is_none() && exp_ms > now_ms {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(&session_key)
+                .arg(value.as_str())
+                .arg("NX")
+                .arg("PXAT")
+                .arg(exp_ms);
+            let set: Option<String> = conns.query(&lease, &cmd).await?;
+            if set.is_some() {
+                return Ok(());
+            }
+        }
         let mut cmd = evalsha(&scripts::CREATE, 1 + usize::from(index.is_some()));
-        cmd.arg(self.session_key(&record.key));
+        cmd.arg(&session_key);
         if let Some(index) = &index {
             cmd.arg(index);
         }
         cmd.arg(now_ms)
-            .arg(enc.whole())
+            .arg(value)
             .arg(exp_ms)
             .arg(record.key.as_str())
             .arg(now_ms);
-        match code("create", self.script(&lease, &scripts::CREATE, &cmd).await?)? {
+        match self
+            .script_code(&lease, "create", &scripts::CREATE, &cmd)
+            .await?
+        {
             Code::Ok => Ok(()),
             Code::Refused => Err(StoreError::KeyExists),
             Code::Corrupt => Err(corrupt_at(&record.key)),
@@ -421,10 +477,9 @@ impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
-        let mut c = lease.conn.clone();
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.session_key(key));
-        let value: Option<Vec<u8>> = conns.run(&lease, cmd.query_async(&mut c)).await?;
+        let value: Option<Vec<u8>> = conns.query(&lease, &cmd).await?;
         let Some(value) = value else { return Ok(None) };
         let record = format::decode(key, value).inspect_err(|_| {
             tracing::warn!(key = %key, "session-redis: corrupt session record");
@@ -437,7 +492,9 @@ impl SessionStore for RedisStore {
         let version = record.version.checked_add(1).ok_or_else(|| {
             StoreError::backend(std::io::Error::other("session version overflow"))
         })?;
-        let enc = format::encode(record, version);
+        let value = format::encode(record, version);
+        let expected = format::version_field(record.version);
+        let fingerprint = format::user_fingerprint(record.user_id.as_deref());
         let exp_ms = millis(record.expires_at);
         let lease = conns.lease().await?;
         let cluster = conns.is_cluster();
@@ -447,6 +504,11 @@ impl SessionStore for RedisStore {
             _ => None,
         };
         let session_key = self.session_key(&record.key);
+        let member = if user.is_some() {
+            record.key.as_str()
+        } else {
+            ""
+        };
         let mut index_done = false;
         loop {
             let (_, now_ms) = now();
@@ -456,15 +518,16 @@ impl SessionStore for RedisStore {
                 cmd.arg(index);
             }
             cmd.arg(now_ms)
-                .arg(record.version)
-                .arg(enc.head.as_str())
-                .arg(enc.tail.as_str())
+                .arg(expected.as_str())
+                .arg(value.as_str())
+                .arg(fingerprint.as_str())
                 .arg(exp_ms)
-                .arg(if user.is_some() { "1" } else { "0" })
-                .arg(user.unwrap_or(""))
-                .arg(record.key.as_str())
+                .arg(member)
                 .arg(if index_done { "1" } else { "0" });
-            match code("update", self.script(&lease, &scripts::UPDATE, &cmd).await?)? {
+            match self
+                .script_code(&lease, "update", &scripts::UPDATE, &cmd)
+                .await?
+            {
                 Code::Ok => return Ok(version),
                 Code::Refused => return Err(StoreError::NotFound),
                 Code::Conflict => return Err(StoreError::Conflict),
@@ -492,7 +555,10 @@ impl SessionStore for RedisStore {
             .arg(ts_field(exp_ms))
             .arg(ts_field(now_ms))
             .arg(exp_ms);
-        match code("touch", self.script(&lease, &scripts::TOUCH, &cmd).await?)? {
+        match self
+            .script_code(&lease, "touch", &scripts::TOUCH, &cmd)
+            .await?
+        {
             Code::Ok => Ok(true),
             Code::Refused => Ok(false),
             Code::Corrupt => Err(corrupt_at(key)),
@@ -500,17 +566,16 @@ impl SessionStore for RedisStore {
         }
     }
 
+    /// One native `DEL`: every record is stored with a Redis expiry at its `expires_at`
+    /// (`PXAT`), so a key Redis still has is a live record, and `DEL`'s count is the
+    /// answer.
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
         let conns = &self.inner.conns;
-        let (_, now_ms) = now();
         let lease = conns.lease().await?;
-        let mut cmd = evalsha(&scripts::DELETE, 1);
-        cmd.arg(self.session_key(key)).arg(now_ms);
-        match code("delete", self.script(&lease, &scripts::DELETE, &cmd).await?)? {
-            Code::Ok => Ok(true),
-            Code::Refused => Ok(false),
-            other => Err(unexpected("delete", other.as_i64())),
-        }
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.session_key(key));
+        let removed: i64 = conns.query(&lease, &cmd).await?;
+        Ok(removed > 0)
     }
 
     /// One `EVALSHA` (one round trip, in a cluster too: it touches the session key only).
@@ -521,11 +586,18 @@ impl SessionStore for RedisStore {
         let (_, now_ms) = now();
         let lease = conns.lease().await?;
         let mut cmd = evalsha(&scripts::DELETE_AT_VERSION, 1);
-        cmd.arg(self.session_key(key)).arg(now_ms).arg(version);
+        cmd.arg(self.session_key(key))
+            .arg(now_ms)
+            .arg(format::version_field(version));
         let answer = self
-            .script(&lease, &scripts::DELETE_AT_VERSION, &cmd)
+            .script_code(
+                &lease,
+                "delete-at-version",
+                &scripts::DELETE_AT_VERSION,
+                &cmd,
+            )
             .await?;
-        match code("delete-at-version", answer)? {
+        match answer {
             Code::Ok => Ok(()),
             Code::Refused => Err(StoreError::NotFound),
             Code::Conflict => Err(StoreError::Conflict),
@@ -537,13 +609,11 @@ impl SessionStore for RedisStore {
     async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
         let conns = &self.inner.conns;
         let lease = conns.lease().await?;
-        let mut c = lease.conn.clone();
-        let cmd = redis::cmd("GETRANGE")
-            .arg(self.session_key(key))
+        let mut cmd = redis::cmd("GETRANGE");
+        cmd.arg(self.session_key(key))
             .arg(0)
-            .arg((format::EXP_OFFSET + format::TS_WIDTH - 1) as i64)
-            .to_owned();
-        let head: Vec<u8> = conns.run(&lease, cmd.query_async(&mut c)).await?;
+            .arg((format::EXP_OFFSET + format::TS_WIDTH - 1) as i64);
+        let head: Vec<u8> = conns.query(&lease, &cmd).await?;
         if head.is_empty() {
             return Ok(false);
         }
@@ -596,41 +666,32 @@ impl UserIndex for RedisStore {
         except: Option<&SessionKey>,
     ) -> StoreResult<u64> {
         let lease = self.inner.conns.lease().await?;
-        let index = self.user_index_key(user_id);
-        let entries = self.index_entries(&lease, &index).await?;
-        let (_, now_ms) = now();
-        let grace = self.index_grace_ms();
-        let settled = |e: &Entry| now_ms as f64 - e.score >= grace;
+        let scan = self.scan_index(&lease, user_id).await?;
         let mut removed = 0u64;
         let mut stale: Vec<&Entry> = Vec::new();
         let mut first_error = None;
-        for chunk in entries.chunks(CHUNK) {
-            let mut targets = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                match SessionKey::parse(&e.member) {
-                    Ok(k) if Some(&k) == except => {}
-                    Ok(k) => targets.push((e, k)),
-                    Err(_) => stale.push(e),
-                }
-            }
+        for chunk in scan.chunks(except) {
+            stale.extend(chunk.unparsable);
             // One script per session (each in its own slot), sent concurrently: the
             // connection pipelines them.
             let lease = &lease;
-            let results = join_all(targets.iter().map(|(_, k)| async move {
+            let now_ms = scan.now_ms;
+            let results = join_all(chunk.targets.iter().map(|(_, k)| async move {
                 let mut cmd = evalsha(&scripts::DELETE_IF_OWNED, 1);
                 cmd.arg(self.session_key(k)).arg(now_ms).arg(user_id);
-                self.script(lease, &scripts::DELETE_IF_OWNED, &cmd).await
+                self.script_code(lease, "delete-for-user", &scripts::DELETE_IF_OWNED, &cmd)
+                    .await
             }))
             .await;
-            for ((e, _), result) in targets.iter().zip(results) {
-                match result.and_then(|n| code("delete-for-user", n)) {
+            for ((e, _), result) in chunk.targets.iter().zip(results) {
+                match result {
                     Ok(Code::Ok) => {
                         removed += 1;
                         stale.push(e);
                     }
                     Ok(Code::RemovedExpired) => stale.push(e),
                     Ok(Code::Refused | Code::Corrupt | Code::NotOwned) => {
-                        if settled(e) {
+                        if scan.settled(e) {
                             stale.push(e);
                         }
                     }
@@ -644,7 +705,7 @@ impl UserIndex for RedisStore {
             }
         }
         if !stale.is_empty() {
-            self.prune(&lease, &index, &stale).await?;
+            self.prune(&lease, &scan.index, &stale).await?;
         }
         if let Some(err) = first_error {
             return Err(err);

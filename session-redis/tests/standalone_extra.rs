@@ -360,3 +360,155 @@ async fn refused_connection_is_unavailable_with_source() {
     assert!(std::error::Error::source(&err).is_some());
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// A value in the previous format (`s1`, written by session-redis before the fixed-width
+/// header), with a user and device metadata, as that version wrote it.
+fn v1_value(expires_ms: i64, version: u64, user: &str, data: &str) -> String {
+    let ua = "Mozilla|5";
+    let ip = "10.0.0.1";
+    format!(
+        "s1|{expires_ms:017}|-----------------|{version}|1700000000000|{}|{}|{}|{user}{ua}{ip}{data}",
+        user.len(),
+        ua.len(),
+        ip.len()
+    )
+}
+
+/// Sessions written by the previous value format survive the upgrade: every operation
+/// reads them, and the first update rewrites them in the current format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_of_the_previous_format_survive_the_upgrade() {
+    let store = common::standalone("upgrade");
+    let mut conn = raw().await;
+    let exp = Utc::now().timestamp_millis() + 3_600_000;
+    let user = "old|user";
+    let write_v1 = |key: &SessionKey, version: u64| {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(store.session_key(key))
+            .arg(v1_value(exp, version, user, "j1:{\"n\":1}"))
+            .arg("PXAT")
+            .arg(exp)
+            .ignore();
+        pipe.zadd(store.user_index_key(user), key.as_str(), 0)
+            .ignore();
+        pipe
+    };
+
+    // load, exists, update (conflict, then success rewriting it as s2).
+    let key = SessionKey::generate();
+    let _: () = write_v1(&key, 41)
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    let loaded = store.load(&key).await.expect("load").expect("live");
+    assert_eq!(loaded.version, 41);
+    assert_eq!(loaded.data, "j1:{\"n\":1}");
+    assert_eq!(loaded.user_id.as_deref(), Some(user));
+    assert_eq!(loaded.user_agent.as_deref(), Some("Mozilla|5"));
+    assert_eq!(loaded.ip.as_deref(), Some("10.0.0.1"));
+    assert_eq!(loaded.created_at.timestamp_millis(), 1_700_000_000_000);
+    assert_eq!(loaded.expires_at.timestamp_millis(), exp);
+    assert!(store.exists(&key).await.expect("exists"));
+    let mut stale = loaded.clone();
+    stale.version = 40;
+    assert!(matches!(
+        store.update(&stale).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut next = loaded.clone();
+    next.data = "j1:{\"n\":2}".into();
+    next.version = store.update(&next).await.expect("update of an s1 value");
+    assert_eq!(next.version, 42);
+    let raw_value: String = conn.get(store.session_key(&key)).await.expect("GET");
+    assert!(
+        raw_value.starts_with("s2|"),
+        "rewritten in the current format"
+    );
+    let again = store.load(&key).await.expect("load").expect("live");
+    assert_eq!(again.version, 42);
+    assert_eq!(again.data, "j1:{\"n\":2}");
+    assert_eq!(again.user_id.as_deref(), Some(user));
+    assert_eq!(again.created_at.timestamp_millis(), 1_700_000_000_000);
+    next.data = "j1:{\"n\":3}".into();
+    assert_eq!(store.update(&next).await.expect("update of s2"), 43);
+
+    // touch keeps the format and moves the expiry.
+    let key2 = SessionKey::generate();
+    let _: () = write_v1(&key2, 7)
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    let later = Utc::now() + TimeDelta::hours(3);
+    assert!(store.touch(&key2, later).await.expect("touch"));
+    let touched = store.load(&key2).await.expect("load").expect("live");
+    assert_eq!(touched.version, 7);
+    assert_eq!(
+        touched.expires_at.timestamp_millis(),
+        later.timestamp_millis()
+    );
+    assert!(touched.last_active_at.is_some());
+
+    // compare-and-delete reads the s1 version.
+    assert!(matches!(
+        store.delete_at_version(&key2, 6).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .delete_at_version(&key2, 7)
+        .await
+        .expect("delete_at_version of an s1 value");
+    assert!(store.load(&key2).await.expect("load").is_none());
+
+    // The user index lists and revokes s1 values.
+    let key3 = SessionKey::generate();
+    let _: () = write_v1(&key3, 1)
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    let listed = store.list_for_user(user).await.expect("list");
+    let keys: Vec<_> = listed.iter().map(|r| r.key.clone()).collect();
+    assert!(keys.contains(&key) && keys.contains(&key3), "{keys:?}");
+    assert_eq!(
+        store
+            .delete_for_user(user, Some(&key))
+            .await
+            .expect("revoke"),
+        1
+    );
+    assert!(store.load(&key3).await.expect("load").is_none());
+    assert!(store.load(&key).await.expect("load").is_some());
+
+    // create: refused over a live s1 record, replaces an expired one.
+    let key4 = SessionKey::generate();
+    let _: () = write_v1(&key4, 1)
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    let mut fresh = record(None, TimeDelta::hours(1));
+    fresh.key = key4.clone();
+    assert!(matches!(
+        store.create(&fresh).await,
+        Err(StoreError::KeyExists)
+    ));
+    let past = Utc::now().timestamp_millis() - 1;
+    let _: () = conn
+        .set(store.session_key(&key4), v1_value(past, 1, user, "j1:{}"))
+        .await
+        .expect("SET");
+    store
+        .create(&fresh)
+        .await
+        .expect("create over an expired s1 value");
+    assert_eq!(
+        store
+            .load(&key4)
+            .await
+            .expect("load")
+            .expect("live")
+            .version,
+        fresh.version
+    );
+    assert!(store.delete(&key4).await.expect("delete"));
+    assert!(store.delete(&key).await.expect("delete"));
+}

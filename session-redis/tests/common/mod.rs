@@ -51,3 +51,31 @@ pub fn cluster(tag: &str) -> RedisStore {
         .build()
         .expect("build cluster store")
 }
+
+/// The sentinel URLs of `SESSION_TEST_REDIS_SENTINEL_URLS` (comma-separated).
+pub fn sentinel_urls() -> Vec<String> {
+    env("SESSION_TEST_REDIS_SENTINEL_URLS")
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A store on the master the sentinels name for `SESSION_TEST_REDIS_SENTINEL_SERVICE`.
+#[cfg(feature = "sentinel")]
+pub fn sentinel(tag: &str) -> RedisStore {
+    sentinel_with(tag, Duration::from_secs(5))
+}
+
+/// As [`sentinel`], with `timeout` for connecting, waiting and each response.
+#[cfg(feature = "sentinel")]
+pub fn sentinel_with(tag: &str, timeout: Duration) -> RedisStore {
+    RedisStore::builder()
+        .sentinel(sentinel_urls(), env("SESSION_TEST_REDIS_SENTINEL_SERVICE"))
+        .key_prefix(prefix(tag))
+        .connect_timeout(timeout)
+        .wait_timeout(timeout)
+        .response_timeout(timeout)
+        .build()
+        .expect("build sentinel store")
+}
