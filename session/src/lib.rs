@@ -12,6 +12,8 @@
 //! | `signed` | `SignedCodec`: Django/Plain session data (with `sql::InteropStore` for their tables) | `session-signed` |
 //! | `axum` | `SessionLayer`, `HttpSession`: the tower layer and the axum extractor | `session-tower` |
 //! | `serde` | `Serialize`/`Deserialize` for [`Record`] and [`SessionKey`], for custom stores | `session-core` |
+//! | `cache` | `CachedStore`: a memory or Redis front before a durable store (Django's `cached_db`) | `session-combinators` |
+//! | `hashed-keys` | `HashedKeys`: session keys stored as an HMAC, not replayable from a dump | `session-combinators` |
 //!
 //! The session model is Django's and Plain's: lazy loading, a fresh key on every create,
 //! [`Session::login`] (a new key against session fixation; a flush when another user was
@@ -131,3 +133,17 @@ pub use session_sql::{self as sql, SqlStore, SqlStoreBuilder, TableLayout, Table
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use session_redis::{self as redis, RedisStore, RedisStoreBuilder};
+
+/// A fast front store before a durable one: see [`CachedStore`] (shared and per-process
+/// arrangements, what each guarantees).
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub use session_combinators::{
+    Arrangement, CachedStore, DEFAULT_PER_PROCESS_TTL, DEFAULT_SHARED_TTL,
+};
+
+/// Session keys hashed at rest: see [`HashedKeys`] (device identifiers, not for the
+/// Django/Plain layouts).
+#[cfg(feature = "hashed-keys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hashed-keys")))]
+pub use session_combinators::{HashedKeys, MIN_SECRET_LEN};
