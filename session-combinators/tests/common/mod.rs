@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 #[cfg(feature = "server-tests")]
 use std::time::Duration;
 
@@ -24,29 +24,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", &SessionKey::generate().as_str()[..12])
 }
 
-/// One SQLite file per test process under `target/tmp`; each store gets its own table.
-fn shared_file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "session-combinators-{}-{}.db",
-            std::process::id(),
-            &SessionKey::generate().as_str()[..8]
-        ))
-    })
+/// The SQLite file of one table under `target/tmp`: one file per table, so that the many
+/// cases running at once never contend for one database's write lock (stores opened on the
+/// same table, the "two app processes" of some tests, share its file).
+fn file_for(table: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "session-combinators-{}-{table}.db",
+        std::process::id()
+    ))
 }
 
-/// A SQLite store on the shared file, in a table of its own.
+/// A SQLite store in a table (and file) of its own.
 pub async fn sqlite(prefix: &str) -> SqlStore {
     sqlite_table(&unique(prefix)).await
 }
 
-/// A SQLite store on the shared file over `table` (two stores on one table are two app
+/// A SQLite store over `table` in that table's file (two stores on one table are two app
 /// processes sharing one database).
 pub async fn sqlite_table(table: &str) -> SqlStore {
     let store = SqlStore::builder()
         .table(table)
-        .connect(&format!("sqlite://{}", shared_file().display()))
+        .connect(&format!("sqlite://{}", file_for(table).display()))
         .await
         .expect("open the SQLite file");
     store.migrate().await.expect("migrate");
