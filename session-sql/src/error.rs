@@ -47,6 +47,17 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// The outcome of a compare-and-swap (or compare-and-delete) that changed nothing:
+/// `Conflict` when the row is still live (its version moved), `NotFound` when it is gone or
+/// expired. Every dialect and layout decides it here.
+pub(crate) fn stale(row_is_live: bool) -> StoreError {
+    if row_is_live {
+        StoreError::Conflict
+    } else {
+        StoreError::NotFound
+    }
+}
+
 /// A stored row whose contents cannot be turned back into a record.
 pub(crate) fn corrupt(reason: impl Into<String>) -> StoreError {
     StoreError::corrupt(reason)

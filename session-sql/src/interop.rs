@@ -819,7 +819,7 @@ impl InteropStore {
             .await
             .map_err(map_err)?;
         if current.as_deref().map(fingerprint) != Some(r.version) {
-            return Err(stale(current.is_some()));
+            return Err(crate::error::stale(current.is_some()));
         }
         sqlx::query(self.q.update.clone())
             .bind(r.data.as_str())
@@ -886,15 +886,6 @@ impl InteropStore {
             .await
             .map_err(map_err)?;
         Ok(Some(live > 0))
-    }
-}
-
-/// The error for a compare-and-swap that found no live row, or other data.
-fn stale(row_is_live: bool) -> StoreError {
-    if row_is_live {
-        StoreError::Conflict
-    } else {
-        StoreError::NotFound
     }
 }
 
@@ -1038,7 +1029,7 @@ impl InteropStore {
                     .await
                     .map_err(map_err)?;
                 if current.as_deref().map(fingerprint) != Some(r.version) {
-                    return Err(stale(current.is_some()));
+                    return Err(crate::error::stale(current.is_some()));
                 }
                 let stored: String = sqlx::query_scalar(self.q.update.clone())
                     .bind(r.data.as_str())
@@ -1060,7 +1051,7 @@ impl InteropStore {
                     .await
                     .map_err(map_err)?;
                 if current.as_deref().map(fingerprint) != Some(r.version) {
-                    return Err(stale(current.is_some()));
+                    return Err(crate::error::stale(current.is_some()));
                 }
                 let stored: String = sqlx::query_scalar(self.q.update.clone())
                     .bind(r.data.as_str())
@@ -1145,7 +1136,7 @@ impl InteropStore {
                     .await
                     .map_err(map_err)?;
                 if current.as_deref().map(fingerprint) != Some(version) {
-                    return Err(stale(current.is_some()));
+                    return Err(crate::error::stale(current.is_some()));
                 }
                 sqlx::query(self.q.delete_any.clone())
                     .bind(key.as_str())
@@ -1164,7 +1155,7 @@ impl InteropStore {
                     .await
                     .map_err(map_err)?;
                 if current.as_deref().map(fingerprint) != Some(version) {
-                    return Err(stale(current.is_some()));
+                    return Err(crate::error::stale(current.is_some()));
                 }
                 sqlx::query(self.q.delete_any.clone())
                     .bind(key.as_str())
@@ -1183,7 +1174,7 @@ impl InteropStore {
                     .await
                     .map_err(map_err)?;
                 if current.as_deref().map(fingerprint) != Some(version) {
-                    return Err(stale(current.is_some()));
+                    return Err(crate::error::stale(current.is_some()));
                 }
                 sqlx::query(self.q.delete_any.clone())
                     .bind(key.as_str())

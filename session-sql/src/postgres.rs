@@ -312,11 +312,7 @@ impl PgBackend {
         if affected > 0 {
             return Ok(());
         }
-        if self.exists_at(key, now).await? {
-            Err(StoreError::Conflict)
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Err(crate::error::stale(self.exists_at(key, now).await?))
     }
 
     pub(crate) async fn delete_expired(&self) -> StoreResult<u64> {

@@ -615,11 +615,7 @@ impl SqliteBackend {
             return Ok(());
         }
         // Missed: tell a vanished row from a moved version.
-        if self.exists_at(key, now).await? {
-            Err(StoreError::Conflict)
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Err(crate::error::stale(self.exists_at(key, now).await?))
     }
 
     pub(crate) async fn delete_expired(&self) -> StoreResult<u64> {
