@@ -26,6 +26,7 @@ BASE=${SESSION_TEST_PORT_BASE:-40000}
 PG_PORT=$((BASE + 5432))
 PG_OUTAGE_PORT=$((BASE + 5433))
 MY_PORT=$((BASE + 3306))
+MY_OUTAGE_PORT=$((BASE + 3307))
 REDIS_PORT=$((BASE + 6379))
 REDIS_OUTAGE_PORT=$((BASE + 6380))
 REDIS_TLS_PORT=$((BASE + 6381))
@@ -100,18 +101,25 @@ start_postgres() { # port, dir
     log "postgres on 127.0.0.1:$port"
 }
 
-start_mariadb() { # dir
-    local dir=$1
+# The mariadbd command line for a data directory and port (also the outage instance's
+# START command, so it must stay one line of plain words).
+mariadbd_cmd() { # dir, port
+    echo "/usr/sbin/mariadbd --no-defaults --datadir=$1/data --user=$(id -un) --port=$2" \
+        "--bind-address=127.0.0.1 --socket=$1/mysql.sock --pid-file=$1/mysql.pid" \
+        "--skip-name-resolve --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0" \
+        "--max-connections=300 --log-error=$1/error.log"
+}
+
+start_mariadb() { # dir [port]
+    local dir=$1 port=${2:-$MY_PORT}
     mkdir -p "$dir"
     local user
     user=$(id -un)
     mariadb-install-db --no-defaults --datadir="$dir/data" --user="$user" \
         --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
         || { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
-    (/usr/sbin/mariadbd --no-defaults --datadir="$dir/data" --user="$user" --port="$MY_PORT" \
-        --bind-address=127.0.0.1 --socket="$dir/mysql.sock" --pid-file="$dir/mysql.pid" \
-        --skip-name-resolve --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
-        --max-connections=300 --log-error="$dir/error.log" >/dev/null 2>&1 &)
+    # shellcheck disable=SC2046 # the command line is plain words
+    ($(mariadbd_cmd "$dir" "$port") >/dev/null 2>&1 &)
     wait_for "mariadb" 240 mariadb --no-defaults -uroot --socket="$dir/mysql.sock" -e 'SELECT 1'
     mariadb --no-defaults -uroot --socket="$dir/mysql.sock" <<SQL
 CREATE DATABASE sessions;
@@ -119,7 +127,7 @@ CREATE USER 'sessions'@'127.0.0.1' IDENTIFIED BY 'sessions';
 GRANT ALL PRIVILEGES ON *.* TO 'sessions'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
-    log "mariadb on 127.0.0.1:$MY_PORT"
+    log "mariadb on 127.0.0.1:$port"
 }
 
 start_redis() { # port, dir, extra args...
@@ -212,6 +220,7 @@ start() {
     start_postgres "$PG_PORT" "$dir/pg" && echo pg >>"$dir/started"
     start_postgres "$PG_OUTAGE_PORT" "$dir/pg-outage" && echo pg-outage >>"$dir/started"
     start_mariadb "$dir/mysql" && echo mysql >>"$dir/started"
+    start_mariadb "$dir/mysql-outage" "$MY_OUTAGE_PORT" && echo mysql-outage >>"$dir/started"
     start_redis "$REDIS_PORT" "$dir/redis" && echo redis >>"$dir/started"
     start_redis "$REDIS_OUTAGE_PORT" "$dir/redis-outage" && echo redis-outage >>"$dir/started"
     start_redis_tls "$REDIS_TLS_PORT" "$dir/redis-tls" && echo redis-tls >>"$dir/started"
@@ -230,6 +239,9 @@ export SESSION_TEST_REDIS_CLUSTER_URLS='redis://127.0.0.1:${CLUSTER_PORTS[0]},re
 export SESSION_TEST_POSTGRES_OUTAGE_URL='postgres://postgres@127.0.0.1:$PG_OUTAGE_PORT/postgres'
 export SESSION_TEST_POSTGRES_OUTAGE_STOP='${runas}$bin/pg_ctl -D $dir/pg-outage/data -m immediate -w stop'
 export SESSION_TEST_POSTGRES_OUTAGE_START='${runas}$bin/pg_ctl -D $dir/pg-outage/data -l $dir/pg-outage/server.log -w -t 60 -o "-h 127.0.0.1 -p $PG_OUTAGE_PORT -k $dir/pg-outage -c fsync=off" start'
+export SESSION_TEST_MYSQL_OUTAGE_URL='mysql://sessions:sessions@127.0.0.1:$MY_OUTAGE_PORT/sessions'
+export SESSION_TEST_MYSQL_OUTAGE_STOP='kill -9 \$(cat $dir/mysql-outage/mysql.pid) && rm -f $dir/mysql-outage/mysql.pid'
+export SESSION_TEST_MYSQL_OUTAGE_START='($(mariadbd_cmd "$dir/mysql-outage" "$MY_OUTAGE_PORT") >/dev/null 2>&1 &); for i in \$(seq 240); do mariadb --no-defaults -uroot --socket=$dir/mysql-outage/mysql.sock -e "SELECT 1" >/dev/null 2>&1 && exit 0; sleep 0.25; done; exit 1'
 export SESSION_TEST_REDIS_TLS_URL='rediss://127.0.0.1:$REDIS_TLS_PORT'
 export SESSION_TEST_REDIS_TLS_CA='$dir/redis-tls/ca.crt'
 export SESSION_TEST_REDIS_SENTINEL_URLS='redis://127.0.0.1:${SENTINEL_PORTS[0]},redis://127.0.0.1:${SENTINEL_PORTS[1]},redis://127.0.0.1:${SENTINEL_PORTS[2]}'
@@ -256,10 +268,12 @@ stop() {
         redis-cli --tls --cacert "$dir/redis-tls/ca.crt" -h 127.0.0.1 -p "$REDIS_TLS_PORT" \
             shutdown nosave >/dev/null 2>&1 || true
     fi
-    if [ -f "$dir/mysql/mysql.pid" ]; then
-        kill "$(cat "$dir/mysql/mysql.pid")" 2>/dev/null || true
-        for _ in $(seq 80); do [ -f "$dir/mysql/mysql.pid" ] || break; sleep 0.25; done
-    fi
+    for d in mysql mysql-outage; do
+        if [ -f "$dir/$d/mysql.pid" ]; then
+            kill "$(cat "$dir/$d/mysql.pid")" 2>/dev/null || true
+            for _ in $(seq 80); do [ -f "$dir/$d/mysql.pid" ] || break; sleep 0.25; done
+        fi
+    done
     for d in pg pg-outage; do
         if [ -n "$bin" ] && [ -f "$dir/$d/data/postmaster.pid" ]; then
             as_pg "$bin/pg_ctl" -D "$dir/$d/data" -m immediate -w stop >/dev/null 2>&1 || true

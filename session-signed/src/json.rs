@@ -6,7 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use serde_json::ser::Formatter;
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 /// A `serde_json` formatter that reproduces Python's compact `json.dumps` output:
 /// `ensure_ascii` escaping (`\uXXXX` in lower-case hex, UTF-16 surrogate pairs for astral
@@ -52,12 +53,147 @@ impl Formatter for PythonFormatter {
     }
 }
 
-/// Serializes `value` as Python's `json.dumps(value, separators=(",", ":"))` would.
-pub(crate) fn to_python_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+/// Serializes `map` as Python's `json.dumps(value, separators=(",", ":"))` would (big
+/// integers held as [`PYTHON_INT_KEY`] objects written as their digits).
+pub(crate) fn to_python_json(map: &Map<String, Value>) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    value.serialize(&mut ser)?;
+    ExactMap(map).serialize(&mut ser)?;
     Ok(out)
+}
+
+/// The key of the one-entry object that holds an integer too large for a
+/// `serde_json::Number` (beyond the 64-bit range), as its decimal digits:
+/// `{"$python_int": "12345678901234567890123"}`. Decoding turns such an integer in
+/// Django's (or Plain's) JSON into this object instead of a float that would lose digits;
+/// encoding writes the object back as the bare integer, so the value round-trips exactly.
+/// A Rust handler sees (and may write) the object; an object of this shape whose string is
+/// not a canonical integer is written as an ordinary object.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::Codec;
+/// use session_signed::{PlainJsonCodec, PYTHON_INT_KEY};
+///
+/// let map = PlainJsonCodec.decode(r#"{"n":12345678901234567890123}"#)?;
+/// assert_eq!(map["n"][PYTHON_INT_KEY], "12345678901234567890123");
+/// assert_eq!(PlainJsonCodec.encode(&map)?, r#"{"n":12345678901234567890123}"#);
+/// # Ok::<(), session_core::CodecError>(())
+/// ```
+pub const PYTHON_INT_KEY: &str = "$python_int";
+
+/// The digits of a [`PYTHON_INT_KEY`] object, if `map` is one.
+fn big_int(map: &Map<String, Value>) -> Option<&str> {
+    if map.len() != 1 {
+        return None;
+    }
+    let digits = map.get(PYTHON_INT_KEY)?.as_str()?;
+    let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+    let canonical = match unsigned.as_bytes() {
+        [] => false,
+        [b'0'] => true,
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    canonical.then_some(digits)
+}
+
+/// A value serialized with big integers written as their digits.
+struct Exact<'a>(&'a Value);
+
+struct ExactMap<'a>(&'a Map<String, Value>);
+
+impl Serialize for Exact<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(map) => match big_int(map) {
+                Some(digits) => RawValue::from_string(digits.to_owned())
+                    .map_err(serde::ser::Error::custom)?
+                    .serialize(s),
+                None => ExactMap(map).serialize(s),
+            },
+            Value::Array(items) => s.collect_seq(items.iter().map(Exact)),
+            other => other.serialize(s),
+        }
+    }
+}
+
+impl Serialize for ExactMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, Exact(v))))
+    }
+}
+
+/// Compact JSON (serde_json's own formatting) with big integers as their digits: current
+/// Plain's column.
+pub(crate) fn to_compact_json(map: &Map<String, Value>) -> serde_json::Result<String> {
+    serde_json::to_string(&ExactMap(map))
+}
+
+/// Replaces every integer literal outside strings that does not fit in 64 bits by a
+/// [`PYTHON_INT_KEY`] object. `None` when there is none (the usual case).
+pub(crate) fn mark_big_ints(json: &str) -> Option<String> {
+    let bytes = json.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let float = matches!(bytes.get(i), Some(b'.' | b'e' | b'E'));
+            if float {
+                // The rest of the number (fraction, exponent) is not an integer of its own.
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+                continue;
+            }
+            // A number is ASCII, so these slices are on char boundaries.
+            let token = json.get(start..i).unwrap_or_default();
+            let fits = token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok();
+            if !fits && token.len() > 1 {
+                let buf = out.get_or_insert_with(|| String::with_capacity(json.len() + 32));
+                buf.push_str(json.get(copied..start).unwrap_or_default());
+                buf.push_str("{\"");
+                buf.push_str(PYTHON_INT_KEY);
+                buf.push_str("\":\"");
+                buf.push_str(token);
+                buf.push_str("\"}");
+                copied = i;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out.map(|mut buf| {
+        buf.push_str(json.get(copied..).unwrap_or_default());
+        buf
+    })
 }
 
 /// Python's `repr(float)` for a finite value (the shortest digits that round-trip, with
@@ -175,9 +311,12 @@ pub(crate) fn replace_non_finite(json: &str) -> Option<String> {
     })
 }
 
-/// Parses a document that must be a JSON object.
+/// Parses a JSON document, big integers becoming [`PYTHON_INT_KEY`] objects.
 pub(crate) fn parse(json: &str) -> serde_json::Result<Value> {
-    serde_json::from_str::<Value>(json)
+    match mark_big_ints(json) {
+        Some(marked) => serde_json::from_str::<Value>(&marked),
+        None => serde_json::from_str::<Value>(json),
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +352,7 @@ mod tests {
     #[test]
     fn strings_are_ascii_escaped_like_python() {
         let v = serde_json::json!({"k\u{e9}": "a\"b\\c\n\t\u{1}\u{7f}\u{e9}\u{20ac}\u{1f389}/"});
-        let out = to_python_json(&v).expect("serialize");
+        let out = to_python_json(v.as_object().expect("object")).expect("serialize");
         assert_eq!(
             std::str::from_utf8(&out).expect("ascii"),
             r#"{"k\u00e9":"a\"b\\c\n\t\u0001\u007f\u00e9\u20ac\ud83c\udf89/"}"#
@@ -228,6 +367,38 @@ mod tests {
             Some(r#"{"a":null,"b":[null,null],"NaN":"Infinity \" NaN"}"#)
         );
         assert_eq!(replace_non_finite(r#"{"a":-1,"b":"NaN"}"#), None);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_round_trip_exactly() {
+        let text = r#"{"a":12345678901234567890123,"b":[-98765432109876543210,18446744073709551615,-9223372036854775808],"s":"12345678901234567890123","f":1.2345678901234567890123e22,"n":{"x":340282366920938463463374607431768211457}}"#;
+        let value = parse(text).expect("parse");
+        assert_eq!(value["a"][PYTHON_INT_KEY], "12345678901234567890123");
+        assert_eq!(value["b"][0][PYTHON_INT_KEY], "-98765432109876543210");
+        assert_eq!(value["b"][1], serde_json::json!(u64::MAX));
+        assert_eq!(value["b"][2], serde_json::json!(i64::MIN));
+        assert_eq!(value["s"], "12345678901234567890123");
+        assert!(value["f"].is_f64());
+        let out = to_python_json(value.as_object().expect("object")).expect("serialize");
+        assert_eq!(
+            std::str::from_utf8(&out).expect("utf-8"),
+            text.replace("1.2345678901234567890123e22", "1.2345678901234568e+22")
+        );
+        // Not canonical: an ordinary object.
+        let odd = serde_json::json!({"k": {PYTHON_INT_KEY: "0012"}});
+        let out = to_python_json(odd.as_object().expect("object")).expect("serialize");
+        assert_eq!(
+            std::str::from_utf8(&out).expect("utf-8"),
+            r#"{"k":{"$python_int":"0012"}}"#
+        );
+        assert_eq!(
+            mark_big_ints(r#"{"a":-1,"b":"99999999999999999999999"}"#),
+            None
+        );
+        assert_eq!(
+            mark_big_ints(r#"{"a":1e123456789012345678901,"b":2.5E-99999999999999999999}"#),
+            None
+        );
     }
 
     #[test]

@@ -47,11 +47,11 @@ impl Codec for PlainJsonCodec {
                 "a NUL character cannot be stored in a jsonb column",
             ));
         }
-        Ok(serde_json::to_string(map)?)
+        Ok(crate::json::to_compact_json(map)?)
     }
 
     fn decode(&self, data: &str) -> Result<SessionMap, CodecError> {
-        match serde_json::from_str::<Value>(data)? {
+        match crate::json::parse(data)? {
             Value::Object(map) => Ok(map),
             _ => Err(CodecError::Malformed("session data is not a JSON object")),
         }

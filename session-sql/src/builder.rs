@@ -44,7 +44,7 @@ pub const DEFAULT_DELETE_BATCH_SIZE: u32 = 5_000;
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SqlStoreBuilder {
-    table: String,
+    table: Option<String>,
     layout: TableLayout,
     acquire_timeout: Duration,
     max_connections: Option<u32>,
@@ -55,7 +55,7 @@ pub struct SqlStoreBuilder {
 impl Default for SqlStoreBuilder {
     fn default() -> Self {
         Self {
-            table: crate::table::DEFAULT_TABLE_NAME.to_owned(),
+            table: None,
             layout: TableLayout::Native,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             max_connections: None,
@@ -114,6 +114,16 @@ pub(crate) fn bad_url(err: sqlx::Error) -> StoreError {
     ))
 }
 
+/// Refuses a schema-qualified table name outside PostgreSQL.
+fn check_qualified(table: &Table, postgres: bool) -> StoreResult<()> {
+    if table.name.schema().is_some() && !postgres {
+        return Err(config(ConfigError::TableName(
+            crate::InvalidTableName::Qualified,
+        )));
+    }
+    Ok(())
+}
+
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scheme {
@@ -159,11 +169,14 @@ impl SqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.table = name.into();
+        self.table = Some(name.into());
         self
     }
 
-    /// The table layout (see [`TableLayout`]).
+    /// The table layout (see [`TableLayout`]): the native table, or a table shared with
+    /// Django or Plain. Unless [`table`](Self::table) is set, the table is the layout's
+    /// [`default_table`](TableLayout::default_table). Every other setting applies to every
+    /// layout.
     ///
     /// # Examples
     ///
@@ -269,7 +282,11 @@ impl SqlStoreBuilder {
     }
 
     fn settings(&self) -> StoreResult<Settings> {
-        let name = TableName::new(self.table.clone()).map_err(|e| config(e.into()))?;
+        let name = self
+            .table
+            .clone()
+            .unwrap_or_else(|| self.layout.default_table().to_owned());
+        let name = TableName::new(name).map_err(|e| config(e.into()))?;
         Ok(Settings {
             table: Table {
                 name,
@@ -306,10 +323,14 @@ impl SqlStoreBuilder {
     pub fn build(self, pool: impl crate::SqlPool) -> StoreResult<SqlStore> {
         let settings = self.settings()?;
         let table = settings.table.clone();
+        let backend = pool.into_backend(settings);
+        let postgres = matches!(backend.dialect(), crate::Dialect::Postgres);
+        check_qualified(&table, postgres)?;
         Ok(SqlStore::from_backend(
-            pool.into_backend(settings),
+            backend,
             table,
             self.operation_timeout,
+            self.delete_batch_size,
         ))
     }
 
@@ -343,7 +364,9 @@ impl SqlStoreBuilder {
     pub async fn connect(self, url: &str) -> StoreResult<SqlStore> {
         let settings = self.settings()?;
         let table = settings.table.clone();
-        let backend = match scheme_of(url).map_err(config)? {
+        let scheme = scheme_of(url).map_err(config)?;
+        check_qualified(&table, scheme == Scheme::Postgres)?;
+        let backend = match scheme {
             Scheme::Postgres => self.connect_postgres(url, settings).await?,
             Scheme::Sqlite => self.connect_sqlite(url, settings).await?,
             Scheme::MySql => self.connect_mysql(url, settings).await?,
@@ -352,6 +375,7 @@ impl SqlStoreBuilder {
             backend,
             table,
             self.operation_timeout,
+            self.delete_batch_size,
         ))
     }
 

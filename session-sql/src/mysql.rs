@@ -10,8 +10,9 @@ use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::SqlStr;
 
 use crate::common::{now, sql, Settings};
+use crate::engine::{micro, Arg};
 use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
-use crate::table::{Table, TableLayout};
+use crate::table::{Table, TableName};
 
 #[derive(Debug)]
 struct Queries {
@@ -41,10 +42,9 @@ pub(crate) fn migration(table: &Table) -> Vec<String> {
 }
 
 impl Queries {
+    /// The native statements (the interop layouts have theirs in [`crate::layout`]).
     fn new(table: &Table) -> Self {
-        match table.layout {
-            TableLayout::Native => Self::native(table),
-        }
+        Self::native(table)
     }
 
     fn native(table: &Table) -> Self {
@@ -198,10 +198,21 @@ impl MySqlBackend {
     }
 
     pub(crate) async fn migrate(&self) -> StoreResult<()> {
+        let statements = [self.q.migrate.clone()];
+        self.migrate_with(&statements, &self.settings.table.name)
+            .await
+    }
+
+    /// Runs `statements` under the migration lock of `table`.
+    pub(crate) async fn migrate_with(
+        &self,
+        statements: &[SqlStr],
+        table: &TableName,
+    ) -> StoreResult<()> {
         // A named server lock serialises concurrent migrations of this table, on one
         // connection (GET_LOCK belongs to the session that took it).
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let lock = format!("session-sql:{:016x}", self.settings.table.name.lock_id());
+        let lock = format!("session-sql:{:016x}", table.lock_id());
         let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)")
             .bind(&lock)
             .fetch_one(&mut *conn)
@@ -213,10 +224,17 @@ impl MySqlBackend {
                 "timed out waiting for the migration lock",
             )));
         }
-        let created = sqlx::raw_sql(self.q.migrate.clone())
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err);
+        let mut created = Ok(());
+        for statement in statements {
+            created = sqlx::raw_sql(statement.clone())
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+                .map_err(map_err);
+            if created.is_err() {
+                break;
+            }
+        }
         let released = sqlx::query("SELECT RELEASE_LOCK(?)")
             .bind(&lock)
             .execute(&mut *conn)
@@ -445,3 +463,20 @@ impl MySqlBackend {
             .rows_affected())
     }
 }
+
+type MySqlQuery = sqlx::query::Query<'static, sqlx::MySql, sqlx::mysql::MySqlArguments>;
+
+/// Binds a layout's value (times as naive UTC).
+fn bind(query: MySqlQuery, arg: &Arg) -> MySqlQuery {
+    match arg {
+        Arg::Text(s) => query.bind(s.clone()),
+        Arg::Time(t) => query.bind(naive(micro(*t))),
+        Arg::Int(n) => query.bind(*n),
+    }
+}
+
+fn time(row: &MySqlRow, index: usize, name: &str) -> StoreResult<DateTime<Utc>> {
+    column::<_, NaiveDateTime>(row, index, name).map(|t| t.and_utc())
+}
+
+crate::engine::server_engine!(MySqlBackend, sqlx::MySql, bind, time);

@@ -6,8 +6,9 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::SqlStr;
 
 use crate::common::{now, sql, Settings};
+use crate::engine::{micro, Arg};
 use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
-use crate::table::{Table, TableLayout};
+use crate::table::{Table, TableName};
 
 /// Every statement the store runs, built once for a table and layout.
 #[derive(Debug)]
@@ -26,6 +27,14 @@ struct Queries {
     migrate: Vec<SqlStr>,
 }
 
+/// Width of the indexed expiry bucket (`expires_bucket`, seconds since the epoch divided
+/// by this): an update changes an indexed value only when the expiry crosses into
+/// another hour, so almost every update is HOT (heap-only: no index entry written).
+pub(crate) const EXPIRY_BUCKET_SECONDS: i64 = 3_600;
+
+/// Free space left in each heap page for HOT updates of its rows.
+const FILLFACTOR: u32 = 70;
+
 /// The record columns in the order [`decode`] reads them; `session_key` comes last so
 /// `load` can leave it out.
 const COLUMNS: &str =
@@ -38,23 +47,29 @@ pub(crate) fn migration(table: &Table) -> Vec<String> {
 }
 
 impl Queries {
+    /// The native statements (the interop layouts have theirs in [`crate::layout`]).
     fn new(table: &Table) -> Self {
-        match table.layout {
-            TableLayout::Native => Self::native(table),
-        }
+        Self::native(table)
     }
 
     fn native(table: &Table) -> Self {
         let t = table.quoted('"');
+        let bucket = |param: &str| {
+            format!(
+                "floor(extract(epoch FROM {param}::timestamptz) / {EXPIRY_BUCKET_SECONDS})::bigint"
+            )
+        };
+        let (b3, b2, b1) = (bucket("$3"), bucket("$2"), bucket("$1"));
         Self {
             // One statement: inserts, or replaces the row only if it has expired. A live
             // row makes the WHERE false, so no row is affected and the caller reports
             // KeyExists. Concurrent inserts of one key serialise on the primary key.
             create: sql(format!(
-                "INSERT INTO {t} AS s (session_key, {COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO {t} AS s (session_key, {COLUMNS}, expires_bucket) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {b3}) \
                  ON CONFLICT (session_key) DO UPDATE SET \
                  data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, \
+                 expires_bucket = EXCLUDED.expires_bucket, \
                  version = EXCLUDED.version, user_id = EXCLUDED.user_id, \
                  created_at = EXCLUDED.created_at, last_active_at = EXCLUDED.last_active_at, \
                  user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip \
@@ -63,9 +78,11 @@ impl Queries {
             load: sql(format!(
                 "SELECT {COLUMNS} FROM {t} WHERE session_key = $1 AND expires_at > $2"
             )),
-            // Compare-and-swap on (key, version), refusing expired rows.
+            // Compare-and-swap on (key, version), refusing expired rows. No indexed value
+            // changes unless the expiry moves to another bucket, so the update is HOT.
             update: sql(format!(
-                "UPDATE {t} SET data = $1, expires_at = $2, version = version + 1, \
+                "UPDATE {t} SET data = $1, expires_at = $2, expires_bucket = {b2}, \
+                 version = version + 1, \
                  user_id = $3, last_active_at = $4, user_agent = $5, ip = $6 \
                  WHERE session_key = $7 AND version = $8 AND expires_at > $9"
             )),
@@ -73,7 +90,7 @@ impl Queries {
                 "SELECT 1 FROM {t} WHERE session_key = $1 AND expires_at > $2"
             )),
             touch: sql(format!(
-                "UPDATE {t} SET expires_at = $1, last_active_at = $2 \
+                "UPDATE {t} SET expires_at = $1, expires_bucket = {b1}, last_active_at = $2 \
                  WHERE session_key = $3 AND expires_at > $2"
             )),
             // Removes the row live or expired, and says which it was.
@@ -85,13 +102,14 @@ impl Queries {
             delete_at_version: sql(format!(
                 "DELETE FROM {t} WHERE session_key = $1 AND version = $2 AND expires_at > $3"
             )),
-            // One bounded batch. Rows another transaction holds are skipped (they are
-            // being replaced or updated); the outer condition is re-checked against the
-            // row's latest version.
+            // One bounded batch, found through the bucket index (every expired row is in
+            // a bucket at or before now's). Rows another transaction holds are skipped
+            // (they are being replaced or updated); the outer condition is re-checked
+            // against the row's latest version.
             delete_expired: sql(format!(
                 "DELETE FROM {t} WHERE ctid = ANY(ARRAY(\
-                 SELECT ctid FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-                 AND expires_at <= $1"
+                 SELECT ctid FROM {t} WHERE expires_bucket <= {b1} AND expires_at <= $1 \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)) AND expires_at <= $1"
             )),
             list_for_user: sql(format!(
                 "SELECT {COLUMNS}, session_key FROM {t} \
@@ -114,11 +132,26 @@ impl Queries {
                      created_at TIMESTAMPTZ NOT NULL, \
                      last_active_at TIMESTAMPTZ, \
                      user_agent TEXT, \
-                     ip TEXT)"
+                     ip TEXT, \
+                     expires_bucket BIGINT NOT NULL DEFAULT 0) \
+                     WITH (fillfactor = {FILLFACTOR})"
                 )),
+                // Tables created before the bucket: the column is added without a
+                // rewrite; their rows are in bucket 0 (always scanned by the cleanup,
+                // which checks the exact expiry) until their next write.
                 sql(format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {t} (expires_at)",
-                    table.index("expires_at_idx", '"')
+                    "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS \
+                     expires_bucket BIGINT NOT NULL DEFAULT 0"
+                )),
+                sql(format!("ALTER TABLE {t} SET (fillfactor = {FILLFACTOR})")),
+                sql(format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {t} (expires_bucket)",
+                    table.index("exp_bucket_idx", '"')
+                )),
+                // The exact-expiry index made every update non-HOT.
+                sql(format!(
+                    "DROP INDEX IF EXISTS {}",
+                    table.qualified_index("expires_at_idx", '"')
                 )),
                 // Partial: most sessions are anonymous, and `user_id = $1` implies NOT NULL.
                 sql(format!(
@@ -167,10 +200,20 @@ impl PgBackend {
     }
 
     pub(crate) async fn migrate(&self) -> StoreResult<()> {
+        self.migrate_with(&self.q.migrate, &self.settings.table.name)
+            .await
+    }
+
+    /// Runs `statements` under the migration lock of `table`.
+    pub(crate) async fn migrate_with(
+        &self,
+        statements: &[SqlStr],
+        table: &TableName,
+    ) -> StoreResult<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_migrate().await {
+            match self.try_migrate(statements, table).await {
                 Ok(()) => return Ok(()),
                 // The advisory lock serialises migrations of this table, but a process
                 // running an older schema tool could still race us on the catalog; such
@@ -183,14 +226,18 @@ impl PgBackend {
         }
     }
 
-    async fn try_migrate(&self) -> Result<(), sqlx::Error> {
+    async fn try_migrate(
+        &self,
+        statements: &[SqlStr],
+        table: &TableName,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         // Held until commit: concurrent migrations of this table wait here.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(self.settings.table.name.lock_id())
+            .bind(table.lock_id())
             .execute(&mut *tx)
             .await?;
-        for statement in &self.q.migrate {
+        for statement in statements {
             sqlx::raw_sql(statement.clone()).execute(&mut *tx).await?;
         }
         tx.commit().await
@@ -373,3 +420,20 @@ fn is_catalog_race(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db)
         if db.code().is_some_and(|c| matches!(&*c, "23505" | "42P07" | "42710")))
 }
+
+type PgQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a layout's value.
+fn bind(query: PgQuery, arg: &Arg) -> PgQuery {
+    match arg {
+        Arg::Text(s) => query.bind(s.clone()),
+        Arg::Time(t) => query.bind(micro(*t)),
+        Arg::Int(n) => query.bind(*n),
+    }
+}
+
+fn time(row: &PgRow, index: usize, name: &str) -> StoreResult<DateTime<Utc>> {
+    column(row, index, name)
+}
+
+crate::engine::server_engine!(PgBackend, sqlx::Postgres, bind, time);

@@ -39,8 +39,9 @@ pub(crate) const WAL_RESET_FRAMES: i64 = 4_096;
 mod group;
 
 use crate::common::{now, sql, Settings};
+use crate::engine::{decode as decode_out, run_on, Arg, Out, Want};
 use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
-use crate::table::{Table, TableLayout};
+use crate::table::Table;
 
 #[derive(Debug)]
 struct Queries {
@@ -68,10 +69,9 @@ pub(crate) fn migration(table: &Table) -> Vec<String> {
 }
 
 impl Queries {
+    /// The native statements (the interop layouts have theirs in [`crate::layout`]).
     fn new(table: &Table) -> Self {
-        match table.layout {
-            TableLayout::Native => Self::native(table),
-        }
+        Self::native(table)
     }
 
     fn native(table: &Table) -> Self {
@@ -189,6 +189,15 @@ impl Conn<'_> {
                 .as_mut()
                 .ok_or_else(|| map_err(sqlx::Error::PoolClosed)),
             Conn::Pooled { conn, .. } => Ok(&mut **conn),
+        }
+    }
+
+    /// Drops the connection (SQLite rolls back what it had open); the dedicated writer is
+    /// reopened by the next write.
+    fn abandon(&mut self) {
+        match self {
+            Conn::Dedicated(guard) => **guard = None,
+            Conn::Pooled { conn, .. } => conn.close_on_drop(),
         }
     }
 
@@ -390,7 +399,11 @@ impl SqliteBackend {
 
     /// Runs one write: queued for group commit on the dedicated writer, alone behind
     /// the gate on a caller's pool.
-    async fn write(&self, build: group::Build, shape: group::Shape) -> StoreResult<group::Outcome> {
+    async fn submit(
+        &self,
+        build: group::Build,
+        shape: group::Shape,
+    ) -> StoreResult<group::Outcome> {
         match &self.writer {
             Writer::Dedicated {
                 conn,
@@ -449,8 +462,18 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn migrate(&self) -> StoreResult<()> {
+        self.migrate_with(&self.q.migrate, &self.settings.table.name)
+            .await
+    }
+
+    /// Runs `statements` in one `BEGIN IMMEDIATE` transaction on the writer.
+    pub(crate) async fn migrate_with(
+        &self,
+        statements: &[SqlStr],
+        _table: &crate::TableName,
+    ) -> StoreResult<()> {
         let mut conn = self.write_conn().await?;
-        let result = try_migrate(conn.get()?, &self.q.migrate).await;
+        let result = try_migrate(conn.get()?, statements).await;
         conn.check(result)
     }
 
@@ -483,7 +506,7 @@ impl SqliteBackend {
                 .bind(ip.clone())
                 .bind(now)
         });
-        let affected = self.write(build, group::Shape::Execute).await?.rows();
+        let affected = self.submit(build, group::Shape::Execute).await?.rows();
         if affected == 0 {
             return Err(StoreError::KeyExists);
         }
@@ -531,7 +554,7 @@ impl SqliteBackend {
                 .bind(version)
                 .bind(at)
         });
-        let affected = self.write(build, group::Shape::Execute).await?.rows();
+        let affected = self.submit(build, group::Shape::Execute).await?.rows();
         if affected == 1 {
             self.wrote();
             return Ok(r.version + 1);
@@ -569,7 +592,7 @@ impl SqliteBackend {
                 .bind(at)
                 .bind(key.clone())
         });
-        let affected = self.write(build, group::Shape::Execute).await?.rows();
+        let affected = self.submit(build, group::Shape::Execute).await?.rows();
         if affected > 0 {
             self.wrote();
         }
@@ -582,7 +605,7 @@ impl SqliteBackend {
         let build: group::Build =
             Box::new(move || sqlx::query(q.clone()).bind(key.clone()).bind(at));
         let was_live = self
-            .write(build, group::Shape::ReturningBool)
+            .submit(build, group::Shape::ReturningBool)
             .await?
             .returned();
         if was_live.is_some() {
@@ -609,7 +632,7 @@ impl SqliteBackend {
                 .bind(version_db)
                 .bind(at)
         });
-        let affected = self.write(build, group::Shape::Execute).await?.rows();
+        let affected = self.submit(build, group::Shape::Execute).await?.rows();
         if affected > 0 {
             self.wrote();
             return Ok(());
@@ -740,4 +763,174 @@ async fn try_migrate(
         sqlx::raw_sql(statement.clone()).execute(&mut *tx).await?;
     }
     tx.commit().await
+}
+
+/// Django's SQLite datetime text: `YYYY-MM-DD HH:MM:SS[.ffffff]`, naive UTC (the interop
+/// layouts' time columns).
+pub(crate) fn django_time(t: DateTime<Utc>) -> String {
+    let micros = t.timestamp_subsec_micros();
+    let base = t.format("%Y-%m-%d %H:%M:%S");
+    if micros == 0 {
+        base.to_string()
+    } else {
+        format!("{base}.{micros:06}")
+    }
+}
+
+pub(crate) fn parse_django_time(s: &str) -> StoreResult<DateTime<Utc>> {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
+        if let Ok(naive) = session_core::chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(naive.and_utc());
+        }
+    }
+    Err(corrupt(format!(
+        "time column is not a datetime: {} bytes",
+        s.len()
+    )))
+}
+
+/// Binds a layout's value (times as Django's text).
+fn bind(query: group::Statement, arg: &Arg) -> group::Statement {
+    match arg {
+        Arg::Text(s) => query.bind(s.clone()),
+        Arg::Time(t) => query.bind(django_time(*t)),
+        Arg::Int(n) => query.bind(*n),
+    }
+}
+
+fn time(row: &SqliteRow, index: usize, name: &str) -> StoreResult<DateTime<Utc>> {
+    parse_django_time(&column::<_, String>(row, index, name)?)
+}
+
+/// The interop layouts on SQLite: reads on the readers, writes through the group-commit
+/// queue of the single writer, compare-and-swap transactions on the writer itself.
+impl crate::engine::Engine for SqliteBackend {
+    type Tx<'a> = SqliteTx<'a>;
+
+    async fn read(
+        &self,
+        stmt: &crate::engine::Stmt,
+        args: Vec<Arg>,
+        want: Want,
+    ) -> StoreResult<Out> {
+        let mut conn = self.read_conn().await?;
+        let result = run_on!(conn.get()?, stmt, &args, want, bind);
+        decode_out(conn.check(result)?, want, time)
+    }
+
+    async fn write(
+        &self,
+        stmt: &crate::engine::Stmt,
+        args: Vec<Arg>,
+        want: Want,
+    ) -> StoreResult<Out> {
+        let sql = stmt.sql.clone();
+        // SQLite placeholders are numbered: the arguments bind in their own order.
+        let build: group::Build = Box::new(move || {
+            args.iter()
+                .fold(sqlx::query(sql.clone()), |query, arg| bind(query, arg))
+        });
+        let flag = want == Want::Flag;
+        let shape = if flag {
+            group::Shape::ReturningBool
+        } else {
+            group::Shape::Execute
+        };
+        let outcome = self.submit(build, shape).await?;
+        if outcome.rows() > 0 {
+            self.wrote();
+        }
+        Ok(if flag {
+            Out::Flag(outcome.returned())
+        } else {
+            Out::Rows(outcome.rows())
+        })
+    }
+
+    async fn begin(&self) -> StoreResult<SqliteTx<'_>> {
+        let mut conn = self.write_conn().await?;
+        let result = sqlx::raw_sql("BEGIN IMMEDIATE").execute(conn.get()?).await;
+        conn.check(result)?;
+        Ok(SqliteTx {
+            backend: self,
+            conn,
+            open: true,
+        })
+    }
+}
+
+/// A `BEGIN IMMEDIATE` transaction on the writer. Dropped while open (cancelled, or a
+/// failed commit), it drops the connection, which rolls back.
+pub(crate) struct SqliteTx<'a> {
+    backend: &'a SqliteBackend,
+    conn: Conn<'a>,
+    open: bool,
+}
+
+impl SqliteTx<'_> {
+    async fn end(&mut self, statement: &'static str) -> StoreResult<()> {
+        let result = sqlx::raw_sql(statement).execute(self.conn.get()?).await;
+        self.conn.check(result)?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl crate::engine::Tx for SqliteTx<'_> {
+    async fn run(
+        &mut self,
+        stmt: &crate::engine::Stmt,
+        args: Vec<Arg>,
+        want: Want,
+    ) -> StoreResult<Out> {
+        let result = run_on!(self.conn.get()?, stmt, &args, want, bind);
+        decode_out(self.conn.check(result)?, want, time)
+    }
+
+    async fn commit(mut self) -> StoreResult<()> {
+        self.end("COMMIT").await?;
+        self.backend.wrote();
+        Ok(())
+    }
+
+    async fn rollback(mut self) {
+        if let Err(e) = self.end("ROLLBACK").await {
+            tracing::debug!(error = %e, "rollback failed; the connection is dropped");
+        }
+    }
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.abandon();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interop_times_are_djangos_text() {
+        let t = DateTime::parse_from_rfc3339("2026-12-10T23:49:05.606100Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(django_time(t), "2026-12-10 23:49:05.606100");
+        assert_eq!(
+            parse_django_time("2026-12-10 23:49:05.606100").ok(),
+            Some(t)
+        );
+        let whole = DateTime::parse_from_rfc3339("2026-12-10T23:49:05Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(django_time(whole), "2026-12-10 23:49:05");
+        assert_eq!(parse_django_time("2026-12-10 23:49:05").ok(), Some(whole));
+        assert!(parse_django_time("soon").is_err());
+    }
 }

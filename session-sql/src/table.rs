@@ -10,12 +10,16 @@ pub const MAX_TABLE_NAME_LEN: usize = 48;
 pub const DEFAULT_TABLE_NAME: &str = "sessions";
 
 /// A validated SQL table name: a plain identifier, `[A-Za-z_][A-Za-z0-9_]*`, at most
-/// [`MAX_TABLE_NAME_LEN`] characters.
+/// [`MAX_TABLE_NAME_LEN`] characters, optionally qualified by a schema of the same form
+/// (`app.sessions`; PostgreSQL only: the SQLite and MySQL stores refuse a qualified name
+/// with [`StoreError::Config`](session_core::StoreError::Config)).
 ///
-/// Names are checked, never escaped: anything else (a schema-qualified name, quotes,
-/// spaces, a semicolon) is rejected, so configuration can never splice SQL into a query.
-/// The store quotes the name in every statement, so SQL keywords such as `user` or `order`
-/// work, and the name is used with exactly the case given (case-sensitive on PostgreSQL).
+/// Names are checked, never escaped: anything else (quotes, spaces, a semicolon, more than
+/// one dot) is rejected, so configuration can never splice SQL into a query. The store
+/// quotes each part in every statement (`"app"."sessions"`), so SQL keywords such as
+/// `user` or `order` work, and the name is used with exactly the case given
+/// (case-sensitive on PostgreSQL). Indexes are named after the table part and live in the
+/// table's schema.
 ///
 /// # Examples
 ///
@@ -25,8 +29,12 @@ pub const DEFAULT_TABLE_NAME: &str = "sessions";
 /// let name = TableName::new("app_sessions")?;
 /// assert_eq!(name.as_str(), "app_sessions");
 ///
+/// let qualified = TableName::new("app.sessions")?;
+/// assert_eq!(qualified.schema(), Some("app"));
+/// assert_eq!(qualified.table(), "sessions");
+///
 /// assert!(TableName::new("sessions; DROP TABLE users").is_err());
-/// assert!(TableName::new("public.sessions").is_err());
+/// assert!(TableName::new("a.b.c").is_err());
 /// assert!(TableName::new("").is_err());
 /// # Ok::<(), session_sql::InvalidTableName>(())
 /// ```
@@ -64,6 +72,9 @@ pub enum InvalidTableName {
         /// Byte offset of the first rejected character.
         position: usize,
     },
+    /// A schema-qualified name (`schema.table`) for a database other than PostgreSQL.
+    #[error("schema-qualified table names are supported on PostgreSQL only")]
+    Qualified,
 }
 
 impl TableName {
@@ -81,25 +92,72 @@ impl TableName {
     /// ```
     pub fn new(name: impl Into<String>) -> Result<Self, InvalidTableName> {
         let name = name.into();
-        let bytes = name.as_bytes();
-        let Some(&first) = bytes.first() else {
-            return Err(InvalidTableName::Empty);
-        };
-        if bytes.len() > MAX_TABLE_NAME_LEN {
-            return Err(InvalidTableName::TooLong { len: bytes.len() });
-        }
-        if !(first.is_ascii_alphabetic() || first == b'_') {
-            return Err(InvalidTableName::BadStart);
-        }
-        if let Some(position) = bytes
-            .iter()
-            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            return Err(InvalidTableName::BadCharacter { position });
+        match name.split_once('.') {
+            None => check_identifier(&name, 0)?,
+            Some((schema, table)) => {
+                check_identifier(schema, 0)?;
+                check_identifier(table, schema.len() + 1)?;
+            }
         }
         Ok(Self(name))
     }
 
+    /// The schema of a qualified name (`app` in `app.sessions`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(session_sql::TableName::new("sessions").unwrap().schema(), None);
+    /// ```
+    pub fn schema(&self) -> Option<&str> {
+        self.0.split_once('.').map(|(schema, _)| schema)
+    }
+
+    /// The table part of the name, without its schema.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(session_sql::TableName::new("app.s").unwrap().table(), "s");
+    /// ```
+    pub fn table(&self) -> &str {
+        self.0.split_once('.').map_or(&self.0, |(_, table)| table)
+    }
+
+    /// Each part quoted with `quote` and joined by `.`. Safe because each part is a
+    /// validated plain identifier.
+    pub(crate) fn quoted(&self, quote: char) -> String {
+        match self.schema() {
+            None => format!("{quote}{}{quote}", self.0),
+            Some(schema) => format!("{quote}{schema}{quote}.{quote}{}{quote}", self.table()),
+        }
+    }
+}
+
+/// Checks one part of a table name; `offset` is its byte offset in the whole name.
+fn check_identifier(name: &str, offset: usize) -> Result<(), InvalidTableName> {
+    let bytes = name.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return Err(InvalidTableName::Empty);
+    };
+    if bytes.len() > MAX_TABLE_NAME_LEN {
+        return Err(InvalidTableName::TooLong { len: bytes.len() });
+    }
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return Err(InvalidTableName::BadStart);
+    }
+    if let Some(position) = bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(InvalidTableName::BadCharacter {
+            position: offset + position,
+        });
+    }
+    Ok(())
+}
+
+impl TableName {
     /// The name as given.
     ///
     /// # Examples
@@ -157,20 +215,35 @@ impl AsRef<str> for TableName {
     }
 }
 
-/// The shape of the session table: which columns exist and how they are typed.
+/// The shape of the session table: which columns exist and how they are typed. It is
+/// one axis of a [`SqlStore`](crate::SqlStore); the dialect is the other, and every
+/// layout works on every dialect.
 ///
 /// The layout is chosen once, at construction; the store builds every statement for it
-/// then, so no SQL is assembled per call.
+/// then, so no SQL is assembled per call. Choose it with
+/// [`SqlStoreBuilder::layout`](crate::SqlStoreBuilder::layout); the table name defaults to
+/// the layout's [`default_table`](Self::default_table).
 ///
-/// Only the native layout exists here. Tables shared with Django (`django_session`) and
-/// Plain lack the `version`, `user_id` and device columns; they are served by
-/// [`InteropStore`](crate::InteropStore).
+/// The interop layouts (`Django`, `PlainSigned`, `PlainJson`) have no version, user or
+/// device columns: a record's version is a fingerprint of its data, `update` and
+/// `delete_at_version` are a compare-and-swap on it in a short row-locking transaction,
+/// and there is no [`UserIndex`](session_core::UserIndex). Store their data with
+/// `session_signed::SignedCodec` (Django's salt and `SECRET_KEY`), or
+/// `session_signed::PlainJsonCodec` for `PlainJson`.
 ///
 /// # Examples
 ///
 /// ```
-/// use session_sql::TableLayout;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::StoreError> {
+/// use session_core::SessionStore;
+/// use session_sql::{SqlStore, TableLayout};
+///
 /// assert_eq!(TableLayout::default(), TableLayout::Native);
+/// let store = SqlStore::builder().layout(TableLayout::Django).connect("sqlite::memory:").await?;
+/// assert_eq!(store.table().as_str(), "django_session");
+/// assert!(store.user_index().is_none());
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -181,22 +254,67 @@ pub enum TableLayout {
     /// [`SqlStore::migrate`](crate::SqlStore::migrate).
     #[default]
     Native,
+    /// Django's `django_session`: `session_key`, `session_data`, `expire_date`.
+    Django,
+    /// Plain ≤ 0.22's `plainsessions_session`: `session_key`, `session_data`, `expires_at`
+    /// (signed data, salt `plain.sessions.SessionStore`).
+    PlainSigned,
+    /// Current Plain's (≥ 0.23) `plainsessions_session`: `id`, unique `session_key`,
+    /// unsigned JSON `session_data` (`jsonb` on PostgreSQL, JSON text on SQLite),
+    /// `created_at`, nullable `expires_at`. `created_at` is stored, so an absolute timeout
+    /// works on this layout.
+    PlainJson,
 }
 
 impl TableLayout {
+    /// The table this layout uses unless told otherwise: `sessions` for the native layout,
+    /// the Python framework's default for the others.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_sql::TableLayout;
+    /// assert_eq!(TableLayout::Django.default_table(), "django_session");
+    /// assert_eq!(TableLayout::Native.default_table(), "sessions");
+    /// ```
+    pub fn default_table(self) -> &'static str {
+        match self {
+            Self::Native => DEFAULT_TABLE_NAME,
+            Self::Django => "django_session",
+            Self::PlainSigned | Self::PlainJson => "plainsessions_session",
+        }
+    }
+
+    /// The name of the expiry column.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_sql::TableLayout;
+    /// assert_eq!(TableLayout::Django.expiry_column(), "expire_date");
+    /// assert_eq!(TableLayout::PlainJson.expiry_column(), "expires_at");
+    /// ```
+    pub fn expiry_column(self) -> &'static str {
+        match self {
+            Self::Django => "expire_date",
+            Self::Native | Self::PlainSigned | Self::PlainJson => "expires_at",
+        }
+    }
+
     /// What a store over this layout keeps.
     pub(crate) fn capabilities(self) -> session_core::Capabilities {
         match self {
             Self::Native => session_core::Capabilities::all(),
+            Self::Django | Self::PlainSigned | Self::PlainJson => session_core::Capabilities::all()
+                .with_device_metadata(false)
+                .with_exact_versions(false),
         }
     }
 
     /// Whether the layout has a `user_id` column, so the store offers a
     /// [`UserIndex`](session_core::UserIndex).
     pub(crate) fn has_user_index(self) -> bool {
-        match self {
-            Self::Native => true,
-        }
+        self == Self::Native
     }
 }
 
@@ -210,14 +328,23 @@ pub(crate) struct Table {
 
 impl Table {
     /// The name quoted with `quote` (`"` for PostgreSQL and SQLite, `` ` `` for MySQL).
-    /// Safe because the name is a validated plain identifier.
     pub(crate) fn quoted(&self, quote: char) -> String {
-        format!("{quote}{}{quote}", self.name.as_str())
+        self.name.quoted(quote)
     }
 
-    /// An index name derived from the table name, quoted.
+    /// An index name derived from the table part of the name, quoted (indexes live in
+    /// their table's schema).
     pub(crate) fn index(&self, suffix: &str, quote: char) -> String {
-        format!("{quote}{}_{suffix}{quote}", self.name.as_str())
+        format!("{quote}{}_{suffix}{quote}", self.name.table())
+    }
+
+    /// As [`index`](Self::index), qualified by the table's schema (for `DROP INDEX`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn qualified_index(&self, suffix: &str, quote: char) -> String {
+        match self.name.schema() {
+            None => self.index(suffix, quote),
+            Some(schema) => format!("{quote}{schema}{quote}.{}", self.index(suffix, quote)),
+        }
     }
 }
 
@@ -233,6 +360,8 @@ mod tests {
             "S1",
             "django_session",
             "user",
+            "public.sessions",
+            "App.Sessions",
             &"a".repeat(48),
         ] {
             assert_eq!(TableName::new(ok).map(|t| t.0), Ok(ok.to_owned()), "{ok}");
@@ -243,6 +372,9 @@ mod tests {
     fn rejects_everything_else() {
         assert_eq!(TableName::new(""), Err(InvalidTableName::Empty));
         assert_eq!(TableName::new("1a"), Err(InvalidTableName::BadStart));
+        assert_eq!(TableName::new("public."), Err(InvalidTableName::Empty));
+        assert_eq!(TableName::new(".s"), Err(InvalidTableName::Empty));
+        assert_eq!(TableName::new("app.1s"), Err(InvalidTableName::BadStart));
         assert_eq!(TableName::new("\"s\""), Err(InvalidTableName::BadStart));
         assert_eq!(
             TableName::new("a".repeat(49)),
@@ -251,7 +383,8 @@ mod tests {
         for (bad, pos) in [
             ("s;drop", 1),
             ("s s", 1),
-            ("public.sessions", 6),
+            ("a.b.c", 3),
+            ("app.s-1", 5),
             ("s`", 1),
             ("s\"", 1),
             ("s\0", 1),

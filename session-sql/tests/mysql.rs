@@ -1,4 +1,5 @@
-//! MySQL / MariaDB: the conformance suite, concurrent migrations and racing creates.
+//! MySQL / MariaDB: the conformance suite, concurrent migrations, racing creates and the
+//! outage tests (a stopped and a frozen server, `SESSION_TEST_MYSQL_OUTAGE_*`).
 //! Compiled only with the `mysql-tests` feature; needs `SESSION_TEST_MYSQL_URL` and fails
 //! without it.
 #![cfg(feature = "mysql-tests")]
@@ -184,5 +185,91 @@ fn values_too_long_for_the_columns_are_refused_not_truncated() {
         assert_eq!(loaded.user_id, r.user_id);
         loaded.ip = Some("1".repeat(300));
         assert!(store.update(&loaded).await.is_err());
+    });
+}
+
+const OUTAGE: common::outage::Outage = common::outage::Outage {
+    stop: "SESSION_TEST_MYSQL_OUTAGE_STOP",
+    start: "SESSION_TEST_MYSQL_OUTAGE_START",
+};
+
+/// The outage tests share one server: they take turns.
+static OUTAGE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn outage_server() -> std::sync::MutexGuard<'static, ()> {
+    OUTAGE_SERVER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A store on the outage server with a live record of `outage-user` committed durably
+/// and `warm` pool connections open.
+async fn outage_store(
+    prefix: &str,
+    builder: session_sql::SqlStoreBuilder,
+    warm: usize,
+) -> (SqlStore, session_core::Record) {
+    let url = common::env_url("SESSION_TEST_MYSQL_OUTAGE_URL");
+    let store = builder
+        .table(common::unique_table(prefix))
+        .max_connections(warm as u32)
+        .connect(&url)
+        .await
+        .expect("connect to the outage server");
+    store.migrate().await.expect("migrate");
+    // The test servers flush InnoDB's log once a second (innodb_flush_log_at_trx_commit=0)
+    // and the stop is a SIGKILL: flush at every commit from here on, so what the test
+    // commits before the stop survives it.
+    let admin = MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("admin connection");
+    sqlx::query("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+        .execute(&admin)
+        .await
+        .expect("flush at commit");
+    admin.close().await;
+    let mut before = common::record(TimeDelta::hours(1));
+    before.user_id = Some("outage-user".into());
+    store
+        .create(&before)
+        .await
+        .expect("create before the outage");
+    let warmed: Vec<_> = (0..warm).map(|_| store.exists(&before.key)).collect();
+    for ok in futures_util::future::join_all(warmed).await {
+        assert!(ok.expect("exists before the outage"));
+    }
+    (store, before)
+}
+
+#[test]
+fn outage_gives_errors_within_the_timeout_and_the_same_store_recovers() {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+    let _server = outage_server();
+    runtime().block_on(async {
+        let builder = SqlStore::builder().acquire_timeout(TIMEOUT);
+        let (store, before) = outage_store("myoutage", builder, 4).await;
+        common::outage::stopped_server(store, before, TIMEOUT, OUTAGE).await;
+    });
+}
+
+/// The outage server's process, from the `--pid-file` of its START command.
+fn outage_server_pid() -> Vec<String> {
+    let start = common::env_url("SESSION_TEST_MYSQL_OUTAGE_START");
+    let file = start
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("--pid-file="))
+        .expect("a --pid-file in SESSION_TEST_MYSQL_OUTAGE_START");
+    let pid = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    vec![pid.trim().to_owned()]
+}
+
+#[test]
+fn frozen_server_answers_every_operation_within_the_timeout() {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+    let _server = outage_server();
+    runtime().block_on(async {
+        let builder = SqlStore::builder().operation_timeout(TIMEOUT);
+        let (store, before) = outage_store("myfrozen", builder, 8).await;
+        common::outage::frozen_server(store, before, TIMEOUT, outage_server_pid()).await;
     });
 }

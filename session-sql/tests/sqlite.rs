@@ -593,3 +593,82 @@ fn concurrent_writes_keep_their_own_outcomes() {
         }
     });
 }
+
+/// The interop layouts are the same store as the native one: built with the builder's
+/// settings (table, pool size, operation timeout) on a file, their compare-and-swap runs
+/// on the single writer, so 32 concurrent read-modify-write loops lose no increment and
+/// never see "database is locked".
+#[test]
+fn django_layout_through_the_builder_loses_no_increment() {
+    runtime().block_on(async {
+        let path = private_file("django-layout");
+        let store = SqlStore::builder()
+            .layout(session_sql::TableLayout::Django)
+            .table("legacy_sessions")
+            .max_connections(2)
+            .operation_timeout(Duration::from_secs(3))
+            .connect(&file_url(&path))
+            .await
+            .expect("open the SQLite file");
+        store.migrate().await.expect("migrate");
+        assert_eq!(store.table().as_str(), "legacy_sessions");
+        assert!(store.user_index().is_none());
+        let err = store
+            .list_for_user("alice")
+            .await
+            .expect_err("no user column");
+        assert!(matches!(err, StoreError::Unsupported { .. }), "{err:?}");
+        let key = SessionKey::generate();
+        let record =
+            session_core::Record::new(key.clone(), "n=0".into(), Utc::now() + TimeDelta::hours(1));
+        store.create(&record).await.expect("create");
+        let store = Arc::new(store);
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut conflicts = 0u32;
+                loop {
+                    let mut r = store.load(&key).await.expect("load").expect("live");
+                    let n: u32 = r.data[2..].parse().expect("counter");
+                    r.data = format!("n={}", n + 1);
+                    match store.update(&r).await {
+                        Ok(_) => return conflicts,
+                        Err(StoreError::Conflict) => conflicts += 1,
+                        Err(e) => panic!("update failed: {e:?}"),
+                    }
+                }
+            }));
+        }
+        let mut conflicts = 0;
+        for task in tasks {
+            conflicts += task.await.expect("task");
+        }
+        let last = store.load(&key).await.expect("load").expect("live");
+        assert_eq!(last.data, "n=32", "after {conflicts} conflicts");
+        store.close().await;
+        remove_db(&path);
+    });
+}
+
+/// Schema-qualified names are PostgreSQL's: SQLite refuses them before touching a file.
+#[test]
+fn schema_qualified_names_are_refused_on_sqlite() {
+    runtime().block_on(async {
+        let err = SqlStore::builder()
+            .table("app.sessions")
+            .connect("sqlite::memory:")
+            .await
+            .expect_err("qualified name on SQLite");
+        let StoreError::Config(config) = &err else {
+            panic!("expected a configuration error: {err:?}")
+        };
+        let source = std::error::Error::source(config).expect("source");
+        assert!(matches!(
+            source.downcast_ref::<ConfigError>(),
+            Some(ConfigError::TableName(
+                session_sql::InvalidTableName::Qualified
+            ))
+        ));
+    });
+}

@@ -8,6 +8,7 @@ given database, driven by the Rust tests.
     $PY django_side.py update  DB_URL KEY JSON     # Django loads, merges JSON, saves
     $PY django_side.py delete  DB_URL KEY...       # Django deletes sessions
     $PY django_side.py decode  IN.json             # Django decodes session_data strings
+    $PY django_side.py sign    IN.json             # Django signs JSON texts (compress=True)
 
 DB_URL is `sqlite:///ABSOLUTE/PATH.db`, `postgres://USER:PASS@HOST:PORT/DB[?schema=NAME]`
 (with `schema`, the schema is created if missing and used as the search_path, so each test
@@ -274,6 +275,31 @@ def cmd_decode(in_path):
     json.dump(out, sys.stdout)
 
 
+def cmd_sign(in_path):
+    """Signs each JSON text of IN.json as the session store does (signing.dumps with
+    compress=True), and reports what zlib.compress makes of its serialization."""
+    import zlib
+
+    from django.core import signing
+
+    with open(in_path) as f:
+        items = json.load(f)
+    out = []
+    for text in items:
+        obj = json.loads(text)
+        serialized = signing.JSONSerializer().dumps(obj)
+        signed = signing.dumps(obj, salt=DJANGO_SALT, serializer=signing.JSONSerializer, compress=True)
+        out.append(
+            {
+                "signed": signed,
+                "json_len": len(serialized),
+                "zlib_len": len(zlib.compress(serialized)),
+                "compressed": signed.startswith("."),
+            }
+        )
+    json.dump(out, sys.stdout)
+
+
 def main(argv):
     if len(argv) < 2:
         raise SystemExit(__doc__)
@@ -281,6 +307,9 @@ def main(argv):
     if cmd == "decode":
         setup(None)
         return cmd_decode(args[0])
+    if cmd == "sign":
+        setup(None)
+        return cmd_sign(args[0])
     setup(args[0])
     migrate()
     if cmd == "migrate":

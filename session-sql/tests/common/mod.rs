@@ -1,6 +1,8 @@
 //! Helpers shared by the session-sql integration tests.
 #![allow(dead_code)]
 
+pub mod outage;
+
 use std::sync::Arc;
 use std::time::Duration;
 
