@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use session::{CookieAction, Session, SessionConfig, SessionStore};
 use session_examples::FileStore;
+use session_kit::{CookieAction, Session, SessionConfig, SessionStore};
 
 #[tokio::main]
-async fn main() -> Result<(), session::Error> {
+async fn main() -> Result<(), session_kit::Error> {
     let dir = std::env::temp_dir().join("session-custom-store-example");
     let store: Arc<dyn SessionStore> = Arc::new(FileStore::open(&dir).await?);
     let config = Arc::new(SessionConfig::default());

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session::{CookieAction, Expiry, MemoryStore, Session, SessionConfig, SessionStore};
+use session_kit::{CookieAction, Expiry, MemoryStore, Session, SessionConfig, SessionStore};
 
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
 struct CartItem {
@@ -24,7 +24,7 @@ fn cookie_of(action: &CookieAction) -> Option<String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), session::Error> {
+async fn main() -> Result<(), session_kit::Error> {
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let config = Arc::new(
         SessionConfig::default()
@@ -71,7 +71,7 @@ async fn main() -> Result<(), session::Error> {
     let action = session.save().await?;
     let logged_in = cookie_of(&action).expect("login sets a new cookie");
     assert_ne!(logged_in, cookie);
-    let old_key = session::SessionKey::parse(&cookie)?;
+    let old_key = session_kit::SessionKey::parse(&cookie)?;
     println!(
         "3. logged in: new cookie {}…, old key still stored? {}",
         &logged_in[..4],
@@ -107,7 +107,7 @@ async fn main() -> Result<(), session::Error> {
             d.user_agent
         );
     }
-    let current = session::SessionKey::parse(&logged_in)?;
+    let current = session_kit::SessionKey::parse(&logged_in)?;
     let revoked = store.delete_for_user("alice", Some(&current)).await?;
     println!("   logged out {revoked} other device(s)");
     let phone = Session::new(store.clone(), config.clone(), Some(&phone_cookie));

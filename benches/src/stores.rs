@@ -16,13 +16,9 @@ pub async fn redis(url: &str, prefix: &str) -> Result<Arc<dyn SessionStore>, Str
         .and_then(|v| v.parse().ok())
         .unwrap_or(session_redis::DEFAULT_POOL_SIZE);
     let store = RedisStore::builder()
-        .url(url)
         .key_prefix(prefix)
         .pool_size(pool)
-        .build()
-        .map_err(|e| format!("redis store: {e}"))?;
-    store
-        .ping()
+        .connect(url)
         .await
         .map_err(|e| format!("redis store: {e}"))?;
     Ok(Arc::new(store))

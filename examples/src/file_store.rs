@@ -9,8 +9,8 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use session::chrono::{DateTime, Utc};
-use session::{
+use session_kit::chrono::{DateTime, Utc};
+use session_kit::{
     async_trait, ExpiredCleanup, Record, SessionKey, SessionStore, StoreError, StoreResult,
     UserIndex,
 };
@@ -27,8 +27,8 @@ use tokio::sync::Mutex;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session::StoreError> {
-/// use session::{chrono::{Duration, Utc}, Record, SessionKey, SessionStore};
+/// # async fn main() -> Result<(), session_kit::StoreError> {
+/// use session_kit::{chrono::{Duration, Utc}, Record, SessionKey, SessionStore};
 /// use session_examples::FileStore;
 ///
 /// let dir = std::env::temp_dir().join(format!("sessions-doc-{}", SessionKey::generate().as_str()));

@@ -5,7 +5,7 @@
 async fn make_store() -> session_examples::FileStore {
     let dir = std::env::temp_dir().join(format!(
         "session-file-store-{}",
-        session::SessionKey::generate().as_str()
+        session_kit::SessionKey::generate().as_str()
     ));
     session_examples::FileStore::open(dir)
         .await
@@ -16,13 +16,13 @@ session_conformance::store_suite!(make_store);
 
 #[tokio::test]
 async fn a_corrupt_file_is_a_clear_error_not_a_panic() {
-    use session::SessionStore;
+    use session_kit::SessionStore;
     let dir = std::env::temp_dir().join(format!(
         "session-file-store-{}",
-        session::SessionKey::generate().as_str()
+        session_kit::SessionKey::generate().as_str()
     ));
     let store = session_examples::FileStore::open(&dir).await.expect("dir");
-    let key = session::SessionKey::generate();
+    let key = session_kit::SessionKey::generate();
     tokio::fs::write(dir.join(format!("{}.json", key.as_str())), b"{not json")
         .await
         .expect("write");
@@ -31,7 +31,7 @@ async fn a_corrupt_file_is_a_clear_error_not_a_panic() {
         .await
         .expect_err("corrupt file must be an error");
     assert!(
-        matches!(err, session::StoreError::CorruptRecord { .. }),
+        matches!(err, session_kit::StoreError::CorruptRecord { .. }),
         "{err}"
     );
     tokio::fs::remove_dir_all(&dir).await.ok();

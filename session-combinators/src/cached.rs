@@ -521,6 +521,10 @@ impl<F: SessionStore, D: SessionStore> SessionStore for CachedStore<F, D> {
     fn capabilities(&self) -> Capabilities {
         self.durable.capabilities()
     }
+
+    fn backend_name(&self) -> &'static str {
+        "cached"
+    }
 }
 
 #[async_trait]

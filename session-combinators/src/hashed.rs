@@ -237,6 +237,10 @@ impl<S: SessionStore> SessionStore for HashedKeys<S> {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
 }
 
 #[async_trait]

@@ -66,7 +66,7 @@ pub fn spawn_cleanup(store: Arc<dyn SessionStore>, every: Duration) -> CleanupTa
                 _ = &mut stopped => break,
                 () = tokio::time::sleep(every) => {}
             }
-            match store.delete_expired().await {
+            match crate::observe::Observed(&*store).delete_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
                 Err(err) => tracing::warn!(%err, "expired-session cleanup failed; will retry"),

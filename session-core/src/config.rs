@@ -139,6 +139,10 @@ pub struct SessionConfig {
     pub(crate) max_conflict_retries: u32,
     pub(crate) max_create_attempts: u32,
     pub(crate) max_data_len: usize,
+    /// Where the current auth hash of a user comes from (see `session/auth.rs`).
+    pub(crate) auth_hash_source: Option<Arc<dyn crate::AuthHashSource>>,
+    /// Django's `LOGIN_URL`: where "login required" redirects (`None`: answer 401).
+    pub(crate) login_url: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -153,6 +157,8 @@ impl Default for SessionConfig {
             max_conflict_retries: 16,
             max_create_attempts: 10,
             max_data_len: 4 << 20,
+            auth_hash_source: None,
+            login_url: None,
         }
     }
 }
@@ -168,6 +174,8 @@ impl std::fmt::Debug for SessionConfig {
             .field("max_conflict_retries", &self.max_conflict_retries)
             .field("max_create_attempts", &self.max_create_attempts)
             .field("max_data_len", &self.max_data_len)
+            .field("auth_hash_source", &self.auth_hash_source.is_some())
+            .field("login_url", &self.login_url)
             .finish_non_exhaustive()
     }
 }

@@ -16,6 +16,10 @@
 //! - [`Codec`] / [`JsonCodec`]: how the session map is stored.
 //! - [`SessionManager`]: a direct API for scripts and admin tools.
 //! - [`spawn_cleanup`]: periodic removal of expired sessions.
+//! - Login helpers with Django's rules: [`Session::login_with_auth_hash`] and
+//!   [`Session::update_auth_hash`] (a password change logs out the user's other sessions,
+//!   checked against an [`AuthHashSource`] on every load), and [`Session::require_user`]
+//!   (401, or a redirect to [`SessionConfig::with_login_url`]).
 //!
 //! Most applications use the facade crate, which re-exports this crate and the
 //! stores behind feature flags.
@@ -48,6 +52,37 @@
 //! assert_eq!(store.delete_for_user("alice", None).await?, 1);
 //! # Ok(()) }
 //! ```
+//!
+//! # Observability
+//!
+//! Every store operation made by a [`Session`], the [`SessionManager`] and the
+//! [`spawn_cleanup`] task runs inside a **tracing span** named `session.store`, at DEBUG
+//! level, target `session_core::store`, with the fields
+//!
+//! | field | value |
+//! | --- | --- |
+//! | `operation` | `create`, `load`, `update`, `touch`, `delete`, `delete_at_version`, `delete_expired` |
+//! | `backend` | [`SessionStore::backend_name`]: `memory`, `postgres`, `sqlite`, `mysql`, `redis`, `redis_cluster`, `cached`, or `custom` |
+//! | `outcome` | `ok`, `miss` (no live record), `key_exists`, `not_found`, `conflict`, `unavailable`, `unsupported`, `corrupt`, `error` |
+//! | `duration_us` | the operation's duration in microseconds |
+//!
+//! Spans and events never contain a session key (at most the first characters of one, in
+//! DEBUG events) or session data. With no subscriber listening (or one that filters DEBUG
+//! out for this target) a span costs one disabled-callsite check: no allocation, and no
+//! clock read unless the `metrics` feature is on (it times every operation).
+//!
+//! With the **`metrics`** feature, the same operations are recorded through the
+//! [`metrics`](https://docs.rs/metrics) facade (install any recorder, e.g.
+//! `metrics-exporter-prometheus`); labels are the fixed strings above, never a key:
+//!
+//! | metric | type | labels | what |
+//! | --- | --- | --- | --- |
+//! | `session_store_operations_total` | counter | `operation`, `backend`, `outcome` | store operations |
+//! | `session_store_operation_duration_seconds` | histogram | `operation`, `backend` | their latency |
+//! | `session_save_conflicts_total` | counter | `backend` | saves that found the record written by another process (compare-and-swap conflict) |
+//! | `session_save_retries_total` | counter | `backend` | replays of a save's changes on fresh data after a conflict |
+//! | `session_create_collisions_total` | counter | `backend` | fresh keys already taken at create (retried with another key) |
+//! | `session_auth_hash_logouts_total` | counter | none | sessions logged out by an auth hash mismatch |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
@@ -57,6 +92,7 @@ mod config;
 mod error;
 mod key;
 mod manager;
+mod observe;
 mod record;
 mod session;
 mod store;
@@ -68,7 +104,10 @@ pub use error::{BoxError, ConfigError, Error, Result, StoreError, StoreResult};
 pub use key::{InvalidKey, SessionKey, KEY_ALPHABET, KEY_LEN};
 pub use manager::SessionManager;
 pub use record::Record;
-pub use session::{CookieAction, Session};
+pub use session::{
+    auth_hash_fn, login_redirect_url, AuthHashFn, AuthHashSource, CookieAction, NotLoggedIn,
+    RequireUserError, Session, AUTH_HASH_KEY, AUTH_USER_KEY,
+};
 pub use store::{Capabilities, ExpiredCleanup, SessionStore, UserIndex};
 
 // Re-exported so store authors and users name the same versions.

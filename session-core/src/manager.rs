@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::codec::SessionMap;
+use crate::observe::{emit, Observed};
 use crate::{Codec, Error, Record, Result, SessionKey, SessionStore, StoreError};
 
 /// Encodes, saves and loads whole session maps by key.
@@ -59,6 +60,11 @@ impl SessionManager {
         Self { store, codec }
     }
 
+    /// The store, with every operation traced (and counted with the `metrics` feature).
+    fn ops(&self) -> Observed<'_> {
+        Observed(&*self.store)
+    }
+
     /// Encodes a session map with the configured codec.
     ///
     /// # Examples
@@ -101,26 +107,32 @@ impl SessionManager {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         if map.is_empty() {
-            self.store.delete(key).await?;
+            self.ops().delete(key).await?;
             return Ok(());
         }
         let data = self.encode(map)?;
         for _ in 0..16 {
-            match self.store.load(key).await? {
+            match self.ops().load(key).await? {
                 Some(mut record) => {
                     record.data.clone_from(&data);
                     record.expires_at = expires_at;
-                    match self.store.update(&record).await {
+                    match self.ops().update(&record).await {
                         Ok(_) => return Ok(()),
-                        Err(StoreError::Conflict | StoreError::NotFound) => continue,
+                        Err(StoreError::Conflict | StoreError::NotFound) => {
+                            emit::conflict(self.ops().backend());
+                            continue;
+                        }
                         Err(err) => return Err(err.into()),
                     }
                 }
                 None => {
                     let record = Record::new(key.clone(), data.clone(), expires_at);
-                    match self.store.create(&record).await {
+                    match self.ops().create(&record).await {
                         Ok(()) => return Ok(()),
-                        Err(StoreError::KeyExists) => continue,
+                        Err(StoreError::KeyExists) => {
+                            emit::create_collision(self.ops().backend());
+                            continue;
+                        }
                         Err(err) => return Err(err.into()),
                     }
                 }
@@ -136,7 +148,7 @@ impl SessionManager {
     ///
     /// See [`SessionManager`].
     pub async fn load(&self, key: &SessionKey) -> Result<Option<SessionMap>> {
-        match self.store.load(key).await? {
+        match self.ops().load(key).await? {
             Some(record) => Ok(Some(self.decode(&record.data)?)),
             None => Ok(None),
         }

@@ -207,6 +207,25 @@ pub trait SessionStore: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities {
         Capabilities::all()
     }
+
+    /// A short, fixed name of the backend (`"memory"`, `"postgres"`, `"redis_cluster"`,
+    /// ...), used as the `backend` field of the tracing spans and the `backend` label of
+    /// the metrics the session handle emits per store operation. The default is
+    /// `"custom"`. Keep it a constant: it becomes a metric label, so it must have few
+    /// values and never contain a key, a URL or a secret.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use session_core::SessionStore;
+    ///
+    /// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+    /// assert_eq!(store.backend_name(), "memory");
+    /// ```
+    fn backend_name(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// Optional capability: a store that indexes sessions by [`Record::user_id`] ("your
@@ -350,6 +369,9 @@ macro_rules! forward_store {
             }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
+            }
+            fn backend_name(&self) -> &'static str {
+                (**self).backend_name()
             }
         }
     )*};

@@ -285,6 +285,10 @@ impl SessionStore for MemoryStore {
     fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
         Some(self)
     }
+
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{ConfigError, StoreError};
+use session_core::{StoreError, StoreResult};
 
 use crate::conn::{Connections, Source};
 use crate::{Inner, RedisStore};
@@ -15,26 +15,34 @@ pub const DEFAULT_POOL_SIZE: usize = 1;
 /// The default connect, pool-wait and response timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Why a [`RedisStoreBuilder`] could not build a store. Nothing is connected at build time,
-/// so these are all configuration mistakes.
+/// A configuration mistake found while building a store, before anything is sent to a
+/// server. The builder reports it as [`StoreError::Config`]; this detailed error is the
+/// source of the [`session_core::ConfigError`] inside (downcast it to inspect it), as
+/// `session_sql::ConfigError` is for the SQL store.
 ///
 /// # Examples
 ///
 /// ```
-/// use session_redis::{BuildError, RedisStore};
+/// use session_core::StoreError;
+/// use session_redis::{ConfigError, RedisStore};
 ///
 /// let err = RedisStore::builder().build().unwrap_err();
-/// assert!(matches!(err, BuildError::NoServer));
+/// let StoreError::Config(config) = &err else { panic!("expected a configuration error: {err:?}") };
+/// let source = std::error::Error::source(config).unwrap();
+/// assert!(matches!(source.downcast_ref::<ConfigError>(), Some(ConfigError::NoServer)));
+///
 /// let err = RedisStore::builder().url("http://not-redis").build().unwrap_err();
-/// assert!(matches!(err, BuildError::InvalidUrl(_)));
+/// let StoreError::Config(config) = &err else { panic!("{err:?}") };
+/// let source = std::error::Error::source(config).unwrap();
+/// assert!(matches!(source.downcast_ref::<ConfigError>(), Some(ConfigError::InvalidUrl(_))));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
+pub enum ConfigError {
     /// Neither a URL nor a pool was given.
-    #[error("no redis server configured: call url(), pool(), cluster_urls() or cluster_pool()")]
+    #[error("no redis server configured: call url(), pool(), sentinel(), cluster_urls() or cluster_pool()")]
     NoServer,
-    /// The URL (or one of the cluster URLs) is not a valid Redis URL.
+    /// The URL (or one of the cluster or sentinel URLs) is not a valid Redis URL.
     #[error("invalid redis url: {0}")]
     InvalidUrl(#[source] redis::RedisError),
     /// The connection pool could not be built.
@@ -45,38 +53,13 @@ pub enum BuildError {
     Invalid(&'static str),
 }
 
-/// A build error is a configuration mistake: it converts into the core's [`ConfigError`]
-/// (the source kept), for code that reports every setup mistake the same way.
-///
-/// # Examples
-///
-/// ```
-/// use session_core::ConfigError;
-/// let err = session_redis::RedisStore::builder().url("http://not-redis").build().unwrap_err();
-/// let config = ConfigError::from(err);
-/// assert!(config.to_string().contains("redis store"));
-/// assert!(std::error::Error::source(&config).is_some());
-/// ```
-impl From<BuildError> for ConfigError {
-    fn from(err: BuildError) -> Self {
-        ConfigError::invalid_with_source("redis store configuration", err)
-    }
-}
-
-/// A build error as a [`StoreError::Config`], so `?` works in functions answering a
-/// [`StoreError`] (such as a `connect(url)` that builds, then pings).
-///
-/// # Examples
-///
-/// ```
-/// use session_core::StoreError;
-/// let err = session_redis::RedisStore::builder().build().unwrap_err();
-/// assert!(matches!(StoreError::from(err), StoreError::Config(_)));
-/// ```
-impl From<BuildError> for StoreError {
-    fn from(err: BuildError) -> Self {
-        StoreError::Config(err.into())
-    }
+/// Reports a configuration mistake as [`StoreError::Config`], keeping the detailed
+/// [`ConfigError`] as its source.
+pub(crate) fn config(err: ConfigError) -> StoreError {
+    StoreError::Config(session_core::ConfigError::invalid_with_source(
+        "session-redis configuration",
+        err,
+    ))
 }
 
 enum Target {
@@ -124,7 +107,7 @@ enum Target {
 ///     .response_timeout(Duration::from_millis(250))
 ///     .build()?;
 /// assert_eq!(store.key_prefix(), "myapp:session:");
-/// # Ok::<(), session_redis::BuildError>(())
+/// # Ok::<(), session_redis::StoreError>(())
 /// ```
 #[must_use]
 pub struct RedisStoreBuilder {
@@ -314,7 +297,7 @@ impl RedisStoreBuilder {
     /// ```
     /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("app1:").build()?;
     /// assert_eq!(store.key_prefix(), "app1:");
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -382,31 +365,70 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Builds the store. Connects to nothing: the first operation opens the connections.
+    /// Builds the store without connecting: the first operation opens the connections
+    /// (and every later one reconnects by itself after an outage). Works for every kind
+    /// of server ([`url`](Self::url), [`pool`](Self::pool), `sentinel`, `cluster_urls`,
+    /// `cluster_pool`); see [`connect`](Self::connect) for a store that has reached its
+    /// server before it is returned.
     ///
     /// # Errors
     ///
-    /// [`BuildError`] for a missing or invalid URL, a zero pool size or zero timeouts.
+    /// [`StoreError::Config`] (with a [`ConfigError`] source) for a missing or invalid
+    /// URL, a zero pool size or zero timeouts.
     ///
     /// # Examples
     ///
     /// ```
     /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// # let _ = store;
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
-    pub fn build(self) -> Result<RedisStore, BuildError> {
+    pub fn build(self) -> StoreResult<RedisStore> {
+        self.build_store().map_err(config)
+    }
+
+    /// Connects to the standalone Redis at `url` (as [`url`](Self::url) takes it) with
+    /// this builder's settings, and checks that it answers (`PING`) before returning the
+    /// store, as `SqlStoreBuilder::connect` does for a database. For Sentinel, a cluster
+    /// or your own pool, [`build`](Self::build) then [`RedisStore::ping`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Config`] (with a [`ConfigError`] source) for an invalid URL or
+    /// setting, or a `rediss://` URL without a TLS feature;
+    /// [`StoreError::Unavailable`] when the server cannot be reached within
+    /// `wait_timeout + connect_timeout` or does not answer within `response_timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::StoreError> {
+    /// let store = session_redis::RedisStore::builder()
+    ///     .key_prefix("myapp:session:")
+    ///     .connect("redis://127.0.0.1:6379")
+    ///     .await?;
+    /// assert_eq!(store.key_prefix(), "myapp:session:");
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(self, url: &str) -> StoreResult<RedisStore> {
+        let store = self.url(url).build()?;
+        store.ping().await?;
+        Ok(store)
+    }
+
+    fn build_store(self) -> Result<RedisStore, ConfigError> {
         if self.pool_size == 0 {
-            return Err(BuildError::Invalid("pool_size must be at least 1"));
+            return Err(ConfigError::Invalid("pool_size must be at least 1"));
         }
         if self.connect_timeout.is_zero()
             || self.wait_timeout.is_zero()
             || self.response_timeout.is_zero()
         {
-            return Err(BuildError::Invalid("timeouts must be above zero"));
+            return Err(ConfigError::Invalid("timeouts must be above zero"));
         }
         let source = match self.target {
-            Target::None => return Err(BuildError::NoServer),
+            Target::None => return Err(ConfigError::NoServer),
             Target::Url(url) => {
                 let config = redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.connect_timeout))
@@ -420,14 +442,14 @@ impl RedisStoreBuilder {
                             root_cert: Some(pem),
                         },
                     )
-                    .map_err(BuildError::InvalidUrl)?
+                    .map_err(ConfigError::InvalidUrl)?
                     .get_connection_info()
                     .clone(),
                     _ => redis::IntoConnectionInfo::into_connection_info(url.as_str())
-                        .map_err(BuildError::InvalidUrl)?,
+                        .map_err(ConfigError::InvalidUrl)?,
                 };
                 let manager = deadpool_redis::Manager::new_with_config(info, config)
-                    .map_err(BuildError::InvalidUrl)?;
+                    .map_err(ConfigError::InvalidUrl)?;
                 let pool = deadpool_redis::Pool::builder(manager)
                     .max_size(self.pool_size)
                     .wait_timeout(Some(self.wait_timeout))
@@ -435,14 +457,14 @@ impl RedisStoreBuilder {
                     .recycle_timeout(Some(self.response_timeout))
                     .runtime(deadpool_redis::Runtime::Tokio1)
                     .build()
-                    .map_err(BuildError::Pool)?;
+                    .map_err(ConfigError::Pool)?;
                 Source::Single(pool)
             }
             Target::Pool(pool) => Source::Single(pool),
             #[cfg(feature = "sentinel")]
             Target::Sentinel { urls, service } => {
                 if urls.is_empty() {
-                    return Err(BuildError::NoServer);
+                    return Err(ConfigError::NoServer);
                 }
                 let manager = deadpool_redis::sentinel::Manager::new(
                     urls,
@@ -450,7 +472,7 @@ impl RedisStoreBuilder {
                     None,
                     deadpool_redis::sentinel::SentinelServerType::Master,
                 )
-                .map_err(BuildError::InvalidUrl)?;
+                .map_err(ConfigError::InvalidUrl)?;
                 let pool = deadpool_redis::sentinel::Pool::builder(manager)
                     .max_size(self.pool_size)
                     .wait_timeout(Some(self.wait_timeout))
@@ -458,16 +480,16 @@ impl RedisStoreBuilder {
                     .recycle_timeout(Some(self.response_timeout))
                     .runtime(deadpool_redis::Runtime::Tokio1)
                     .build()
-                    .map_err(BuildError::Pool)?;
+                    .map_err(ConfigError::Pool)?;
                 Source::Sentinel(pool)
             }
             #[cfg(feature = "cluster")]
             Target::ClusterUrls(urls) => {
                 if urls.is_empty() {
-                    return Err(BuildError::NoServer);
+                    return Err(ConfigError::NoServer);
                 }
                 let manager = deadpool_redis::cluster::Manager::new(urls, false)
-                    .map_err(BuildError::InvalidUrl)?;
+                    .map_err(ConfigError::InvalidUrl)?;
                 let pool = deadpool_redis::cluster::Pool::builder(manager)
                     .max_size(self.pool_size)
                     .wait_timeout(Some(self.wait_timeout))
@@ -475,7 +497,7 @@ impl RedisStoreBuilder {
                     .recycle_timeout(Some(self.response_timeout))
                     .runtime(deadpool_redis::Runtime::Tokio1)
                     .build()
-                    .map_err(BuildError::Pool)?;
+                    .map_err(ConfigError::Pool)?;
                 Source::Cluster(pool)
             }
             #[cfg(feature = "cluster")]

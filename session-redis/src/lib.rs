@@ -15,11 +15,13 @@
 //! use session_core::{Session, SessionConfig, SessionStore};
 //! use session_redis::RedisStore;
 //!
+//! // `RedisStore::connect(url)` with the defaults; the builder for settings. Both check
+//! // that the server answers; `.url(url).build()` instead connects at the first operation.
 //! let store = RedisStore::builder()
-//!     .url("redis://127.0.0.1:6379")
 //!     .key_prefix("myapp:session:")
 //!     .response_timeout(Duration::from_millis(500))
-//!     .build()?;
+//!     .connect("redis://127.0.0.1:6379")
+//!     .await?;
 //! let store: Arc<dyn SessionStore> = Arc::new(store);
 //! let session = Session::new(store, Arc::new(SessionConfig::default()), None);
 //! session.insert("cart", vec!["apple"]).await?;
@@ -133,7 +135,7 @@
 //! let store = session_redis::RedisStore::builder()
 //!     .url("rediss://redis.internal:6380")
 //!     .build()?;
-//! # Ok::<(), session_redis::BuildError>(())
+//! # Ok::<(), session_redis::StoreError>(())
 //! ```
 //!
 //! The server's certificate is checked against the platform's root certificates, or
@@ -166,8 +168,8 @@
 //! | anything else (a script error, a permission error) | [`StoreError::Backend`] (with the source) |
 //!
 //! Mistakes the builder can see (no server, a malformed URL, a zero pool size) fail
-//! [`RedisStoreBuilder::build`] with a [`BuildError`], which converts into
-//! [`ConfigError`](session_core::ConfigError) and [`StoreError::Config`].
+//! [`RedisStoreBuilder::build`] and [`RedisStore::connect`] with [`StoreError::Config`],
+//! whose source is this crate's [`ConfigError`] (as with `session_sql`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
@@ -180,7 +182,7 @@ mod store;
 use std::sync::Arc;
 
 pub use builder::{
-    BuildError, RedisStoreBuilder, DEFAULT_POOL_SIZE, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
+    ConfigError, RedisStoreBuilder, DEFAULT_POOL_SIZE, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
 };
 pub use conn::TimedOut;
 /// The deadpool-redis version this crate is built on, for building your own pool.
@@ -193,7 +195,7 @@ pub use session_core::{ExpiredCleanup, SessionStore, StoreError, StoreResult, Us
 /// A [`SessionStore`] on Redis or (feature `cluster`) Redis Cluster. Cheap to clone (the
 /// clones share connections).
 ///
-/// Built with [`RedisStore::builder`] or [`RedisStore::new`]; see the crate docs for the
+/// Built with [`RedisStore::connect`] or [`RedisStore::builder`]; see the crate docs for the
 /// storage layout, the user index's consistency and the commands per operation.
 ///
 /// # Examples
@@ -201,10 +203,10 @@ pub use session_core::{ExpiredCleanup, SessionStore, StoreError, StoreResult, Us
 /// ```
 /// use session_redis::RedisStore;
 ///
-/// let store = RedisStore::new("redis://127.0.0.1:6379")?;
+/// let store = RedisStore::builder().url("redis://127.0.0.1:6379").build()?;
 /// assert_eq!(store.key_prefix(), "session:");
 /// assert!(!store.is_cluster());
-/// # Ok::<(), session_redis::BuildError>(())
+/// # Ok::<(), session_redis::StoreError>(())
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
@@ -233,26 +235,42 @@ impl RedisStore {
     /// ```
     /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// # let _ = store;
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
     pub fn builder() -> RedisStoreBuilder {
         RedisStoreBuilder::new()
     }
 
-    /// A store on the standalone Redis at `url` with the default settings.
+    /// Connects to the standalone Redis at `url` with the default settings and checks
+    /// that it answers (`PING`); see [`RedisStoreBuilder::connect`] for the URL forms and
+    /// [`RedisStoreBuilder::build`] for a store that connects at its first operation.
     ///
     /// # Errors
     ///
-    /// [`BuildError::InvalidUrl`] if `url` is not a Redis URL. Nothing connects yet.
+    /// [`StoreError::Unavailable`] when the server cannot be reached in time;
+    /// [`StoreError::Config`] for a bad URL (see [`RedisStoreBuilder::connect`]).
     ///
     /// # Examples
     ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::StoreError> {
+    /// let store = session_redis::RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// assert_eq!(store.key_prefix(), session_redis::DEFAULT_PREFIX);
+    /// # Ok(()) }
     /// ```
-    /// assert!(session_redis::RedisStore::new("redis://127.0.0.1:6379").is_ok());
-    /// assert!(session_redis::RedisStore::new("not a url").is_err());
+    ///
+    /// A URL that is not a Redis URL fails before anything is sent:
+    ///
     /// ```
-    pub fn new(url: &str) -> Result<Self, BuildError> {
-        Self::builder().url(url).build()
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = session_redis::RedisStore::connect("not a url").await.unwrap_err();
+    /// assert!(matches!(err, session_core::StoreError::Config(_)));
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        RedisStoreBuilder::new().connect(url).await
     }
 
     /// The key prefix.
@@ -260,9 +278,9 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::new("redis://127.0.0.1/")?;
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// assert_eq!(store.key_prefix(), session_redis::DEFAULT_PREFIX);
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
     pub fn key_prefix(&self) -> &str {
         &self.inner.prefix
@@ -273,9 +291,9 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::new("redis://127.0.0.1/")?;
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// assert!(!store.is_cluster());
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
     pub fn is_cluster(&self) -> bool {
         self.inner.conns.is_cluster()
@@ -289,7 +307,7 @@ impl RedisStore {
     /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
     /// let key: session_core::SessionKey = "abcdefghijklmnopqrstuvwxyz012345".parse().unwrap();
     /// assert_eq!(store.session_key(&key), "p:s:abcdefghijklmnopqrstuvwxyz012345");
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
     pub fn session_key(&self, key: &session_core::SessionKey) -> String {
         let mut out = String::with_capacity(self.inner.prefix.len() + 2 + key.as_str().len());
@@ -306,7 +324,7 @@ impl RedisStore {
     /// ```
     /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
     /// assert_eq!(store.user_index_key("alice"), "p:u:alice");
-    /// # Ok::<(), session_redis::BuildError>(())
+    /// # Ok::<(), session_redis::StoreError>(())
     /// ```
     pub fn user_index_key(&self, user_id: &str) -> String {
         format!("{}u:{user_id}", self.inner.prefix)
@@ -323,7 +341,7 @@ impl RedisStore {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = session_redis::RedisStore::new("redis://127.0.0.1/")?;
+    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// store.ping().await?;
     /// # Ok(()) }
     /// ```

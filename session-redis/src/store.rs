@@ -628,6 +628,14 @@ impl SessionStore for RedisStore {
     fn expired_cleanup(&self) -> Option<&dyn ExpiredCleanup> {
         Some(self)
     }
+
+    fn backend_name(&self) -> &'static str {
+        if self.inner.conns.is_cluster() {
+            "redis_cluster"
+        } else {
+            "redis"
+        }
+    }
 }
 
 /// `delete_expired` prunes the user index: Redis expires the sessions by itself, but not

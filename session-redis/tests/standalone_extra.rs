@@ -342,6 +342,56 @@ async fn store_from_a_caller_pool_and_ping() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_reaches_the_server_or_says_why_not() {
+    // The defaults: reached and usable at once.
+    let store = RedisStore::connect(&common::env("SESSION_TEST_REDIS_URL"))
+        .await
+        .expect("connect");
+    assert_eq!(store.key_prefix(), session_redis::DEFAULT_PREFIX);
+    assert!(store
+        .load(&SessionKey::generate())
+        .await
+        .expect("load")
+        .is_none());
+    // The builder's settings apply.
+    let prefix = common::prefix("connect");
+    let store = RedisStore::builder()
+        .key_prefix(prefix.as_str())
+        .connect(&common::env("SESSION_TEST_REDIS_URL"))
+        .await
+        .expect("connect with the builder");
+    assert_eq!(store.key_prefix(), prefix);
+    let r = record(None, TimeDelta::hours(1));
+    store.create(&r).await.expect("create");
+    assert!(store.exists(&r.key).await.expect("exists"));
+    // A server that does not answer: Unavailable, before any operation.
+    let err = RedisStore::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .wait_timeout(Duration::from_millis(300))
+        .connect("redis://127.0.0.1:1/")
+        .await
+        .expect_err("nothing listens there");
+    assert!(err.is_unavailable(), "{err}");
+    // Configuration mistakes: Config, with this crate's ConfigError as the source.
+    for (builder, url) in [
+        (RedisStore::builder(), "http://not-redis/"),
+        (RedisStore::builder().pool_size(0), "redis://127.0.0.1:1/"),
+    ] {
+        let err = builder.connect(url).await.expect_err("bad configuration");
+        let StoreError::Config(config) = &err else {
+            panic!("expected Config, got {err:?}")
+        };
+        let source = std::error::Error::source(config).expect("a source");
+        assert!(
+            source
+                .downcast_ref::<session_redis::ConfigError>()
+                .is_some(),
+            "{source:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_is_unavailable_with_source() {
     // A port nothing listens on (the dedicated range's neighbour is not used by anyone).
     let store = RedisStore::builder()

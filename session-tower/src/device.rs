@@ -2,12 +2,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::header::{HeaderName, USER_AGENT};
-
+use http::header::HeaderName;
+#[cfg(test)]
+use http::header::USER_AGENT;
 use http::Request;
 
-/// The longest User-Agent kept; longer values are cut (at a character boundary).
-pub const MAX_USER_AGENT_LEN: usize = 512;
+pub use session_http::MAX_USER_AGENT_LEN;
 
 /// Where the client's IP address comes from.
 ///
@@ -115,60 +115,36 @@ impl DeviceMetadata {
         self.ip.as_ref()
     }
 
-    pub(crate) fn is_enabled(&self) -> bool {
-        self.user_agent || self.ip.is_some()
-    }
-
-    /// The (User-Agent, IP) of a request, as configured.
-    pub(crate) fn extract<B>(&self, req: &Request<B>) -> (Option<String>, Option<String>) {
-        let user_agent = if self.user_agent {
-            req.headers()
-                .get(USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(truncate_user_agent)
-        } else {
-            None
+    /// The same settings for the framework-agnostic rules.
+    pub(crate) fn to_rules(&self) -> session_http::DeviceMetadata {
+        let ip = match &self.ip {
+            None | Some(IpSource::None) => session_http::IpSource::None,
+            Some(IpSource::Connection) => session_http::IpSource::Connection,
+            Some(IpSource::Header(name)) => session_http::IpSource::header(name.as_str()),
         };
-        let ip = self.ip.as_ref().and_then(|source| client_ip(req, source));
-        (user_agent, ip.map(|ip| ip.to_string()))
+        session_http::DeviceMetadata::default()
+            .with_user_agent(self.user_agent)
+            .with_ip(ip)
     }
 }
 
-fn truncate_user_agent(ua: &str) -> String {
-    if ua.len() <= MAX_USER_AGENT_LEN {
-        return ua.to_owned();
-    }
-    let mut end = MAX_USER_AGENT_LEN;
-    while !ua.is_char_boundary(end) {
-        end -= 1;
-    }
-    ua[..end].to_owned()
-}
+/// A request as the shared rules see it: header values and the peer address (axum's
+/// `ConnectInfo<SocketAddr>`, or a plain [`SocketAddr`] extension).
+pub(crate) struct Head<'a, B>(pub(crate) &'a Request<B>);
 
-/// The client IP of a request according to `source`.
-fn client_ip<B>(req: &Request<B>, source: &IpSource) -> Option<IpAddr> {
-    match source {
-        IpSource::None => None,
-        IpSource::Connection => connection_ip(req),
-        IpSource::Header(name) => {
-            // The last value of the last header line: what the nearest proxy appended.
-            let value = req.headers().get_all(name).iter().next_back()?;
-            let last = value.to_str().ok()?.rsplit(',').next()?.trim();
-            parse_ip(last)
-        }
+impl<B> session_http::RequestHead for Head<'_, B> {
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.0
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
     }
-}
 
-/// Accepts `1.2.3.4`, `1.2.3.4:port`, `::1`, `[::1]:port`.
-fn parse_ip(value: &str) -> Option<IpAddr> {
-    if let Ok(ip) = value.parse::<IpAddr>() {
-        return Some(ip);
+    fn peer_ip(&self) -> Option<IpAddr> {
+        connection_ip(self.0)
     }
-    if let Ok(addr) = value.parse::<SocketAddr>() {
-        return Some(addr.ip());
-    }
-    tracing::debug!("client IP header value is not an IP address; ignored");
-    None
 }
 
 fn connection_ip<B>(req: &Request<B>) -> Option<IpAddr> {
@@ -185,31 +161,27 @@ fn connection_ip<B>(req: &Request<B>) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use session_http::RequestHead;
 
     #[test]
     fn trusted_header_takes_the_last_entry() {
         let req = Request::builder()
             .header("x-forwarded-for", "6.6.6.6, 10.0.0.7")
+            .header(USER_AGENT, "UA/1")
             .body(())
             .expect("request");
-        let source = IpSource::Header(HeaderName::from_static("x-forwarded-for"));
+        let meta = DeviceMetadata::all()
+            .with_ip(IpSource::Header(HeaderName::from_static("x-forwarded-for")))
+            .to_rules();
         assert_eq!(
-            client_ip(&req, &source),
-            Some("10.0.0.7".parse().expect("ip"))
+            meta.extract(&Head(&req)),
+            (Some("UA/1".to_owned()), Some("10.0.0.7".to_owned()))
         );
         let junk = Request::builder()
             .header("x-forwarded-for", "not an ip")
             .body(())
             .expect("request");
-        assert_eq!(client_ip(&junk, &source), None);
-    }
-
-    #[test]
-    fn long_user_agents_are_cut_on_a_char_boundary() {
-        let ua = "é".repeat(MAX_USER_AGENT_LEN);
-        let cut = truncate_user_agent(&ua);
-        assert!(cut.len() <= MAX_USER_AGENT_LEN);
-        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(meta.extract(&Head(&junk)).1, None);
     }
 
     #[test]
@@ -217,7 +189,6 @@ mod tests {
         let mut req = Request::new(());
         req.extensions_mut()
             .insert("[::1]:4000".parse::<SocketAddr>().expect("addr"));
-        assert_eq!(connection_ip(&req), Some("::1".parse().expect("ip")));
-        assert_eq!(parse_ip("[::1]:80"), Some("::1".parse().expect("ip")));
+        assert_eq!(Head(&req).peer_ip(), Some("::1".parse().expect("ip")));
     }
 }

@@ -6,18 +6,7 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-/// The message of the 400 sent when a session was deleted while the request ran
-/// (Django's `SessionInterrupted`).
-pub const SESSION_INTERRUPTED: &str = "The request's session was deleted before the request \
-completed. The user may have logged out in a concurrent request, for example.";
-
-/// The body of the 413 sent when the encoded session is over
-/// [`SessionConfig::with_max_data_len`](session_core::SessionConfig::with_max_data_len).
-const SESSION_TOO_LARGE: &str = "The session data is too large.";
-
-const SESSION_UNAVAILABLE: &str = "The session store is temporarily unavailable. Please try again.";
-
-const SESSION_FAILED: &str = "Internal server error (session).";
+pub use session_http::SESSION_INTERRUPTED;
 
 /// A session error returned by a handler.
 ///
@@ -108,83 +97,53 @@ pub(crate) struct HandlerSessionError(pub(crate) Arc<session_core::Error>);
 pub(crate) type ErrorHandler =
     Arc<dyn Fn(&session_core::Error) -> Response<String> + Send + Sync + 'static>;
 
-/// The layer's mapping from session errors to responses.
-#[derive(Clone)]
+/// The layer's mapping from session errors to responses: the shared statuses
+/// ([`session_http::ErrorPolicy`]) and an optional custom handler.
+#[derive(Clone, Default)]
 pub(crate) struct ErrorPolicy {
-    pub(crate) unavailable_status: StatusCode,
-    pub(crate) too_large_status: StatusCode,
+    pub(crate) statuses: session_http::ErrorPolicy,
     pub(crate) handler: Option<ErrorHandler>,
-}
-
-impl Default for ErrorPolicy {
-    fn default() -> Self {
-        Self {
-            unavailable_status: StatusCode::SERVICE_UNAVAILABLE,
-            too_large_status: StatusCode::PAYLOAD_TOO_LARGE,
-            handler: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for ErrorPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ErrorPolicy")
-            .field("unavailable_status", &self.unavailable_status)
-            .field("too_large_status", &self.too_large_status)
+            .field("unavailable_status", &self.statuses.unavailable_status)
+            .field("too_large_status", &self.statuses.too_large_status)
             .field("custom_handler", &self.handler.is_some())
             .finish()
     }
 }
 
-impl ErrorPolicy {
-    /// The status and default body for `err`.
-    fn classify(&self, err: &session_core::Error) -> (StatusCode, &'static str) {
-        match err {
-            session_core::Error::Interrupted => (StatusCode::BAD_REQUEST, SESSION_INTERRUPTED),
-            session_core::Error::TooLarge { .. } => (self.too_large_status, SESSION_TOO_LARGE),
-            err if err.is_unavailable() => (self.unavailable_status, SESSION_UNAVAILABLE),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, SESSION_FAILED),
-        }
-    }
+/// A status code from the shared rules (always one a [`StatusCode`] came from).
+pub(crate) fn status_code(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
 
+impl ErrorPolicy {
     pub(crate) fn status(&self, err: &session_core::Error) -> StatusCode {
-        self.classify(err).0
+        status_code(self.statuses.status(err))
     }
 
     /// The response for `err`: the custom handler's, or the default text response. The one
     /// place where a session error becomes a response.
     pub(crate) fn response(&self, err: &session_core::Error) -> Response<String> {
-        log_error(err);
         if let Some(handler) = &self.handler {
+            session_http::log_error(err);
             return handler(err);
         }
-        let (status, body) = self.classify(err);
-        let mut res = Response::new(body.to_owned());
-        *res.status_mut() = status;
+        let decided = self.statuses.response(err);
+        let mut res = Response::new(decided.body.to_owned());
+        *res.status_mut() = status_code(decided.status);
         res.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
+            HeaderValue::from_static(decided.content_type),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(after) = decided.retry_after {
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
         }
         res
-    }
-}
-
-fn log_error(err: &session_core::Error) {
-    match err {
-        session_core::Error::Interrupted => {
-            tracing::info!("session deleted or revoked during the request; answering 400");
-        }
-        session_core::Error::TooLarge { len, max } => {
-            tracing::warn!(len, max, "session over the size limit; nothing saved");
-        }
-        err if err.is_unavailable() => {
-            tracing::warn!(error = %err, "session store unavailable");
-        }
-        err => tracing::error!(error = %err, "session error"),
     }
 }
 

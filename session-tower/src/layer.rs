@@ -6,180 +6,47 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use cookie::{Cookie, SameSite};
-use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::header::{HeaderName, CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use session_core::{CookieAction, Session, SessionConfig, SessionKey, SessionStore};
+use session_core::{Session, SessionConfig, SessionStore};
+use session_http::{
+    cache_control, vary_with_cookie, CacheControl, CookieSettings, Finish, Rules, SameSite,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::device::DeviceMetadata;
-use crate::error::{ErrorPolicy, HandlerSessionError};
+use crate::device::{DeviceMetadata, Head};
+use crate::error::{ErrorHandler, ErrorPolicy, HandlerSessionError};
 use crate::{DefaultSession, HttpSession};
 
-/// A cookie setting the layer refused: it would produce a malformed `Set-Cookie` header.
-///
-/// # Examples
-///
-/// ```
-/// let err = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
-///     .with_cookie_name("bad name;")
-///     .unwrap_err();
-/// assert!(err.to_string().contains("cookie name"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CookieConfigError {
-    /// The cookie name is empty or not an HTTP token.
-    #[error("invalid cookie name {0:?}: it must be a non-empty HTTP token (letters, digits and !#$%&'*+-.^_`|~)")]
-    Name(String),
-    /// The path does not start with `/` or has a `;` or a control character.
-    #[error("invalid cookie path {0:?}: it must start with '/' and contain no ';' or control characters")]
-    Path(String),
-    /// The domain is empty or has characters a domain cannot have.
-    #[error("invalid cookie domain {0:?}")]
-    Domain(String),
-}
-
-/// The cookie's attributes. Defaults: name `id`, path `/`, no domain, `Secure`, `HttpOnly`,
-/// `SameSite=Lax`, not partitioned.
-#[derive(Debug, Clone)]
-pub(crate) struct CookieSettings {
-    pub(crate) name: String,
-    pub(crate) path: String,
-    pub(crate) domain: Option<String>,
-    pub(crate) secure: bool,
-    pub(crate) http_only: bool,
-    pub(crate) same_site: Option<SameSite>,
-    pub(crate) partitioned: bool,
-}
-
-impl Default for CookieSettings {
-    fn default() -> Self {
-        Self {
-            name: "id".to_owned(),
-            path: "/".to_owned(),
-            domain: None,
-            secure: true,
-            http_only: true,
-            same_site: Some(SameSite::Lax),
-            partitioned: false,
-        }
-    }
-}
-
-impl CookieSettings {
-    fn base<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {
-        let mut b = Cookie::build((self.name.clone(), value))
-            .path(self.path.clone())
-            .http_only(self.http_only);
-        if let Some(domain) = &self.domain {
-            b = b.domain(domain.clone());
-        }
-        // SameSite=None and Partitioned are only accepted with Secure.
-        let secure =
-            self.secure || self.partitioned || matches!(self.same_site, Some(SameSite::None));
-        if secure {
-            b = b.secure(true);
-        }
-        if let Some(same_site) = self.same_site {
-            b = b.same_site(same_site);
-        }
-        if self.partitioned {
-            b = b.partitioned(true);
-        }
-        b
-    }
-
-    /// The `Set-Cookie` value for a session key.
-    pub(crate) fn set(&self, key: &SessionKey, max_age: Option<Duration>) -> String {
-        let mut b = self.base(key.as_str().to_owned());
-        if let Some(age) = max_age {
-            let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX / 2);
-            let age = cookie::time::Duration::seconds(secs);
-            b = b.max_age(age);
-            if let Some(at) = cookie::time::OffsetDateTime::now_utc().checked_add(age) {
-                b = b.expires(at);
-            }
-        }
-        b.build().to_string()
-    }
-
-    /// The `Set-Cookie` value that removes the cookie (same path, domain and flags).
-    pub(crate) fn remove(&self) -> String {
-        self.base(String::new())
-            .max_age(cookie::time::Duration::ZERO)
-            .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
-            .build()
-            .to_string()
-    }
-
-    /// This cookie in the request's `Cookie` headers, parsed once: whether the request sent
-    /// it at all, and the first well-formed session key among the values sent under the
-    /// name.
-    ///
-    /// Browsers send cookies with longer paths first, so with two cookies of one name on
-    /// nested paths the more specific one wins, and a stale malformed value never shadows
-    /// a good one.
-    pub(crate) fn find(&self, headers: &HeaderMap) -> SentCookie {
-        let mut sent = false;
-        let values = headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(name, _)| *name == self.name)
-            .map(|(_, value)| value.trim().trim_matches('"'));
-        for value in values {
-            sent = true;
-            match SessionKey::parse(value) {
-                Ok(key) => {
-                    return SentCookie {
-                        sent,
-                        key: Some(key),
-                    }
-                }
-                Err(err) => tracing::debug!(%err, "malformed session cookie ignored"),
-            }
-        }
-        SentCookie { sent, key: None }
-    }
-}
-
-/// The session cookie of a request, as [`CookieSettings::find`] parsed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SentCookie {
-    /// The request carried the cookie (well-formed or not).
-    pub(crate) sent: bool,
-    /// Its first well-formed value.
-    pub(crate) key: Option<SessionKey>,
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
+pub use session_http::CookieConfigError;
 
 struct Shared {
-    store: Arc<dyn SessionStore>,
-    config: Arc<SessionConfig>,
-    cookie: CookieSettings,
-    errors: ErrorPolicy,
+    /// Store, policy, cookie, statuses and device metadata: the rules shared with every
+    /// other integration.
+    rules: Rules,
+    /// The custom error response, if any.
+    handler: Option<ErrorHandler>,
+    /// The device metadata as configured here (the rules hold their own copy).
     device: DeviceMetadata,
 }
 
 impl Clone for Shared {
     fn clone(&self) -> Self {
         Self {
-            store: self.store.clone(),
-            config: self.config.clone(),
-            cookie: self.cookie.clone(),
-            errors: self.errors.clone(),
+            rules: self.rules.clone(),
+            handler: self.handler.clone(),
             device: self.device.clone(),
+        }
+    }
+}
+
+impl Shared {
+    fn errors(&self) -> ErrorPolicy {
+        ErrorPolicy {
+            statuses: self.rules.errors,
+            handler: self.handler.clone(),
         }
     }
 }
@@ -236,9 +103,9 @@ impl<T> std::fmt::Debug for SessionLayer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionLayer")
             .field("tag", &std::any::type_name::<T>())
-            .field("config", &self.shared.config)
-            .field("cookie", &self.shared.cookie)
-            .field("errors", &self.shared.errors)
+            .field("config", &self.shared.rules.config)
+            .field("cookie", &self.shared.rules.cookie)
+            .field("errors", &self.shared.errors())
             .field("device", &self.shared.device)
             .finish()
     }
@@ -271,10 +138,8 @@ impl SessionLayer<DefaultSession> {
     pub fn from_shared_store(store: Arc<dyn SessionStore>) -> Self {
         Self {
             shared: Arc::new(Shared {
-                store,
-                config: Arc::new(SessionConfig::default()),
-                cookie: CookieSettings::default(),
-                errors: ErrorPolicy::default(),
+                rules: Rules::from_shared_store(store),
+                handler: None,
                 device: DeviceMetadata::default(),
             }),
             _tag: PhantomData,
@@ -286,6 +151,15 @@ impl<T> SessionLayer<T> {
     fn map(mut self, f: impl FnOnce(&mut Shared)) -> Self {
         f(Arc::make_mut(&mut self.shared));
         self
+    }
+
+    fn try_map(
+        mut self,
+        f: impl FnOnce(CookieSettings) -> Result<CookieSettings, CookieConfigError>,
+    ) -> Result<Self, CookieConfigError> {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.rules.cookie = f(shared.rules.cookie.clone())?;
+        Ok(self)
     }
 
     /// The same layer under another tag, so that two layers (say a shop session and an
@@ -324,14 +198,18 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_config(self, config: SessionConfig) -> Self {
-        self.map(|s| s.config = Arc::new(config))
+        self.map(|s| s.rules.config = Arc::new(config))
     }
 
     /// The cookie name (default `id`).
     ///
     /// # Errors
     ///
-    /// [`CookieConfigError::Name`] unless `name` is a non-empty HTTP token.
+    /// [`CookieConfigError::Name`] unless `name` is a non-empty HTTP token;
+    /// [`CookieConfigError::HostPrefix`] for a `__Host-` name with `Secure` off, a path
+    /// other than `/` or a domain, and [`CookieConfigError::SecurePrefix`] for a
+    /// `__Secure-` name with `Secure` off (browsers silently drop such cookies). The name,
+    /// path and domain are checked against each other in whichever order they are set.
     ///
     /// # Examples
     ///
@@ -341,11 +219,7 @@ impl<T> SessionLayer<T> {
     /// # Ok::<(), session_tower::CookieConfigError>(())
     /// ```
     pub fn with_cookie_name(self, name: impl Into<String>) -> Result<Self, CookieConfigError> {
-        let name = name.into();
-        if !is_token(&name) {
-            return Err(CookieConfigError::Name(name));
-        }
-        Ok(self.map(|s| s.cookie.name = name))
+        self.try_map(|c| c.with_name(name))
     }
 
     /// The cookie path (default `/`).
@@ -353,7 +227,8 @@ impl<T> SessionLayer<T> {
     /// # Errors
     ///
     /// [`CookieConfigError::Path`] unless it starts with `/` and has no `;` or control
-    /// characters.
+    /// characters; [`CookieConfigError::HostPrefix`] for a path other than `/` with a
+    /// `__Host-` cookie name.
     ///
     /// # Examples
     ///
@@ -363,11 +238,7 @@ impl<T> SessionLayer<T> {
     /// # Ok::<(), session_tower::CookieConfigError>(())
     /// ```
     pub fn with_path(self, path: impl Into<String>) -> Result<Self, CookieConfigError> {
-        let path = path.into();
-        if !path.starts_with('/') || path.contains(';') || path.chars().any(char::is_control) {
-            return Err(CookieConfigError::Path(path));
-        }
-        Ok(self.map(|s| s.cookie.path = path))
+        self.try_map(|c| c.with_path(path))
     }
 
     /// The cookie domain (default none: host-only).
@@ -375,7 +246,8 @@ impl<T> SessionLayer<T> {
     /// # Errors
     ///
     /// [`CookieConfigError::Domain`] for an empty value or one with characters other than
-    /// letters, digits, `-` and `.`.
+    /// letters, digits, `-` and `.`; [`CookieConfigError::HostPrefix`] for any domain
+    /// with a `__Host-` cookie name.
     ///
     /// # Examples
     ///
@@ -385,19 +257,14 @@ impl<T> SessionLayer<T> {
     /// # Ok::<(), session_tower::CookieConfigError>(())
     /// ```
     pub fn with_domain(self, domain: Option<impl Into<String>>) -> Result<Self, CookieConfigError> {
-        let domain = domain.map(Into::into);
-        if let Some(d) = &domain {
-            let ok = !d.is_empty()
-                && d.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            if !ok {
-                return Err(CookieConfigError::Domain(d.clone()));
-            }
-        }
-        Ok(self.map(|s| s.cookie.domain = domain))
+        self.try_map(|c| c.with_domain(domain))
     }
 
     /// The `Secure` flag (default on). Turn it off only for plain-HTTP development.
+    /// A `__Host-` or `__Secure-` cookie name keeps `Secure` on the cookie sent even
+    /// then (set `with_secure(false)` before the name to get
+    /// [`CookieConfigError::HostPrefix`] / [`CookieConfigError::SecurePrefix`] instead);
+    /// so do `SameSite=None` and `Partitioned`.
     ///
     /// # Examples
     ///
@@ -406,7 +273,13 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_secure(self, secure: bool) -> Self {
-        self.map(|s| s.cookie.secure = secure)
+        if !secure && session_http::CookiePrefix::of(self.cookie_name()).is_some() {
+            tracing::warn!(
+                cookie = self.cookie_name(),
+                "Secure turned off for a prefixed cookie name: Secure is still sent, as the prefix requires"
+            );
+        }
+        self.map(|s| s.rules.cookie = s.rules.cookie.clone().with_secure(secure))
     }
 
     /// The `HttpOnly` flag (default on).
@@ -418,7 +291,7 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_http_only(self, http_only: bool) -> Self {
-        self.map(|s| s.cookie.http_only = http_only)
+        self.map(|s| s.rules.cookie = s.rules.cookie.clone().with_http_only(http_only))
     }
 
     /// The `SameSite` attribute (default `Lax`; `None` omits the attribute). `SameSite=None`
@@ -432,7 +305,7 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_same_site(self, same_site: Option<SameSite>) -> Self {
-        self.map(|s| s.cookie.same_site = same_site)
+        self.map(|s| s.rules.cookie = s.rules.cookie.clone().with_same_site(same_site))
     }
 
     /// The `Partitioned` attribute (CHIPS; default off). Forces `Secure`.
@@ -444,7 +317,7 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_partitioned(self, partitioned: bool) -> Self {
-        self.map(|s| s.cookie.partitioned = partitioned)
+        self.map(|s| s.rules.cookie = s.rules.cookie.clone().with_partitioned(partitioned))
     }
 
     /// The status for a store outage ([`session_core::Error::is_unavailable`]), on save or
@@ -459,7 +332,7 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_unavailable_status(self, status: StatusCode) -> Self {
-        self.map(|s| s.errors.unavailable_status = status)
+        self.map(|s| s.rules.errors.unavailable_status = status.as_u16())
     }
 
     /// The status for a session over
@@ -478,7 +351,7 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_too_large_status(self, status: StatusCode) -> Self {
-        self.map(|s| s.errors.too_large_status = status)
+        self.map(|s| s.rules.errors.too_large_status = status.as_u16())
     }
 
     /// A custom response for session errors (on save, or surfaced by a handler as
@@ -505,7 +378,7 @@ impl<T> SessionLayer<T> {
     where
         F: Fn(&session_core::Error) -> Response<String> + Send + Sync + 'static,
     {
-        self.map(|s| s.errors.handler = Some(Arc::new(handler)))
+        self.map(|s| s.handler = Some(Arc::new(handler)))
     }
 
     /// Which device metadata to record (default none).
@@ -519,17 +392,20 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_device_metadata(self, device: DeviceMetadata) -> Self {
-        self.map(|s| s.device = device)
+        self.map(|s| {
+            s.rules.device = device.to_rules();
+            s.device = device;
+        })
     }
 
     /// The cookie name in use.
     pub fn cookie_name(&self) -> &str {
-        &self.shared.cookie.name
+        self.shared.rules.cookie.name()
     }
 
     /// The store behind this layer.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.shared.store
+        &self.shared.rules.store
     }
 }
 
@@ -575,7 +451,7 @@ impl<S, T> std::fmt::Debug for SessionService<S, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionService")
             .field("tag", &std::any::type_name::<T>())
-            .field("cookie", &self.shared.cookie.name)
+            .field("cookie", &self.shared.rules.cookie.name())
             .finish_non_exhaustive()
     }
 }
@@ -606,22 +482,8 @@ where
 
         Box::pin(async move {
             // The cookie is parsed here, once; the handle takes the parsed key.
-            let cookie = shared.cookie.find(req.headers());
-            let session = Session::with_key(
-                shared.store.clone(),
-                shared.config.clone(),
-                cookie.key,
-                cookie.sent,
-            );
-            if shared.device.is_enabled() {
-                let (user_agent, ip) = shared.device.extract(&req);
-                if user_agent.is_some() {
-                    session.set_user_agent(user_agent).await;
-                }
-                if ip.is_some() {
-                    session.set_ip(ip).await;
-                }
-            }
+            let start = shared.rules.start(&Head(&req));
+            let session = start.await;
             req.extensions_mut()
                 .insert(HttpSession::<T>::new(session.clone()));
 
@@ -637,33 +499,25 @@ async fn finish<B: From<String>>(
     session: &Session,
     mut res: Response<B>,
 ) -> Response<B> {
-    let mut vary = session.is_accessed();
-    let mut set_cookie = None;
-    if let Some(HandlerSessionError(err)) = res.extensions_mut().remove::<HandlerSessionError>() {
+    let decided = if let Some(HandlerSessionError(err)) =
+        res.extensions_mut().remove::<HandlerSessionError>()
+    {
         // A SessionError returned by the handler: rendered here, once, with this layer's
         // policy. The session is in an error state: nothing is saved, no cookie is sent.
-        res = shared.errors.response(&err).map(B::from);
-        vary = true;
-    } else if res.status().is_server_error() {
-        tracing::debug!(status = %res.status(), "server error response: session not saved");
-    } else {
-        // `finish` also returns the cookie an earlier save of this request made due (a
-        // handler that called `save` itself).
-        match session.finish().await {
-            Ok(CookieAction::Set { key, max_age }) => {
-                set_cookie = Some(shared.cookie.set(&key, max_age));
-            }
-            Ok(CookieAction::Remove) => set_cookie = Some(shared.cookie.remove()),
-            Ok(CookieAction::Unchanged) => {}
-            Err(err) => {
-                res = shared.errors.response(&err).map(B::from);
-                vary = true;
-            }
+        res = shared.errors().response(&err).map(B::from);
+        Finish {
+            vary: true,
+            ..Finish::default()
         }
-    }
+    } else {
+        let mut decided = shared.rules.finish(session, res.status().as_u16()).await;
+        if let Some(err) = decided.error.take() {
+            res = shared.errors().response(&err).map(B::from);
+        }
+        decided
+    };
 
-    if let Some(value) = set_cookie {
-        vary = true;
+    if let Some(value) = decided.set_cookie {
         match HeaderValue::try_from(value) {
             Ok(value) => {
                 res.headers_mut().append(SET_COOKIE, value);
@@ -672,60 +526,35 @@ async fn finish<B: From<String>>(
             Err(err) => tracing::error!(%err, "session cookie is not a valid header value"),
         }
     }
-    if vary {
+    if decided.vary {
         patch_vary(res.headers_mut());
     }
     res
 }
 
-/// A response that sets (or removes) the session cookie must not be stored by a shared
-/// cache, or the cache would hand one visitor's session to the next: `Cache-Control:
-/// private, no-store` unless the handler chose a `Cache-Control` itself, which is kept as
-/// it is (never overridden, nothing appended).
-fn patch_cache_control(headers: &mut HeaderMap) {
-    if !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-        return;
-    }
-    let shareable = !headers
-        .get_all(CACHE_CONTROL)
+fn header_strs(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
+    headers
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|d| d.split('=').next().unwrap_or_default().trim())
-        .any(|d| {
-            ["private", "no-store", "no-cache"]
-                .iter()
-                .any(|p| d.eq_ignore_ascii_case(p))
-        });
-    if shareable {
-        tracing::warn!("the handler's Cache-Control lets shared caches keep a response that sets the session cookie; left as the handler set it");
+        .collect()
+}
+
+/// `Cache-Control: private, no-store` unless the handler chose one
+/// ([`session_http::cache_control`]).
+fn patch_cache_control(headers: &mut HeaderMap) {
+    if let CacheControl::Insert(value) = cache_control(&header_strs(headers, CACHE_CONTROL)) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(value));
     }
 }
 
-/// Adds `Cookie` to the `Vary` header, merging with what is there.
+/// Adds `Cookie` to the `Vary` header, merging with what is there
+/// ([`session_http::vary_with_cookie`]).
 fn patch_vary(headers: &mut HeaderMap) {
-    let existing: Vec<String> = headers
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if existing
-        .iter()
-        .any(|v| v == "*" || v.eq_ignore_ascii_case("cookie"))
-    {
-        return;
-    }
-    let mut merged = existing.join(", ");
-    if !merged.is_empty() {
-        merged.push_str(", ");
-    }
-    merged.push_str("Cookie");
-    if let Ok(value) = HeaderValue::try_from(merged) {
-        headers.insert(VARY, value);
+    if let Some(merged) = vary_with_cookie(&header_strs(headers, VARY)) {
+        if let Ok(value) = HeaderValue::try_from(merged) {
+            headers.insert(VARY, value);
+        }
     }
 }
 
@@ -772,74 +601,5 @@ mod tests {
         star.insert(VARY, HeaderValue::from_static("*"));
         patch_vary(&mut star);
         assert_eq!(star[VARY], "*");
-    }
-
-    #[test]
-    fn cookie_lookup_takes_the_first_match_across_headers() {
-        let c = CookieSettings::default();
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; idx=2"));
-        h.append(COOKIE, HeaderValue::from_static("id=first; id=second"));
-        // Neither value is a well-formed key: sent, but no key.
-        assert_eq!(
-            c.find(&h),
-            SentCookie {
-                sent: true,
-                key: None
-            }
-        );
-        assert_eq!(
-            c.find(&HeaderMap::new()),
-            SentCookie {
-                sent: false,
-                key: None
-            }
-        );
-        // A well-formed key is preferred over a stale malformed value.
-        let key = SessionKey::generate();
-        let mut h = HeaderMap::new();
-        h.append(
-            COOKIE,
-            HeaderValue::try_from(format!(
-                "id=junk; id={}; id={}",
-                key.as_str(),
-                SessionKey::generate().as_str()
-            ))
-            .expect("header"),
-        );
-        assert_eq!(c.find(&h).key, Some(key.clone()));
-        // Two well-formed keys in two headers: the first one sent wins.
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1"));
-        h.append(
-            COOKIE,
-            HeaderValue::try_from(format!("id={}", key.as_str())).expect("header"),
-        );
-        h.append(
-            COOKIE,
-            HeaderValue::try_from(format!("id={}", SessionKey::generate().as_str()))
-                .expect("header"),
-        );
-        assert_eq!(c.find(&h).key, Some(key));
-    }
-
-    #[test]
-    fn removal_cookie_keeps_path_domain_and_flags() {
-        let c = CookieSettings {
-            path: "/app".into(),
-            domain: Some("example.com".into()),
-            ..CookieSettings::default()
-        };
-        let v = c.remove();
-        for part in [
-            "id=",
-            "Path=/app",
-            "Domain=example.com",
-            "Secure",
-            "Max-Age=0",
-            "SameSite=Lax",
-        ] {
-            assert!(v.contains(part), "{v} lacks {part}");
-        }
     }
 }

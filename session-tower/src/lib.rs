@@ -110,9 +110,11 @@ mod device;
 mod error;
 mod extract;
 mod layer;
+mod login;
 
-pub use cookie::SameSite;
 pub use device::{DeviceMetadata, IpSource, MAX_USER_AGENT_LEN};
 pub use error::{SessionError, SESSION_INTERRUPTED};
 pub use extract::{DefaultSession, HttpSession, MissingSessionLayer};
 pub use layer::{CookieConfigError, SessionLayer, SessionService};
+pub use login::{AuthUser, LoginRejection, LOGIN_REQUIRED};
+pub use session_http::SameSite;

@@ -873,3 +873,76 @@ async fn client_errors_still_save_and_set_the_cookie() {
         "5"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_prefixes_are_checked_when_the_layer_is_built() {
+    use session_tower::CookieConfigError;
+    let base = || SessionLayer::new(MemoryStore::new());
+    // __Host-: Secure, Path=/ and no Domain, whichever is set first.
+    let host_errors = [
+        base()
+            .with_cookie_name("__Host-id")
+            .unwrap()
+            .with_path("/app")
+            .unwrap_err(),
+        base()
+            .with_cookie_name("__Host-id")
+            .unwrap()
+            .with_domain(Some("example.com"))
+            .unwrap_err(),
+        base()
+            .with_path("/app")
+            .unwrap()
+            .with_cookie_name("__Host-id")
+            .unwrap_err(),
+        base()
+            .with_domain(Some("example.com"))
+            .unwrap()
+            .with_cookie_name("__host-id")
+            .unwrap_err(),
+        base()
+            .with_secure(false)
+            .with_cookie_name("__Host-id")
+            .unwrap_err(),
+    ];
+    for err in host_errors {
+        assert!(matches!(err, CookieConfigError::HostPrefix { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("__Host- prefix needs Secure, Path=/ and no Domain"),
+            "{err}"
+        );
+    }
+    let err = base()
+        .with_secure(false)
+        .with_cookie_name("__Secure-id")
+        .unwrap_err();
+    assert!(
+        matches!(err, CookieConfigError::SecurePrefix { .. }),
+        "{err}"
+    );
+    assert!(base()
+        .with_path("/app")
+        .unwrap()
+        .with_domain(Some("example.com"))
+        .unwrap()
+        .with_cookie_name("__Secure-id")
+        .is_ok());
+
+    // Secure turned off after a prefixed name: the cookie still carries Secure (as the
+    // prefix requires), like SameSite=None and Partitioned.
+    let store = store();
+    let l = layer(&store)
+        .with_cookie_name("__Host-id")
+        .unwrap()
+        .with_secure(false);
+    let url = serve(basic_app(l)).await;
+    let r = fetch(&format!("{url}/incr"), None).await;
+    let sc = &r.set_cookies("__Host-id")[0];
+    assert!(has_attr(sc, "Secure"), "{sc}");
+    assert_eq!(attr_value(sc, "Path").as_deref(), Some("/"));
+    assert_eq!(attr_value(sc, "Domain"), None);
+    let key = cookie_value(sc);
+    let r = fetch(&format!("{url}/incr"), Some(&format!("__Host-id={key}"))).await;
+    assert_eq!(r.body, "2");
+}

@@ -7,8 +7,9 @@
 //! IP and last activity, "log out other devices", and log out.
 //!
 //! Run it with `cargo run -p session-web-example` and open <http://127.0.0.1:3000>. The
-//! store is chosen by `SESSION_STORE_URL` (default `sqlite:web-sessions.sqlite`; `memory:`,
-//! `postgres://...` with feature `postgres`, `redis://...` with feature `redis`).
+//! store is chosen by `SESSION_STORE_URL` and opened with [`session_kit::connect`] (default
+//! `sqlite:web-sessions.sqlite`; `memory:`, `postgres://...` with feature `postgres`,
+//! `mysql://...` with `mysql`, `redis://...` with `redis`).
 //!
 //! ## Tests
 //!
@@ -35,131 +36,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use session::{
+use session_kit::{
     DeviceMetadata, HttpSession, IpSource, SessionConfig, SessionError, SessionLayer, SessionStore,
 };
 
 /// The default store URL: a SQLite file in the working directory.
 pub const DEFAULT_STORE_URL: &str = "sqlite:web-sessions.sqlite";
-
-/// Errors while opening the store.
-#[derive(Debug)]
-pub enum SetupError {
-    /// The URL needs a cargo feature that is not enabled.
-    FeatureMissing {
-        /// The URL scheme.
-        scheme: String,
-        /// The feature to enable.
-        feature: &'static str,
-    },
-    /// The URL scheme is not known.
-    UnknownScheme(String),
-    /// The store could not be opened (or its URL or settings are wrong).
-    Store(session::StoreError),
-}
-
-impl std::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::FeatureMissing { scheme, feature } => write!(
-                f,
-                "SESSION_STORE_URL uses {scheme:?}, which needs this example built with `--features {feature}`"
-            ),
-            Self::UnknownScheme(s) => write!(
-                f,
-                "unknown SESSION_STORE_URL scheme {s:?} (expected sqlite:, postgres://, redis:// or memory:)"
-            ),
-            Self::Store(e) => write!(f, "could not open the session store: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Store(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// Opens the store named by `url` (see the crate docs), creating tables where needed.
-///
-/// # Errors
-///
-/// [`SetupError`] when the scheme is unknown, its feature is off, or the store cannot be
-/// reached.
-pub async fn open_store(url: &str) -> Result<Arc<dyn SessionStore>, SetupError> {
-    let scheme = url
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match scheme.as_str() {
-        "memory" => Ok(Arc::new(session::MemoryStore::new())),
-        "sqlite" => open_sql(url, &scheme, "sqlite").await,
-        "postgres" | "postgresql" => open_sql(url, &scheme, "postgres").await,
-        "redis" | "rediss" => open_redis(url, &scheme).await,
-        _ => Err(SetupError::UnknownScheme(scheme)),
-    }
-}
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-async fn open_sql(
-    url: &str,
-    scheme: &str,
-    feature: &'static str,
-) -> Result<Arc<dyn SessionStore>, SetupError> {
-    const SQLITE: bool = cfg!(feature = "sqlite");
-    const POSTGRES: bool = cfg!(feature = "postgres");
-    let enabled = if feature == "sqlite" {
-        SQLITE
-    } else {
-        POSTGRES
-    };
-    if !enabled {
-        return Err(SetupError::FeatureMissing {
-            scheme: scheme.to_owned(),
-            feature,
-        });
-    }
-    let store = session_sql::SqlStore::connect(url)
-        .await
-        .map_err(SetupError::Store)?;
-    store.migrate().await.map_err(SetupError::Store)?;
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-async fn open_sql(
-    _: &str,
-    scheme: &str,
-    feature: &'static str,
-) -> Result<Arc<dyn SessionStore>, SetupError> {
-    Err(SetupError::FeatureMissing {
-        scheme: scheme.to_owned(),
-        feature,
-    })
-}
-
-#[cfg(feature = "redis")]
-async fn open_redis(url: &str, _: &str) -> Result<Arc<dyn SessionStore>, SetupError> {
-    let store = session_redis::RedisStore::builder()
-        .url(url)
-        .key_prefix("web-example:")
-        .build()
-        .map_err(|e| SetupError::Store(e.into()))?;
-    store.ping().await.map_err(SetupError::Store)?;
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn open_redis(_: &str, scheme: &str) -> Result<Arc<dyn SessionStore>, SetupError> {
-    Err(SetupError::FeatureMissing {
-        scheme: scheme.to_owned(),
-        feature: "redis",
-    })
-}
 
 /// Options of the app.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use session_web_example::{app, open_store, AppOptions, DEFAULT_STORE_URL};
+use session_web_example::{app, AppOptions, DEFAULT_STORE_URL};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -35,8 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         trusted_ip_header,
         ..AppOptions::default()
     };
-    let store = open_store(&url).await?;
-    let _cleanup = session::spawn_cleanup(store.clone(), Duration::from_secs(600));
+    // Opens the store and creates the SQL table when missing.
+    let store = session_kit::connect(&url).await?;
+    let _cleanup = session_kit::spawn_cleanup(store.clone(), Duration::from_secs(600));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     tracing::info!(
         store = url.split(':').next().unwrap_or("?"),

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use session::{MemoryStore, SessionStore};
+use session_kit::{MemoryStore, SessionStore};
 use session_web_example::{app, AppOptions};
 
 async fn serve(store: Arc<dyn SessionStore>) -> String {
@@ -130,20 +130,29 @@ async fn login_devices_and_logout_others_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_store_urls_are_clear_errors() {
-    let err = session_web_example::open_store("ftp://x")
-        .await
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("unknown SESSION_STORE_URL scheme"));
+    let err = session_kit::connect("ftp://x").await.err().unwrap();
+    assert!(
+        matches!(&err, session_kit::ConnectError::UnknownScheme { scheme } if scheme == "ftp"),
+        "{err}"
+    );
     #[cfg(not(feature = "redis"))]
     {
-        let err = session_web_example::open_store("redis://127.0.0.1")
+        let err = session_kit::connect("redis://127.0.0.1")
             .await
             .err()
             .unwrap();
-        assert!(err.to_string().contains("--features redis"), "{err}");
+        assert!(
+            matches!(
+                err,
+                session_kit::ConnectError::FeatureDisabled {
+                    feature: "redis",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
-    assert!(session_web_example::open_store("memory:").await.is_ok());
+    assert!(session_kit::connect("memory:").await.is_ok());
 }
 
 /// Issue 10 item 4 in the demo: log in as alice, add to the cart, log in as bob with

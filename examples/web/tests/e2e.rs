@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use session::SessionStore;
+use session_kit::SessionStore;
 use session_web_example::{app, AppOptions};
 
 /// The W3C WebDriver web element identifier key.
@@ -331,13 +331,13 @@ async fn open_store() -> Arc<dyn SessionStore> {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(dir.join(format!("e2e.sqlite{suffix}")));
         }
-        session_web_example::open_store(&format!("sqlite:{}", file.display()))
+        session_kit::connect(&format!("sqlite:{}", file.display()))
             .await
             .unwrap()
     }
     #[cfg(not(feature = "sqlite"))]
     {
-        Arc::new(session::MemoryStore::new())
+        Arc::new(session_kit::MemoryStore::new())
     }
 }
 

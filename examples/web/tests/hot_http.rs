@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session::{Session, SessionConfig, SessionStore};
-use session_web_example::{app, open_store, AppOptions};
+use session_kit::{Session, SessionConfig, SessionStore};
+use session_web_example::{app, AppOptions};
 
 const CONNECTIONS: usize = 32;
 
@@ -68,7 +68,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn hot_session(backend: &str, store_url: &str) {
-    let store = open_store(store_url).await.expect("store");
+    let store = session_kit::connect(store_url).await.expect("store");
     let url = serve(store.clone()).await;
     let first = client()
         .post(format!("{url}/counter"))
@@ -111,7 +111,7 @@ async fn hot_session(backend: &str, store_url: &str) {
     }
     latencies.sort();
     let acknowledged = latencies.len() as u64 + 1; // and the first click
-    let key = session::SessionKey::parse(&cookie).unwrap();
+    let key = session_kit::SessionKey::parse(&cookie).unwrap();
     let check = Session::with_key(store, Arc::new(SessionConfig::default()), Some(key), true);
     let counter = check.get::<u64>("counter").await.unwrap().unwrap_or(0);
     let secs = seconds().as_secs_f64();

@@ -6,8 +6,14 @@
 //! Every decision about the store and the cookie is made in one place,
 //! [`Session::save_locked`].
 
+mod auth;
 mod changes;
 mod hot;
+
+pub use self::auth::{
+    auth_hash_fn, login_redirect_url, AuthHashFn, AuthHashSource, NotLoggedIn, RequireUserError,
+    AUTH_HASH_KEY, AUTH_USER_KEY,
+};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +28,7 @@ use self::changes::{typed_step, ChangeLog};
 use self::hot::WriteTurn;
 use crate::codec::SessionMap;
 use crate::config::{Expiry, EXPIRY_KEY};
+use crate::observe::{emit, Observed};
 use crate::{Error, Record, Result, SessionConfig, SessionKey, SessionStore, StoreError};
 
 /// What the HTTP layer should do with the session cookie after [`Session::save`].
@@ -430,6 +437,11 @@ impl Session {
         self.inner.modified.store(true, Ordering::Relaxed);
     }
 
+    /// The store, with every operation traced (and counted with the `metrics` feature).
+    fn ops(&self) -> Observed<'_> {
+        Observed(&*self.inner.store)
+    }
+
     /// The one way in for every accessor: the state, with the record loaded if the request
     /// named a key that was not looked up yet.
     async fn loaded(&self) -> Result<MutexGuard<'_, State>> {
@@ -437,15 +449,19 @@ impl Session {
         let mut state = self.inner.state.lock().await;
         if let Lifecycle::Unloaded(key) = &state.phase {
             let key = key.clone();
-            match self.inner.store.load(&key).await? {
-                Some(record) => self.take_record(&mut state.body, &record),
+            match self.ops().load(&key).await? {
+                Some(record) => {
+                    self.take_record(&mut state.body, &record);
+                    state.phase = Lifecycle::Clean;
+                    self.verify_auth_hash(&mut state).await?;
+                }
                 None => {
                     // Missing or expired: a write creates a fresh key (never adopt a key
                     // the client sent).
                     tracing::debug!(key = %key, "session cookie names no live session");
+                    state.phase = Lifecycle::Clean;
                 }
             }
-            state.phase = Lifecycle::Clean;
         }
         Ok(state)
     }
@@ -854,7 +870,7 @@ impl Session {
         if let Some(key) = key {
             // In this process's turn for the key, so a save queued behind sees it gone.
             let mut turn = WriteTurn::take(self.store_id(), &key).await;
-            self.inner.store.delete(&key).await?;
+            self.ops().delete(&key).await?;
             turn.forget();
             tracing::debug!(key = %key, "session flushed");
         }
@@ -946,20 +962,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn login(&self, user_id: impl Into<String>) -> Result<()> {
-        let user_id = user_id.into();
-        let mut state = self.loaded().await?;
-        let other_user = state
-            .body
-            .user_id
-            .as_ref()
-            .is_some_and(|current| *current != user_id);
-        if other_user {
-            self.flush_locked(&mut state).await?;
-        } else {
-            self.cycle_locked(&mut state);
-        }
-        self.set_user_locked(&mut state, Some(user_id));
-        Ok(())
+        self.login_with(user_id.into(), None).await
     }
 
     /// The user this session belongs to (for the user index), if set.
@@ -1239,7 +1242,7 @@ impl Session {
 
     /// Reloads after a conflict and rebases the body; `Interrupted` if the record is gone.
     async fn reload_and_rebase(&self, state: &mut State, key: &SessionKey) -> Result<()> {
-        let Some(fresh) = self.inner.store.load(key).await? else {
+        let Some(fresh) = self.ops().load(key).await? else {
             return Err(Error::Interrupted);
         };
         self.rebase(&mut state.body, &fresh)
@@ -1254,7 +1257,7 @@ impl Session {
         for _ in 0..attempts {
             let key = SessionKey::generate();
             let record = self.record_for(state, key.clone(), data.clone(), 1, now);
-            match self.inner.store.create(&record).await {
+            match self.ops().create(&record).await {
                 Ok(()) => {
                     tracing::debug!(key = %key, "session created");
                     state.body.stored = Some(Stored {
@@ -1265,6 +1268,7 @@ impl Session {
                     return Ok(key);
                 }
                 Err(StoreError::KeyExists) => {
+                    emit::create_collision(self.ops().backend());
                     tracing::warn!("session key collision on create; trying a fresh key");
                 }
                 Err(err) => return Err(err.into()),
@@ -1301,14 +1305,13 @@ impl Session {
                     let now = Utc::now();
                     let data = self.encode(&state.body.data)?;
                     let mut record = self.record_for(state, key.clone(), data, version, now);
-                    self.inner.store.update(&record).await.map(|new_version| {
+                    self.ops().update(&record).await.map(|new_version| {
                         record.version = new_version;
                         Some(record)
                     })
                 }
                 CasWrite::Retire => self
-                    .inner
-                    .store
+                    .ops()
                     .delete_at_version(key, version)
                     .await
                     .map(|()| None),
@@ -1334,6 +1337,8 @@ impl Session {
                 }
                 Err(StoreError::Conflict) if attempt < max => {
                     attempt += 1;
+                    emit::conflict(self.ops().backend());
+                    emit::retry(self.ops().backend());
                     turn.forget();
                     tracing::debug!(key = %key, attempt, "session written by another process; replaying this request's changes");
                     self.reload_and_rebase(state, key).await?;
@@ -1343,6 +1348,7 @@ impl Session {
                 }
                 Err(StoreError::Conflict) => {
                     turn.forget();
+                    emit::conflict(self.ops().backend());
                     return Err(Error::ConflictRetriesExhausted {
                         attempts: attempt + 1,
                     });
@@ -1392,7 +1398,7 @@ impl Session {
         if !due {
             return Ok(CookieAction::Unchanged);
         }
-        if !self.inner.store.touch(&stored.key, target).await? {
+        if !self.ops().touch(&stored.key, target).await? {
             tracing::debug!(key = %stored.key, "session vanished before touch");
             state.body = Body::default();
             return Ok(self.removal(state));
@@ -1455,10 +1461,14 @@ impl Session {
     async fn reload_unloaded(&self, state: &mut State) -> Result<()> {
         if let Lifecycle::Unloaded(key) = &state.phase {
             let key = key.clone();
-            if let Some(record) = self.inner.store.load(&key).await? {
+            if let Some(record) = self.ops().load(&key).await? {
                 self.take_record(&mut state.body, &record);
+                state.phase = Lifecycle::Clean;
+                self.verify_auth_hash(state).await?;
             }
-            state.phase = Lifecycle::Clean;
+            if matches!(state.phase, Lifecycle::Unloaded(_)) {
+                state.phase = Lifecycle::Clean;
+            }
         }
         Ok(())
     }

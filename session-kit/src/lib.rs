@@ -1,4 +1,4 @@
-//! # session
+//! # session-kit
 //!
 //! Server-side web sessions for Rust with pluggable storage. The cookie holds only a
 //! random key; the data (a login, a cart, a CSRF token) stays on the server in the store you
@@ -8,12 +8,20 @@
 //! | --- | --- | --- |
 //! | `memory` (default) | [`MemoryStore`] | `session-memory` |
 //! | `sqlite`, `postgres`, `mysql` | `SqlStore` | `session-sql` |
-//! | `redis`, `redis-cluster` | `RedisStore` | `session-redis` |
-//! | `signed` | `SignedCodec`: Django/Plain session data (with `sql::InteropStore` for their tables) | `session-signed` |
+//! | `redis`, `redis-cluster`, `redis-sentinel` | `RedisStore` (standalone, Cluster, Sentinel) | `session-redis` |
+//! | `redis-tls-rustls`, `redis-tls-native-tls` | `rediss://` URLs for `RedisStore` | `session-redis` |
+//! | `django` | `SignedCodec`: the Django/Plain session *data* codec (with `sql::InteropStore` for their tables); not signed cookies | `session-signed` |
 //! | `axum` | `SessionLayer`, `HttpSession`: the tower layer and the axum extractor | `session-tower` |
+//! | `actix` | `SessionMiddleware`, `ActixSession` (and the `actix` module): actix-web 4 | `session-actix` |
+//! | `metrics` | store operations by outcome, latencies, conflicts, retries through the `metrics` facade | `session-core` |
 //! | `serde` | `Serialize`/`Deserialize` for [`Record`] and [`SessionKey`], for custom stores | `session-core` |
 //! | `cache` | `CachedStore`: a memory or Redis front before a durable store (Django's `cached_db`) | `session-combinators` |
 //! | `hashed-keys` | `HashedKeys`: session keys stored as an HMAC, not replayable from a dump | `session-combinators` |
+//!
+//! Open a store with [`connect`] (one URL for every backend, SQL tables migrated), put it
+//! behind the HTTP layer of your framework, and use the session in handlers: the
+//! [`guide`] module walks through each step with code you can paste, and the README has a
+//! complete axum app.
 //!
 //! The session model is Django's and Plain's: lazy loading, a fresh key on every create,
 //! [`Session::login`] (a new key against session fixation; a flush when another user was
@@ -25,11 +33,13 @@
 //!
 //! # Example
 //!
+//! The handle without a web framework (the HTTP layers do the cookie part for you):
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session::Error> {
+//! # async fn main() -> Result<(), session_kit::Error> {
 //! use std::sync::Arc;
-//! use session::{CookieAction, MemoryStore, Session, SessionConfig, SessionStore};
+//! use session_kit::{CookieAction, MemoryStore, Session, SessionConfig, SessionStore};
 //!
 //! let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
 //! let config = Arc::new(SessionConfig::default());
@@ -57,6 +67,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Where the docs of each item live
+//!
+//! The items of this crate are re-exported from the member crates (`session-core`,
+//! `session-tower`, `session-sql`, ...) and their pages are those crates' pages, whose
+//! examples name the member crate (`session_tower::SessionLayer`): each such item is
+//! `session_kit::<Name>` here (`session_kit::SessionLayer`, `session_kit::SqlStore`), and
+//! the member crate's modules are `session_kit::sql`, `session_kit::redis` and
+//! `session_kit::django`. The [`guide`] and the examples on this page use this crate's paths
+//! and are compiled against it.
+//!
 //! # Errors
 //!
 //! The handle answers [`Error`]: [`Error::Store`] wraps a [`StoreError`] (what a
@@ -67,7 +87,7 @@
 //! (413).
 //!
 //! ```
-//! use session::{ConfigError, Error, StoreError, StoreResult};
+//! use session_kit::{ConfigError, Error, StoreError, StoreResult};
 //!
 //! fn connect(url: &str) -> StoreResult<()> {
 //!     Err(ConfigError::feature_disabled(url, "postgres").into())
@@ -85,7 +105,7 @@
 //! `session-conformance` crate.
 //!
 //! ```
-//! use session::{ExpiredCleanup, MemoryStore, SessionStore, UserIndex};
+//! use session_kit::{ExpiredCleanup, MemoryStore, SessionStore, UserIndex};
 //!
 //! let store = MemoryStore::new();
 //! let index: Option<&dyn UserIndex> = store.user_index();
@@ -95,49 +115,76 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
+mod connect;
+pub mod guide;
+
+pub use connect::{connect, ConnectError, ConnectOptions};
+
+// The re-exports are not inlined: their docs are the member crates' own, with the member
+// crates' paths in their examples; what is shown under this crate uses this crate's paths
+// (this page, `guide`, `connect`).
+#[doc(no_inline)]
 pub use session_core::*;
 // Named explicitly as well, so the contract types stay visible in this crate's docs.
+#[doc(no_inline)]
 pub use session_core::{
     ConfigError, ExpiredCleanup, Record, SessionStore, StoreError, StoreResult, UserIndex,
 };
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
+#[doc(no_inline)]
 pub use session_memory::MemoryStore;
 
-/// Django/Plain-compatible signed session data: see [`SignedCodec`].
-#[cfg(feature = "signed")]
-#[cfg_attr(docsrs, doc(cfg(feature = "signed")))]
-pub use session_signed::{self as signed, Salt, SignedCodec};
+/// The Django/Plain session *data* codec (feature `django`): see [`SignedCodec`]. Not
+/// signed cookies: the cookie holds only a random key either way.
+#[cfg(feature = "django")]
+#[cfg_attr(docsrs, doc(cfg(feature = "django")))]
+#[doc(no_inline)]
+pub use session_signed::{self as django, Salt, SignedCodec};
 
 /// HTTP integration: the tower [`SessionLayer`] with Django's cookie rules and the axum
-/// [`HttpSession`] extractor.
+/// [`HttpSession`] extractor. See [`guide::axum`].
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[doc(no_inline)]
 pub use session_tower::{
-    CookieConfigError, DefaultSession, DeviceMetadata, HttpSession, IpSource, MissingSessionLayer,
-    SameSite, SessionError, SessionLayer, SessionService,
+    AuthUser, CookieConfigError, DefaultSession, DeviceMetadata, HttpSession, IpSource,
+    LoginRejection, MissingSessionLayer, SameSite, SessionError, SessionLayer, SessionService,
 };
 
+/// actix-web 4 integration (feature `actix`): the [`SessionMiddleware`] and the
+/// [`ActixSession`] extractor; the rest of `session-actix` (its own `SessionError`,
+/// `DeviceMetadata`, login extractors) is the [`actix`] module, since the names match the
+/// tower layer's.
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+#[doc(no_inline)]
+pub use session_actix::{self as actix, ActixSession, SessionMiddleware};
+
 /// SQL stores on PostgreSQL, SQLite and MySQL/MariaDB: see [`SqlStore`] and the [`sql`]
-/// module for its builder and options.
+/// module for its builder and options, and [`guide::stores`].
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(
     docsrs,
     doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
 )]
+#[doc(no_inline)]
 pub use session_sql::{self as sql, SqlStore, SqlStoreBuilder, TableLayout, TableName};
 
-/// The Redis store (standalone; Redis Cluster with `redis-cluster`): see [`RedisStore`]
-/// and the [`redis`] module for its builder, key layout and consistency notes.
+/// The Redis store (standalone; Cluster with `redis-cluster`, Sentinel with
+/// `redis-sentinel`): see [`RedisStore`] and the [`redis`] module for its builder, key
+/// layout and consistency notes, and [`guide::stores`].
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(no_inline)]
 pub use session_redis::{self as redis, RedisStore, RedisStoreBuilder};
 
 /// A fast front store before a durable one: see [`CachedStore`] (shared and per-process
 /// arrangements, what each guarantees).
 #[cfg(feature = "cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+#[doc(no_inline)]
 pub use session_combinators::{
     Arrangement, CachedStore, DEFAULT_PER_PROCESS_TTL, DEFAULT_SHARED_TTL,
 };
@@ -146,4 +193,12 @@ pub use session_combinators::{
 /// Django/Plain layouts).
 #[cfg(feature = "hashed-keys")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hashed-keys")))]
+#[doc(no_inline)]
 pub use session_combinators::{HashedKeys, MIN_SECRET_LEN};
+
+/// The code blocks of the workspace README, compiled (and, unless marked `no_run`, run) as
+/// doc tests of this crate, so that what the README promises stays true. Only built by
+/// `cargo test --doc` with the features the README uses.
+#[cfg(all(doctest, feature = "axum", feature = "actix", feature = "sqlite"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
