@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use session_core::{StoreError, StoreResult};
 
-use crate::conn::{Connections, Source};
+use crate::conn::{Connections, ReplicaAcks, Source};
 use crate::{Inner, RedisStore};
 
 /// The default key prefix.
@@ -53,6 +53,11 @@ pub enum ConfigError {
     Invalid(&'static str),
 }
 
+#[cfg(feature = "cluster")]
+fn cluster_acks() -> ConfigError {
+    ConfigError::Invalid("wait_for_replicas is not available for a cluster")
+}
+
 /// Reports a configuration mistake as [`StoreError::Config`], keeping the detailed
 /// [`ConfigError`] as its source.
 pub(crate) fn config(err: ConfigError) -> StoreError {
@@ -89,6 +94,7 @@ enum Target {
 /// | [`connect_timeout`](Self::connect_timeout) | 2 s | opening one connection |
 /// | [`wait_timeout`](Self::wait_timeout) | 2 s | waiting for the pool to hand out a connection |
 /// | [`response_timeout`](Self::response_timeout) | 2 s | one operation's commands, from send to answer |
+/// | [`wait_for_replicas`](Self::wait_for_replicas) | Sentinel: 1 replica, 200 ms; otherwise off | a write is acknowledged once that many replicas have it |
 ///
 /// # Examples
 ///
@@ -119,7 +125,13 @@ pub struct RedisStoreBuilder {
     response_timeout: Duration,
     /// A CA certificate (PEM) to check a TLS server against, instead of the platform's.
     tls_root: Option<Vec<u8>>,
+    /// `wait_for_replicas`; `None`: the default (on for Sentinel, off otherwise).
+    replica_acks: Option<(usize, Duration)>,
 }
+
+/// The default for [`RedisStoreBuilder::wait_for_replicas`] with Sentinel: one replica,
+/// within this time (or half the response timeout, if that is less).
+pub const DEFAULT_REPLICA_WAIT: Duration = Duration::from_millis(200);
 
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +143,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("wait_timeout", &self.wait_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("tls_root_certificate", &self.tls_root.is_some())
+            .field("replica_acks", &self.replica_acks)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +158,7 @@ impl Default for RedisStoreBuilder {
             wait_timeout: DEFAULT_TIMEOUT,
             response_timeout: DEFAULT_TIMEOUT,
             tls_root: None,
+            replica_acks: None,
         }
     }
 }
@@ -180,9 +194,11 @@ impl RedisStoreBuilder {
     /// Connect to the master that Redis Sentinel names for `service`, asking the
     /// sentinels at `sentinel_urls` (`redis://host:port`). Every new connection asks
     /// again, so after a failover the store reaches the new master by itself: a
-    /// connection to the old master fails (`READONLY` once it is demoted, or an I/O
-    /// error) with [`StoreError::Unavailable`](session_core::StoreError::Unavailable) and
-    /// is replaced. Needs the `sentinel` feature.
+    /// connection to the old master fails (a write its replica no longer acknowledges,
+    /// see [`wait_for_replicas`](Self::wait_for_replicas), on by default here; `READONLY`
+    /// once it is demoted; or an I/O error) with
+    /// [`StoreError::Unavailable`](session_core::StoreError::Unavailable) and is
+    /// replaced. Needs the `sentinel` feature.
     ///
     /// # Examples
     ///
@@ -365,6 +381,44 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Acknowledge a write (`create`, `update`, `touch`, the deletes, index writes) only
+    /// once `replicas` replicas have it: `WAIT replicas timeout` is sent after each write
+    /// command, in the same round trip. `0` turns it off. Default: with
+    /// [`sentinel`](Self::sentinel), 1 replica within [`DEFAULT_REPLICA_WAIT`] (or half the
+    /// response timeout if that is less); otherwise off.
+    ///
+    /// Why: after a Sentinel failover the old master keeps accepting writes from the
+    /// connections it has until Sentinel reconfigures it (about ten seconds), and then
+    /// discards them. Its replica, promoted, no longer acknowledges them, so with this
+    /// setting those writes answer [`StoreError::Unavailable`] instead of being lost
+    /// silently, and the connection is replaced by one to the new master.
+    ///
+    /// When fewer replicas answer in time: with Sentinel the store asks the sentinels
+    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME` and `SENTINEL MASTER`; every sentinel must
+    /// answer, agree, and not be running a failover). If they name this server (compared with the address the server gives in `CLIENT INFO`, so
+    /// sentinels announcing other addresses than the server sees make every shortfall
+    /// `Unavailable`), the write is acknowledged with a warning: a master whose replica is
+    /// down stays writable, each write paying `timeout` plus the check. Otherwise the
+    /// write answers `Unavailable` (it may have run on a server about to discard it).
+    /// Without Sentinel a shortfall is always `Unavailable`. `timeout` must be less than
+    /// the [`response_timeout`](Self::response_timeout). Not available for a cluster
+    /// (whose `CLUSTER FAILOVER` waits for the replica to catch up by itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let store = session_redis::RedisStore::builder()
+    ///     .url("redis://127.0.0.1/")
+    ///     .wait_for_replicas(1, Duration::from_millis(50))
+    ///     .build();
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn wait_for_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.replica_acks = Some((replicas, timeout));
+        self
+    }
+
     /// Builds the store without connecting: the first operation opens the connections
     /// (and every later one reconnects by itself after an outage). Works for every kind
     /// of server ([`url`](Self::url), [`pool`](Self::pool), `sentinel`, `cluster_urls`,
@@ -427,6 +481,19 @@ impl RedisStoreBuilder {
         {
             return Err(ConfigError::Invalid("timeouts must be above zero"));
         }
+        #[cfg_attr(not(feature = "sentinel"), allow(unused_mut))]
+        let mut acks = match self.replica_acks {
+            Some((0, _)) => None,
+            Some((n, timeout)) => {
+                if timeout.is_zero() || timeout >= self.response_timeout {
+                    return Err(ConfigError::Invalid(
+                        "wait_for_replicas: the timeout must be above zero and below response_timeout",
+                    ));
+                }
+                Some(ReplicaAcks::new(n, timeout, None))
+            }
+            None => None,
+        };
         let source = match self.target {
             Target::None => return Err(ConfigError::NoServer),
             Target::Url(url) => {
@@ -466,6 +533,18 @@ impl RedisStoreBuilder {
                 if urls.is_empty() {
                     return Err(ConfigError::NoServer);
                 }
+                let mut sentinel_acks = match (self.replica_acks, acks) {
+                    (Some(_), acks) => acks,
+                    (None, _) => Some(ReplicaAcks::new(
+                        1,
+                        DEFAULT_REPLICA_WAIT.min(self.response_timeout / 2),
+                        None,
+                    )),
+                };
+                if let Some(a) = &mut sentinel_acks {
+                    a.sentinels = Some((urls.clone(), service.clone()));
+                }
+                acks = sentinel_acks;
                 let manager = deadpool_redis::sentinel::Manager::new(
                     urls,
                     service,
@@ -485,6 +564,9 @@ impl RedisStoreBuilder {
             }
             #[cfg(feature = "cluster")]
             Target::ClusterUrls(urls) => {
+                if acks.is_some() {
+                    return Err(cluster_acks());
+                }
                 if urls.is_empty() {
                     return Err(ConfigError::NoServer);
                 }
@@ -501,10 +583,16 @@ impl RedisStoreBuilder {
                 Source::Cluster(pool)
             }
             #[cfg(feature = "cluster")]
-            Target::ClusterPool(pool) => Source::Cluster(pool),
+            Target::ClusterPool(pool) => {
+                if acks.is_some() {
+                    return Err(cluster_acks());
+                }
+                Source::Cluster(pool)
+            }
         };
         let conns = Connections::new(
             source,
+            acks,
             self.pool_size,
             self.wait_timeout + self.connect_timeout,
             self.response_timeout,

@@ -11,8 +11,11 @@
 //! pool by the next operation that lands on it, so the store recovers by itself when the
 //! server returns.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
@@ -107,6 +110,19 @@ impl Source {
 struct Slot {
     conn: parking_lot::RwLock<Option<(u64, Conn)>>,
     connecting: tokio::sync::Mutex<()>,
+    /// The next (or the last) `WAIT` on this slot's connection (see `ack_wait`).
+    acking: parking_lot::Mutex<Option<PendingAck>>,
+}
+
+/// A shared `WAIT`: how many replicas acknowledged.
+type AckWait = Shared<BoxFuture<'static, Result<i64, Arc<RedisError>>>>;
+
+struct PendingAck {
+    /// The connection it was sent on.
+    generation: u64,
+    /// Set just before the command is sent: writers answered later must not join.
+    sent: Arc<AtomicBool>,
+    wait: AckWait,
 }
 
 /// A connection lent to one operation, with what is needed to retire it on failure.
@@ -116,9 +132,59 @@ pub(crate) struct Lease {
     generation: u64,
 }
 
+/// A write is acknowledged only once `replicas` replicas have it (`WAIT`, sent in the
+/// same round trip as the write). When fewer answer within `timeout`, the sentinels (if
+/// any) are asked whether this connection's server is still the master: a master that a
+/// failover has replaced still accepts writes from the connections it has until Sentinel
+/// reconfigures it, seconds later, and those writes are discarded when it resynchronises.
+pub(crate) struct ReplicaAcks {
+    pub(crate) replicas: usize,
+    pub(crate) timeout: Duration,
+    /// Sentinel URLs and the service name; `None`: a shortfall is always `Unavailable`.
+    pub(crate) sentinels: Option<(Vec<String>, String)>,
+    /// The last master address the sentinels agreed on, with when that check started
+    /// (single flight: a writer reuses a check that started after its own `WAIT` ended).
+    pub(crate) check: tokio::sync::Mutex<Option<(Instant, (String, u16))>>,
+}
+
+impl ReplicaAcks {
+    pub(crate) fn new(
+        replicas: usize,
+        timeout: Duration,
+        sentinels: Option<(Vec<String>, String)>,
+    ) -> Self {
+        Self {
+            replicas,
+            timeout,
+            sentinels,
+            check: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// Why a write was not acknowledged although the server ran it (the caller sees
+/// [`StoreError::Unavailable`]; the write may be discarded by a failover).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotAcknowledged {
+    #[error("only {got} of {want} replicas acknowledged the write within {timeout:?}")]
+    Replicas {
+        got: i64,
+        want: usize,
+        timeout: Duration,
+    },
+    #[error("the server {here} is no longer the master the sentinels name ({master})")]
+    NotMaster { here: String, master: String },
+    #[error(
+        "the sentinels did not confirm a master (asked {asked}, {answered} answered; \
+         a failover under way or answers differing)"
+    )]
+    NoConsensus { asked: usize, answered: usize },
+}
+
 /// The connection slots of one store.
 pub(crate) struct Connections {
     source: Source,
+    acks: Option<ReplicaAcks>,
     slots: Box<[Slot]>,
     next: AtomicUsize,
     generation: AtomicU64,
@@ -140,16 +206,19 @@ impl std::fmt::Debug for Connections {
 impl Connections {
     pub(crate) fn new(
         source: Source,
+        acks: Option<ReplicaAcks>,
         slots: usize,
         acquire_timeout: Duration,
         response_timeout: Duration,
     ) -> Self {
         Self {
             source,
+            acks,
             slots: (0..slots.max(1))
                 .map(|_| Slot {
                     conn: parking_lot::RwLock::new(None),
                     connecting: tokio::sync::Mutex::new(()),
+                    acking: parking_lot::Mutex::new(None),
                 })
                 .collect(),
             next: AtomicUsize::new(0),
@@ -242,6 +311,202 @@ impl Connections {
         self.run(lease, cmd.query_async(&mut c)).await
     }
 
+    /// Sends one write command on `lease`, as [`query`](Self::query) does, acknowledged
+    /// only as [`ReplicaAcks`] says when the store waits for replicas.
+    pub(crate) async fn write<T: redis::FromRedisValue>(
+        &self,
+        lease: &Lease,
+        cmd: &Cmd,
+    ) -> Result<T, StoreError> {
+        match self.write_raw(lease, cmd).await? {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.fail(lease, err)),
+        }
+    }
+
+    /// [`write`](Self::write), handing a Redis error of the command back unmapped (as
+    /// [`run_raw`](Self::run_raw) does) so the caller can react to `NOSCRIPT`.
+    pub(crate) async fn write_raw<T: redis::FromRedisValue>(
+        &self,
+        lease: &Lease,
+        cmd: &Cmd,
+    ) -> Result<Result<T, RedisError>, StoreError> {
+        let mut c = lease.conn.clone();
+        let value = self.run_raw(lease, cmd.query_async::<T>(&mut c)).await?;
+        let (Some(acks), Ok(_)) = (&self.acks, &value) else {
+            return Ok(value);
+        };
+        let got = match self.ack_wait(lease, acks).await {
+            Ok(got) => got,
+            Err(err) => {
+                if is_unavailable(&err) {
+                    self.retire(lease);
+                    return Err(StoreError::unavailable(err));
+                }
+                return Err(StoreError::backend(err));
+            }
+        };
+        if got < 0 || (got as u64) < acks.replicas as u64 {
+            self.confirm_master(lease, acks, got).await?;
+        }
+        Ok(value)
+    }
+
+    /// A `WAIT` on the lease's connection that covers every write answered on it before
+    /// this call (group commit: `WAIT` blocks the connection on the server, and it counts
+    /// the replicas that have *all* of this connection's writes, so one serves every
+    /// writer whose reply had arrived before it was sent). Joins the next `WAIT` if it is
+    /// not sent yet; otherwise queues a new one behind the one in flight.
+    fn ack_wait(&self, lease: &Lease, acks: &ReplicaAcks) -> AckWait {
+        let mut pending = self.slots[lease.slot].acking.lock();
+        let previous = match pending.as_ref() {
+            Some(p) if p.generation == lease.generation => {
+                if !p.sent.load(Ordering::SeqCst) {
+                    return p.wait.clone();
+                }
+                Some(p.wait.clone())
+            }
+            _ => None,
+        };
+        let sent = Arc::new(AtomicBool::new(false));
+        let mut conn = lease.conn.clone();
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(acks.replicas)
+            .arg(u64::try_from(acks.timeout.as_millis()).unwrap_or(u64::MAX));
+        let wait = {
+            let sent = Arc::clone(&sent);
+            async move {
+                if let Some(previous) = previous {
+                    let _ = previous.await;
+                }
+                // From here on, a writer can no longer join: its reply may come later.
+                sent.store(true, Ordering::SeqCst);
+                cmd.query_async::<i64>(&mut conn).await.map_err(Arc::new)
+            }
+            .boxed()
+            .shared()
+        };
+        *pending = Some(PendingAck {
+            generation: lease.generation,
+            sent,
+            wait: wait.clone(),
+        });
+        wait
+    }
+
+    /// After a replica shortfall: `Ok` only when the sentinels (all of them, agreeing,
+    /// none running a failover) name this connection's server as the master; otherwise the connection is retired
+    /// (a new one asks the sentinels) and the write is reported `Unavailable`.
+    async fn confirm_master(
+        &self,
+        lease: &Lease,
+        acks: &ReplicaAcks,
+        got: i64,
+    ) -> Result<(), StoreError> {
+        let since = Instant::now();
+        let Some((urls, service)) = &acks.sentinels else {
+            return Err(StoreError::unavailable(NotAcknowledged::Replicas {
+                got,
+                want: acks.replicas,
+                timeout: acks.timeout,
+            }));
+        };
+        let mut c = lease.conn.clone();
+        let info: String = self
+            .run(lease, redis::cmd("CLIENT").arg("INFO").query_async(&mut c))
+            .await?;
+        let here = local_addr(&info);
+        let master = {
+            let mut last = acks.check.lock().await;
+            match last.as_ref() {
+                Some((started, master)) if *started >= since => Ok(master.clone()),
+                _ => {
+                    let started = Instant::now();
+                    let found = self.sentinel_master(urls, service).await;
+                    if let Ok(master) = &found {
+                        *last = Some((started, master.clone()));
+                    }
+                    found
+                }
+            }
+        };
+        let master = match master {
+            Ok(master) => master,
+            Err(err) => {
+                self.retire(lease);
+                return Err(StoreError::unavailable(err));
+            }
+        };
+        if here.as_ref() == Some(&master) {
+            tracing::warn!(
+                got,
+                want = acks.replicas,
+                "session-redis: write acknowledged by the master alone (too few replicas answered)"
+            );
+            return Ok(());
+        }
+        self.retire(lease);
+        Err(StoreError::unavailable(NotAcknowledged::NotMaster {
+            here: here.map_or_else(|| "?".to_owned(), |(h, p)| format!("{h}:{p}")),
+            master: format!("{}:{}", master.0, master.1),
+        }))
+    }
+
+    /// The master address every sentinel names, none of them running a failover of the
+    /// service (`SENTINEL GET-MASTER-ADDR-BY-NAME` and the `flags` of `SENTINEL MASTER`).
+    /// The sentinel leading a failover names the promoted replica only once it has seen it
+    /// promoted; until the failover ends, a write that too few replicas acknowledged is
+    /// not confirmed, wherever it ran.
+    async fn sentinel_master(
+        &self,
+        urls: &[String],
+        service: &str,
+    ) -> Result<(String, u16), NotAcknowledged> {
+        let asks = urls.iter().map(|url| async move {
+            let ask = async {
+                let client = redis::Client::open(url.as_str()).ok()?;
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                let (addr, master): ((String, u16), std::collections::HashMap<String, String>) =
+                    redis::pipe()
+                        .cmd("SENTINEL")
+                        .arg("GET-MASTER-ADDR-BY-NAME")
+                        .arg(service)
+                        .cmd("SENTINEL")
+                        .arg("MASTER")
+                        .arg(service)
+                        .query_async(&mut conn)
+                        .await
+                        .ok()?;
+                let failing_over = master
+                    .get("flags")
+                    .is_some_and(|f| f.contains("failover_in_progress"));
+                Some((addr, failing_over))
+            };
+            tokio::time::timeout(self.response_timeout, ask)
+                .await
+                .ok()
+                .flatten()
+        });
+        let answers: Vec<((String, u16), bool)> = futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let no = NotAcknowledged::NoConsensus {
+            asked: urls.len(),
+            answered: answers.len(),
+        };
+        match answers.split_first() {
+            Some(((first, _), _))
+                if answers.len() == urls.len()
+                    && answers.iter().all(|(a, failing)| a == first && !failing) =>
+            {
+                Ok(first.clone())
+            }
+            _ => Err(no),
+        }
+    }
+
     /// Sends one command to the cluster node `route` names (a `SCAN` or `CLUSTER NODES`
     /// on one node), as [`query`](Self::query) does; on a standalone lease it is sent to
     /// the server.
@@ -297,6 +562,16 @@ impl Connections {
         }
         mapped
     }
+}
+
+/// The server's own address of a connection, from `CLIENT INFO` (`laddr=host:port`).
+fn local_addr(info: &str) -> Option<(String, u16)> {
+    let laddr = info
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("laddr="))?;
+    let (host, port) = laddr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_owned(), port.parse().ok()?))
 }
 
 /// An operation did not finish within its configured time.
@@ -375,6 +650,17 @@ fn pool_error(err: deadpool_redis::PoolError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_info_gives_the_server_address() {
+        let info = "id=3 addr=127.0.0.1:53412 laddr=127.0.0.1:46390 fd=8 name= db=0";
+        assert_eq!(local_addr(info), Some(("127.0.0.1".to_owned(), 46390)));
+        assert_eq!(
+            local_addr("id=1 laddr=[::1]:6379 fd=9"),
+            Some(("::1".to_owned(), 6379))
+        );
+        assert_eq!(local_addr("id=1 addr=x:1"), None);
+    }
 
     #[test]
     fn client_config_errors_map_to_config() {

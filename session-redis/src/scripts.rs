@@ -102,21 +102,24 @@ pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
 local cur = redis.pcall('GET', KEYS[1])
-if type(cur) == 'table' then return -3 end
+if type(cur) == 'table' then return {corrupt} end
 local now = tonumber(ARGV[1])
 if cur then
   local exp = expiry(cur)
-  if not exp or not header(cur) then return -3 end
-  if exp > now then return 0 end
+  if not exp or not header(cur) then return {corrupt} end
+  if exp > now then return {refused} end
 end
 if tonumber(ARGV[3]) <= now then
   if cur then redis.call('DEL', KEYS[1]) end
-  return 1
+  return {ok}
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 if KEYS[2] then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
-return 1
-"
+return {ok}
+",
+        ok = Code::Ok.as_i64(),
+        refused = Code::Refused.as_i64(),
+        corrupt = Code::Corrupt.as_i64(),
     ))
 });
 
@@ -129,34 +132,34 @@ pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     // The hot path: kept free of helper closures and protected calls (a value of another
     // Redis type makes `GETRANGE` fail with WRONGTYPE, which the client maps to
     // CorruptRecord).
-    Script::new(
-        r"
+    Script::new(&format!(
+        "
 local h = redis.call('GETRANGE', KEYS[1], 0, 76)
-if h == '' then return 0 end
+if h == '' then return {refused} end
 local tag = string.sub(h, 1, 3)
 local exp = tonumber(string.sub(h, 4, 20))
-if not exp or string.sub(h, 21, 21) ~= '|' or string.sub(h, 39, 39) ~= '|' then return -3 end
+if not exp or string.sub(h, 21, 21) ~= '|' or string.sub(h, 39, 39) ~= '|' then return {corrupt} end
 local changed
 if tag == 's2|' then
-  if string.sub(h, 60, 60) ~= '|' or string.sub(h, 77, 77) ~= '|' then return -3 end
-  if exp <= tonumber(ARGV[1]) then return 0 end
-  if string.sub(h, 40, 59) ~= ARGV[2] then return -1 end
+  if string.sub(h, 60, 60) ~= '|' or string.sub(h, 77, 77) ~= '|' then return {corrupt} end
+  if exp <= tonumber(ARGV[1]) then return {refused} end
+  if string.sub(h, 40, 59) ~= ARGV[2] then return {conflict} end
   changed = string.sub(h, 61, 76) ~= ARGV[4]
 elseif tag == 's1|' then
   -- Written before the upgrade: the version has no fixed width; this write upgrades it.
   local ver = string.match(h, '^(%d+)|', 40)
-  if not ver or #ver > 20 then return -3 end
-  if exp <= tonumber(ARGV[1]) then return 0 end
-  if string.rep('0', 20 - #ver) .. ver ~= ARGV[2] then return -1 end
+  if not ver or #ver > 20 then return {corrupt} end
+  if exp <= tonumber(ARGV[1]) then return {refused} end
+  if string.rep('0', 20 - #ver) .. ver ~= ARGV[2] then return {conflict} end
   changed = true
 else
-  return -3
+  return {corrupt}
 end
 if changed and ARGV[6] ~= '' then
   if KEYS[2] then
     redis.call('ZADD', KEYS[2], ARGV[1], ARGV[6])
   elseif ARGV[7] ~= '1' then
-    return -2
+    return {need_index}
   end
 end
 if tonumber(ARGV[5]) <= tonumber(ARGV[1]) then
@@ -164,9 +167,14 @@ if tonumber(ARGV[5]) <= tonumber(ARGV[1]) then
 else
   redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[5])
 end
-return 1
+return {ok}
 ",
-    )
+        ok = Code::Ok.as_i64(),
+        refused = Code::Refused.as_i64(),
+        conflict = Code::Conflict.as_i64(),
+        need_index = Code::NeedIndex.as_i64(),
+        corrupt = Code::Corrupt.as_i64(),
+    ))
 });
 
 /// KEYS: session. ARGV: now_ms, expiry field, last-active field, expires_ms. Both
@@ -175,22 +183,25 @@ pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}
 local head = redis.pcall('GETRANGE', KEYS[1], 0, 38)
-if type(head) == 'table' then return -3 end
-if head == '' then return 0 end
+if type(head) == 'table' then return {corrupt} end
+if head == '' then return {refused} end
 local now = tonumber(ARGV[1])
 local exp = expiry(head)
 if not exp or #head < 39 or string.sub(head, 21, 21) ~= '|' or string.sub(head, 39, 39) ~= '|' then
-  return -3
+  return {corrupt}
 end
-if exp <= now then return 0 end
+if exp <= now then return {refused} end
 if tonumber(ARGV[4]) <= now then
   redis.call('DEL', KEYS[1])
-  return 1
+  return {ok}
 end
 redis.call('SETRANGE', KEYS[1], 3, ARGV[2] .. '|' .. ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-return 1
-"
+return {ok}
+",
+        ok = Code::Ok.as_i64(),
+        refused = Code::Refused.as_i64(),
+        corrupt = Code::Corrupt.as_i64(),
     ))
 });
 

@@ -191,13 +191,13 @@ impl RedisStore {
     /// every argument twice more.)
     async fn script(&self, lease: &Lease, script: &Script, cmd: &Cmd) -> StoreResult<i64> {
         let conns = &self.inner.conns;
-        let mut c = lease.conn.clone();
-        match conns.run_raw(lease, cmd.query_async::<i64>(&mut c)).await? {
+        match conns.write_raw::<i64>(lease, cmd).await? {
             Ok(n) => Ok(n),
             Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::debug!("session-redis: script not cached on the server; loading it");
+                let mut c = lease.conn.clone();
                 let _: String = conns.run(lease, script.load_async(&mut c)).await?;
-                conns.run(lease, cmd.query_async(&mut c)).await
+                conns.write(lease, cmd).await
             }
             Err(err) => Err(conns.fail(lease, err)),
         }
@@ -225,7 +225,7 @@ impl RedisStore {
         cmd.arg(self.user_index_key(user))
             .arg(score)
             .arg(key.as_str());
-        let _: i64 = self.inner.conns.query(lease, &cmd).await?;
+        let _: i64 = self.inner.conns.write(lease, &cmd).await?;
         Ok(())
     }
 
@@ -448,7 +448,7 @@ impl SessionStore for RedisStore {
                 .arg("NX")
                 .arg("PXAT")
                 .arg(exp_ms);
-            let set: Option<String> = conns.query(&lease, &cmd).await?;
+            let set: Option<String> = conns.write(&lease, &cmd).await?;
             if set.is_some() {
                 return Ok(());
             }
@@ -574,7 +574,7 @@ impl SessionStore for RedisStore {
         let lease = conns.lease().await?;
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.session_key(key));
-        let removed: i64 = conns.query(&lease, &cmd).await?;
+        let removed: i64 = conns.write(&lease, &cmd).await?;
         Ok(removed > 0)
     }
 

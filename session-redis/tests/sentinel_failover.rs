@@ -6,11 +6,14 @@
 //!
 //! What Sentinel does, as measured: it promotes the replica at once, but reconfigures the
 //! old master (`REPLICAOF` + `CLIENT KILL TYPE normal`) only some seconds later. Until
-//! then the old master still accepts writes from the connections it has; those writes
-//! are acknowledged and then discarded when it resynchronises from the new master. The
-//! store moves when the old master drops its connections (an I/O error: `Unavailable`,
-//! the connection is replaced, the new one is asked of the sentinels). So "recovered"
-//! here means: writes through the store land on the new master (checked there directly).
+//! then the old master still accepts writes from the connections it has, and discards
+//! them when it resynchronises from the new master. Without waiting for a replica, the
+//! store acknowledged those writes (measured: 22362 of 25775 acknowledged writes lost,
+//! the store writing to the old master for 11 s). With `wait_for_replicas` (the default
+//! with Sentinel) a write the promoted replica did not get is answered `Unavailable`, the
+//! sentinels are asked, the connection is replaced by one to the new master; the test
+//! asserts that no acknowledged write is lost ("recovered": writes through the store land
+//! on the new master, checked there directly).
 //! Compiled only with the `sentinel` and `redis-tests` features.
 #![cfg(all(feature = "sentinel", feature = "redis-tests"))]
 
@@ -245,5 +248,13 @@ async fn sentinel_failover_under_load_recovers_without_restart() {
     assert!(
         recovery < RECOVERY_BOUND,
         "recovered within the bound: {recovery:?}"
+    );
+    // Every write the store acknowledged is on the new master (`wait_for_replicas`, on by
+    // default with Sentinel: a write the promoted replica did not get is `Unavailable`).
+    assert_eq!(
+        lost,
+        0,
+        "acknowledged writes lost by the failover ({} acknowledged)",
+        all.acked.len()
     );
 }

@@ -562,3 +562,51 @@ async fn values_of_the_previous_format_survive_the_upgrade() {
     assert!(store.delete(&key4).await.expect("delete"));
     assert!(store.delete(&key).await.expect("delete"));
 }
+
+/// `wait_for_replicas` without Sentinel: the test server has no replica, so a write runs
+/// but is never acknowledged (`Unavailable`); reads are unaffected; `0` turns it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_without_enough_replicas_are_not_acknowledged() {
+    let mut conn = raw().await;
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO");
+    assert!(
+        info.contains("connected_slaves:0"),
+        "the standalone test server has no replica"
+    );
+    let build = |replicas| {
+        RedisStore::builder()
+            .url(common::env("SESSION_TEST_REDIS_URL"))
+            .key_prefix(common::prefix("acks"))
+            .response_timeout(Duration::from_secs(2))
+            .wait_for_replicas(replicas, Duration::from_millis(50))
+            .build()
+            .expect("build")
+    };
+    let strict = build(1);
+    let r = record(None, TimeDelta::hours(1));
+    let err = strict
+        .create(&r)
+        .await
+        .expect_err("no replica acknowledged");
+    assert!(err.is_unavailable(), "{err:?}");
+    // The write ran on the server (it was just not acknowledged); reads still work.
+    assert!(strict.load(&r.key).await.expect("load").is_some());
+    let err = strict.delete(&r.key).await.expect_err("not acknowledged");
+    assert!(err.is_unavailable(), "{err:?}");
+    let off = build(0);
+    let r = record(None, TimeDelta::hours(1));
+    off.create(&r).await.expect("create without waiting");
+    assert!(off.delete(&r.key).await.expect("delete"));
+    // A timeout not below the response timeout is a configuration mistake.
+    let err = RedisStore::builder()
+        .url(common::env("SESSION_TEST_REDIS_URL"))
+        .response_timeout(Duration::from_millis(100))
+        .wait_for_replicas(1, Duration::from_millis(100))
+        .build()
+        .expect_err("timeout too long");
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+}
