@@ -8,70 +8,40 @@ use actix_web::{HttpResponse, ResponseError};
 
 pub use session_http::SESSION_INTERRUPTED;
 
-/// A session error returned by a handler.
-///
-/// Handlers can use `?` on every [`Session`](session_core::Session) call and return
-/// `Result<_, SessionError>`. It implements [`ResponseError`]; the
-/// [`SessionMiddleware`](crate::SessionMiddleware) around the route renders it, once, with
-/// its own configuration, exactly like a failure of its own save:
-///
-/// | error | status | body |
-/// |---|---|---|
-/// | [`Error::Interrupted`](session_core::Error::Interrupted) (deleted or revoked meanwhile) | 400 | [`SESSION_INTERRUPTED`] |
-/// | [`Error::TooLarge`](session_core::Error::TooLarge) | 413 ([`with_too_large_status`](crate::SessionMiddlewareBuilder::with_too_large_status)) | a short text |
-/// | [`is_unavailable`](session_core::Error::is_unavailable) (store outage) | 503 + `Retry-After` ([`with_unavailable_status`](crate::SessionMiddlewareBuilder::with_unavailable_status)) | a short text |
-/// | anything else | 500 | a short text |
-///
-/// [`SessionMiddlewareBuilder::with_error_handler`](crate::SessionMiddlewareBuilder::with_error_handler)
-/// replaces the whole response. When a handler returns a `SessionError` the middleware
-/// saves nothing and sets no cookie.
-///
-/// Outside a `SessionMiddleware`, the response is the default one of the table above.
-///
-/// # Examples
-///
-/// ```
-/// use actix_web::ResponseError;
-/// use session_core::{Error, StoreError};
-/// use session_actix::SessionError;
-///
-/// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
-/// assert_eq!(err.status_code().as_u16(), 503);
-/// assert_eq!(SessionError::from(Error::Interrupted).status_code().as_u16(), 400);
-/// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status_code().as_u16(), 413);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] pub session_core::Error);
-
-/// A store error from a direct store call in a handler (a "your devices" page's
-/// `session.store().list_for_user(..)`, "log out other devices"), so `?` works on it too.
-///
-/// # Examples
-///
-/// ```
-/// use actix_web::ResponseError;
-/// let err = session_actix::SessionError::from(session_core::StoreError::unavailable(std::io::Error::other("down")));
-/// assert_eq!(err.status_code().as_u16(), 503);
-/// ```
-impl From<session_core::StoreError> for SessionError {
-    fn from(err: session_core::StoreError) -> Self {
-        Self(err.into())
-    }
-}
-
-impl SessionError {
-    /// The wrapped core error.
+session_http::session_error! {
+    /// A session error returned by a handler.
+    ///
+    /// Handlers can use `?` on every [`Session`](session_core::Session) call and return
+    /// `Result<_, SessionError>`. It implements [`ResponseError`]; the
+    /// [`SessionMiddleware`](crate::SessionMiddleware) around the route renders it, once, with
+    /// its own configuration, exactly like a failure of its own save:
+    ///
+    /// | error | status | body |
+    /// |---|---|---|
+    /// | [`Error::Interrupted`](session_core::Error::Interrupted) (deleted or revoked meanwhile) | 400 | [`SESSION_INTERRUPTED`] |
+    /// | [`Error::TooLarge`](session_core::Error::TooLarge) | 413 ([`with_too_large_status`](crate::SessionMiddlewareBuilder::with_too_large_status)) | a short text |
+    /// | [`is_unavailable`](session_core::Error::is_unavailable) (store outage) | 503 + `Retry-After` ([`with_unavailable_status`](crate::SessionMiddlewareBuilder::with_unavailable_status)) | a short text |
+    /// | anything else | 500 | a short text |
+    ///
+    /// [`SessionMiddlewareBuilder::with_error_handler`](crate::SessionMiddlewareBuilder::with_error_handler)
+    /// replaces the whole response. When a handler returns a `SessionError` the middleware
+    /// saves nothing and sets no cookie.
+    ///
+    /// Outside a `SessionMiddleware`, the response is the default one of the table above.
     ///
     /// # Examples
     ///
     /// ```
-    /// let err = session_actix::SessionError(session_core::Error::Interrupted);
-    /// assert!(matches!(err.into_inner(), session_core::Error::Interrupted));
+    /// use actix_web::ResponseError;
+    /// use session_core::{Error, StoreError};
+    /// use session_actix::SessionError;
+    ///
+    /// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
+    /// assert_eq!(err.status_code().as_u16(), 503);
+    /// assert_eq!(SessionError::from(Error::Interrupted).status_code().as_u16(), 400);
+    /// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status_code().as_u16(), 413);
     /// ```
-    pub fn into_inner(self) -> session_core::Error {
-        self.0
-    }
+    SessionError, "session_actix"
 }
 
 impl ResponseError for SessionError {

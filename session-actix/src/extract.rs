@@ -1,112 +1,37 @@
 //! The request's session as an actix-web extractor.
 
 use std::future::{ready, Ready};
-use std::marker::PhantomData;
-use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use session_core::Session;
 
-/// The tag of a [`SessionMiddleware`](crate::SessionMiddleware) built without
-/// [`with_tag`](crate::SessionMiddlewareBuilder::with_tag). Give a second middleware its
-/// own tag type so both sessions can be reached in one handler.
-///
-/// # Examples
-///
-/// ```
-/// use session_actix::{ActixSession, DefaultSession};
-/// fn takes(_: ActixSession<DefaultSession>) {}
-/// fn same(_: ActixSession) {}
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct DefaultSession;
+pub use session_http::DefaultSession;
 
-/// The session of the current request: an extractor, filled in by the
-/// [`SessionMiddleware`](crate::SessionMiddleware) tagged `T`.
-///
-/// It dereferences to [`session_core::Session`], so every handle method is available.
-/// Nothing is loaded from the store until the handler reads or writes the session.
-/// `Option<ActixSession>` gives `None` instead of a 500 when no middleware wraps the
-/// route.
-///
-/// # Examples
-///
-/// ```
-/// use session_actix::{ActixSession, SessionError};
-///
-/// async fn visits(session: ActixSession) -> Result<String, SessionError> {
-///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
-///     Ok(format!("visit number {n}"))
-/// }
-/// let app = actix_web::App::new()
-///     .wrap(session_actix::SessionMiddleware::new(session_memory::MemoryStore::new()))
-///     .route("/", actix_web::web::get().to(visits));
-/// # let _ = app;
-/// ```
-pub struct ActixSession<T = DefaultSession> {
-    session: Session,
-    _tag: PhantomData<fn() -> T>,
-}
-
-impl<T> ActixSession<T> {
-    pub(crate) fn new(session: Session) -> Self {
-        Self {
-            session,
-            _tag: PhantomData,
-        }
-    }
-
-    /// The session handle.
+session_http::tagged_session! {
+    /// The session of the current request: an extractor, filled in by the
+    /// [`SessionMiddleware`](crate::SessionMiddleware) tagged `T`.
+    ///
+    /// It dereferences to [`session_core::Session`], so every handle method is available.
+    /// Nothing is loaded from the store until the handler reads or writes the session.
+    /// `Option<ActixSession>` gives `None` instead of a 500 when no middleware wraps the
+    /// route.
     ///
     /// # Examples
     ///
     /// ```
-    /// fn handle(s: &session_actix::ActixSession) -> &session_core::Session { s.session() }
-    /// ```
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The session handle, by value (it is a cheap shared handle).
+    /// use session_actix::{ActixSession, SessionError};
     ///
-    /// # Examples
-    ///
+    /// async fn visits(session: ActixSession) -> Result<String, SessionError> {
+    ///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    ///     Ok(format!("visit number {n}"))
+    /// }
+    /// let app = actix_web::App::new()
+    ///     .wrap(session_actix::SessionMiddleware::new(session_memory::MemoryStore::new()))
+    ///     .route("/", actix_web::web::get().to(visits));
+    /// # let _ = app;
     /// ```
-    /// fn handle(s: session_actix::ActixSession) -> session_core::Session { s.into_inner() }
-    /// ```
-    pub fn into_inner(self) -> Session {
-        self.session
-    }
-}
-
-impl<T> Clone for ActixSession<T> {
-    fn clone(&self) -> Self {
-        Self::new(self.session.clone())
-    }
-}
-
-impl<T> std::fmt::Debug for ActixSession<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActixSession")
-            .field("tag", &std::any::type_name::<T>())
-            .field("session", &self.session)
-            .finish()
-    }
-}
-
-impl<T> Deref for ActixSession<T> {
-    type Target = Session;
-    fn deref(&self) -> &Session {
-        &self.session
-    }
-}
-
-impl<T> AsRef<Session> for ActixSession<T> {
-    fn as_ref(&self) -> &Session {
-        &self.session
-    }
+    ActixSession, "session_actix"
 }
 
 impl<T: 'static> FromRequest for ActixSession<T> {

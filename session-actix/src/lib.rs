@@ -5,6 +5,13 @@
 //! by Django's rules, and the [`ActixSession`] extractor. The rules are the same as
 //! `session-tower`'s (axum) — both are thin adapters over `session-http`.
 //!
+//! **Using `session-kit`?** This crate is `session_kit::actix` there (feature `actix`), and
+//! its middleware and extractor are also `session_kit::SessionMiddleware` and
+//! `session_kit::ActixSession`: read `session_actix::X` on these pages as
+//! `session_kit::actix::X`, and `session_memory::MemoryStore` as `session_kit::MemoryStore`.
+//! The guide with this crate's examples in `session_kit::` paths is
+//! `session_kit::guide::actix`.
+//!
 //! ## Guide
 //!
 //! ```

@@ -12,11 +12,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::body::BoxBody;
 use actix_web::dev::Payload;
-use actix_web::http::header::{HeaderValue, LOCATION};
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
-use session_core::{NotLoggedIn, RequireUserError};
+use session_http::{LoginFailure, NotLoggedInResponse};
 
 use crate::error::status_code;
 use crate::extract::session_of;
@@ -24,92 +25,34 @@ use crate::{ActixSession, DefaultSession, MissingSessionMiddleware, SessionError
 
 pub use session_http::LOGIN_REQUIRED;
 
-/// The logged-in user of the request, with the session of the
-/// [`SessionMiddleware`](crate::SessionMiddleware) tagged `T`.
-///
-/// An extractor: a handler that takes it runs only for a logged-in user; otherwise the
-/// request is answered with a [`LoginRejection`] (401, or a redirect to the configured
-/// login URL). Use [`OptionalAuthUser`] for pages that also serve anonymous visitors
-/// (actix-web's own `Option<AuthUser>` also turns a store outage into `None`).
-///
-/// # Examples
-///
-/// ```
-/// use actix_web::{web, App};
-/// use session_actix::{AuthUser, SessionMiddleware};
-/// use session_core::SessionConfig;
-///
-/// async fn account(user: AuthUser) -> String {
-///     format!("hello {}", user.user_id())
-/// }
-///
-/// let sessions = SessionMiddleware::builder(session_memory::MemoryStore::new())
-///     .with_config(SessionConfig::default().with_login_url("/login"))
-///     .build()?;
-/// let app = App::new().wrap(sessions).route("/account", web::get().to(account));
-/// # let _ = app;
-/// # Ok::<(), session_actix::CookieConfigError>(())
-/// ```
-pub struct AuthUser<T = DefaultSession> {
-    user_id: String,
-    session: ActixSession<T>,
-}
-
-impl<T> AuthUser<T> {
-    /// The logged-in user's id.
+session_http::auth_user! {
+    /// The logged-in user of the request, with the session of the
+    /// [`SessionMiddleware`](crate::SessionMiddleware) tagged `T`.
+    ///
+    /// An extractor: a handler that takes it runs only for a logged-in user; otherwise the
+    /// request is answered with a [`LoginRejection`] (401, or a redirect to the configured
+    /// login URL). Use [`OptionalAuthUser`] for pages that also serve anonymous visitors
+    /// (actix-web's own `Option<AuthUser>` also turns a store outage into `None`).
     ///
     /// # Examples
     ///
     /// ```
-    /// fn greet(user: &session_actix::AuthUser) -> String { format!("hi {}", user.user_id()) }
-    /// ```
-    pub fn user_id(&self) -> &str {
-        &self.user_id
-    }
-
-    /// The user id, by value.
+    /// use actix_web::{web, App};
+    /// use session_actix::{AuthUser, SessionMiddleware};
+    /// use session_core::SessionConfig;
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// fn id(user: session_actix::AuthUser) -> String { user.into_user_id() }
-    /// ```
-    pub fn into_user_id(self) -> String {
-        self.user_id
-    }
-
-    /// The request's session (to call
-    /// [`update_auth_hash`](session_core::Session::update_auth_hash) after a password
-    /// change, or [`logout`](session_core::Session::logout)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// async fn logout(user: session_actix::AuthUser) -> Result<&'static str, session_actix::SessionError> {
-    ///     user.session().logout().await?;
-    ///     Ok("bye")
+    /// async fn account(user: AuthUser) -> String {
+    ///     format!("hello {}", user.user_id())
     /// }
+    ///
+    /// let sessions = SessionMiddleware::builder(session_memory::MemoryStore::new())
+    ///     .with_config(SessionConfig::default().with_login_url("/login"))
+    ///     .build()?;
+    /// let app = App::new().wrap(sessions).route("/account", web::get().to(account));
+    /// # let _ = app;
+    /// # Ok::<(), session_actix::CookieConfigError>(())
     /// ```
-    pub fn session(&self) -> &ActixSession<T> {
-        &self.session
-    }
-}
-
-impl<T> Clone for AuthUser<T> {
-    fn clone(&self) -> Self {
-        Self {
-            user_id: self.user_id.clone(),
-            session: self.session.clone(),
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for AuthUser<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthUser")
-            .field("session", &self.session)
-            .finish_non_exhaustive()
-    }
+    AuthUser, ActixSession, "session_actix"
 }
 
 /// The logged-in user if there is one: `None` for an anonymous visitor, a rejection only
@@ -127,69 +70,29 @@ impl<T> std::fmt::Debug for AuthUser<T> {
 #[derive(Debug, Clone)]
 pub struct OptionalAuthUser<T = DefaultSession>(pub Option<AuthUser<T>>);
 
-/// Why [`AuthUser`] rejected a request.
-///
-/// # Examples
-///
-/// ```
-/// use actix_web::ResponseError;
-/// use session_actix::LoginRejection;
-///
-/// let r = LoginRejection::NotLoggedIn { location: None };
-/// assert_eq!(r.status_code().as_u16(), 401);
-/// let r = LoginRejection::NotLoggedIn { location: Some("/login?next=/account".into()) };
-/// assert_eq!(r.status_code().as_u16(), 303);
-/// assert_eq!(r.error_response().headers().get("location").unwrap(), "/login?next=/account");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoginRejection {
-    /// No user is logged in: 401, or `303 See Other` to `location` (the login URL with
-    /// `next=`) when a login URL is configured.
-    #[error("login required")]
-    NotLoggedIn {
-        /// Where to redirect, if a login URL is configured.
-        location: Option<String>,
-    },
-    /// The session could not be loaded (rendered by the middleware, like any
-    /// [`SessionError`]: 503 on an outage, ...).
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// No [`SessionMiddleware`](crate::SessionMiddleware) with this tag wraps the route
-    /// (500).
-    #[error(transparent)]
-    MissingMiddleware(#[from] MissingSessionMiddleware),
-}
-
-impl LoginRejection {
-    /// The rejection for `outcome`, for a request to `next` (its path and query).
+session_http::login_rejection! {
+    /// Why [`AuthUser`] rejected a request.
     ///
     /// # Examples
     ///
     /// ```
-    /// use session_core::{NotLoggedIn, RequireUserError};
+    /// use actix_web::ResponseError;
     /// use session_actix::LoginRejection;
     ///
-    /// let outcome = RequireUserError::from(NotLoggedIn::new(Some("/login".into())));
-    /// let r = LoginRejection::from_outcome(outcome, "/cart?x=1");
-    /// assert!(matches!(r, LoginRejection::NotLoggedIn { location: Some(ref l) } if l == "/login?next=/cart%3Fx%3D1"));
+    /// let r = LoginRejection::NotLoggedIn { location: None };
+    /// assert_eq!(r.status_code().as_u16(), 401);
+    /// let r = LoginRejection::NotLoggedIn { location: Some("/login?next=/account".into()) };
+    /// assert_eq!(r.status_code().as_u16(), 303);
+    /// assert_eq!(r.error_response().headers().get("location").unwrap(), "/login?next=/account");
     /// ```
-    pub fn from_outcome(outcome: RequireUserError, next: &str) -> Self {
-        match outcome {
-            RequireUserError::NotLoggedIn(not) => Self::not_logged_in(&not, next),
-            RequireUserError::Session(err) => Self::Session(err.into()),
-            other => Self::Session(SessionError(session_core::Error::Store(
-                session_core::StoreError::backend(other),
-            ))),
-        }
-    }
+    LoginRejection, SessionError,
+    /// No [`SessionMiddleware`](crate::SessionMiddleware) with this tag wraps the route
+    /// (500).
+    MissingMiddleware(MissingSessionMiddleware),
+    "session_actix"
+}
 
-    fn not_logged_in(not: &NotLoggedIn, next: &str) -> Self {
-        Self::NotLoggedIn {
-            location: not.redirect_location(next),
-        }
-    }
-
+impl LoginRejection {
     /// The session error inside, if that is what this is.
     pub(crate) fn session_error(&self) -> Option<&session_core::Error> {
         match self {
@@ -213,19 +116,17 @@ impl ResponseError for LoginRejection {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::NotLoggedIn { location } => {
-                match location.as_deref().map(HeaderValue::from_str) {
-                    Some(Ok(value)) => HttpResponse::SeeOther()
-                        .insert_header((LOCATION, value))
-                        .finish(),
-                    other => {
-                        if matches!(other, Some(Err(_))) {
-                            tracing::error!("the configured login URL is not a valid Location header; answering 401");
-                        }
-                        HttpResponse::Unauthorized()
-                            .content_type(session_http::TEXT_PLAIN)
-                            .body(LOGIN_REQUIRED)
-                    }
+                let decided = NotLoggedInResponse::new(location.as_deref());
+                let mut res = HttpResponse::new(status_code(decided.status));
+                // `NotLoggedInResponse` checked the value with the `http` crate's own rule.
+                if let Some(Ok(value)) = decided.location.as_deref().map(HeaderValue::from_str) {
+                    res.headers_mut().insert(LOCATION, value);
                 }
+                if let Some(content_type) = decided.content_type {
+                    res.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                }
+                res.set_body(BoxBody::new(decided.body))
             }
             Self::Session(err) => err.error_response(),
             Self::MissingMiddleware(err) => err.error_response(),
@@ -252,10 +153,8 @@ impl<T: 'static> FromRequest for AuthUser<T> {
         let next = next_of(req);
         Box::pin(async move {
             let session = session?;
-            match session.require_user().await {
-                Ok(user_id) => Ok(Self { user_id, session }),
-                Err(outcome) => Err(LoginRejection::from_outcome(outcome, &next)),
-            }
+            let user_id = session_http::require_user(&session, &next).await?;
+            Ok(Self::new(user_id, session))
         })
     }
 }
@@ -269,10 +168,10 @@ impl<T: 'static> FromRequest for OptionalAuthUser<T> {
         let next = next_of(req);
         Box::pin(async move {
             let session = session?;
-            match session.require_user().await {
-                Ok(user_id) => Ok(Self(Some(AuthUser { user_id, session }))),
-                Err(RequireUserError::NotLoggedIn(_)) => Ok(Self(None)),
-                Err(outcome) => Err(LoginRejection::from_outcome(outcome, &next)),
+            match session_http::require_user(&session, &next).await {
+                Ok(user_id) => Ok(Self(Some(AuthUser::new(user_id, session)))),
+                Err(LoginFailure::NotLoggedIn { .. }) => Ok(Self(None)),
+                Err(failure) => Err(failure.into()),
             }
         })
     }

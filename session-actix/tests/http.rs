@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use session_actix::{
     SessionMiddleware,
 };
 use session_core::{Expiry, SessionConfig, SessionKey, SessionStore, UserIndex};
-use support::*;
+use session_http_testkit::*;
 
 // ---------------------------------------------------------------- handlers
 
@@ -62,7 +60,7 @@ fn basic(prefix: &'static str, mw: SessionMiddleware) -> impl Fn(&mut web::Servi
 #[actix_web::test]
 async fn new_session_sets_a_cookie_with_the_default_attributes() {
     let store = store();
-    let url = serve(basic("", mw(&store))).await;
+    let url = serve_actix(basic("", mw(&store))).await;
     let r = fetch(&format!("{url}/incr"), None).await;
     assert_eq!(r.status, StatusCode::OK);
     let sc = r.set_cookie().expect("Set-Cookie on a new session");
@@ -94,7 +92,7 @@ async fn new_session_sets_a_cookie_with_the_default_attributes() {
 #[actix_web::test]
 async fn untouched_session_costs_no_store_call_and_sends_no_headers() {
     let store = store();
-    let url = serve(basic("", mw(&store))).await;
+    let url = serve_actix(basic("", mw(&store))).await;
     let key = fetch(&format!("{url}/incr"), None).await.key();
     let calls = store.calls();
     let r = fetch(&format!("{url}/plain"), Some(&format!("id={key}"))).await;
@@ -112,7 +110,7 @@ async fn untouched_session_costs_no_store_call_and_sends_no_headers() {
 #[actix_web::test]
 async fn read_only_new_visitor_gets_vary_but_no_cookie_and_nothing_stored() {
     let store = store();
-    let url = serve(basic("", mw(&store))).await;
+    let url = serve_actix(basic("", mw(&store))).await;
     let r = fetch(&format!("{url}/read"), None).await;
     assert_eq!(r.body, "0");
     assert_eq!(r.set_cookie(), None);
@@ -130,7 +128,7 @@ async fn vary_is_merged_with_the_handlers_vary() {
     }
     let store = store();
     let m = mw(&store);
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())
@@ -163,7 +161,7 @@ async fn server_error_saves_nothing_and_sets_no_cookie_but_varies() {
     let store = store();
     let m = mw(&store);
     let basic_routes = basic("/b", mw(&store));
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         basic_routes(cfg);
         cfg.service(
             web::scope("")
@@ -203,7 +201,7 @@ async fn flush_sends_a_removal_cookie_with_the_same_path_domain_and_flags() {
         .with_same_site(Some(SameSite::Strict))
         .build()
         .unwrap();
-    let url = serve(basic("/app", m)).await;
+    let url = serve_actix(basic("/app", m)).await;
     let r = fetch(&format!("{url}/app/incr"), None).await;
     let set = r.set_cookie().unwrap();
     assert_eq!(attr_value(&set, "Path").as_deref(), Some("/app"));
@@ -227,7 +225,7 @@ async fn flush_sends_a_removal_cookie_with_the_same_path_domain_and_flags() {
 #[actix_web::test]
 async fn unknown_or_malformed_cookie_is_removed_when_the_session_leaves_empty() {
     let store = store();
-    let url = serve(basic("", mw(&store))).await;
+    let url = serve_actix(basic("", mw(&store))).await;
     // A well-formed key naming no session, read by the handler: removed.
     let ghost = SessionKey::generate();
     let ghost_cookie = format!("id={}", ghost.as_str());
@@ -249,7 +247,7 @@ async fn unknown_or_malformed_cookie_is_removed_when_the_session_leaves_empty() 
 #[actix_web::test]
 async fn duplicate_cookie_names_take_the_first_well_formed_value() {
     let store = store();
-    let url = serve(basic("", mw(&store))).await;
+    let url = serve_actix(basic("", mw(&store))).await;
     let key = fetch(&format!("{url}/incr"), None).await.key();
     let other = fetch(&format!("{url}/incr"), None).await.key();
     fetch(&format!("{url}/incr"), Some(&format!("id={other}"))).await;
@@ -277,7 +275,7 @@ async fn max_age_follows_the_sessions_expiry() {
     }
     let store = store();
     let m = mw(&store);
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())
@@ -311,7 +309,7 @@ async fn save_every_request_refreshes_the_cookie_but_never_stores_empty_sessions
         .with_config(SessionConfig::default().with_save_every_request(true))
         .build()
         .unwrap();
-    let url = serve(basic("", m)).await;
+    let url = serve_actix(basic("", m)).await;
     // Empty session: nothing saved, no cookie.
     let r = fetch(&format!("{url}/read"), None).await;
     assert_eq!(r.set_cookie(), None);
@@ -346,7 +344,7 @@ async fn session_deleted_meanwhile_answers_400_and_is_not_resurrected() {
     let store = store();
     let m = mw(&store);
     let data = web::Data::new(store.clone());
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(data.clone()).service(
             web::scope("")
                 .wrap(m.clone())
@@ -383,7 +381,7 @@ async fn store_outage_answers_503_by_default_and_is_configurable() {
         })
         .build()
         .unwrap();
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         for (prefix, m) in [
             ("/default", default.clone()),
             ("/status", status.clone()),
@@ -448,7 +446,7 @@ async fn a_handler_that_saves_itself_still_gets_its_cookie() {
     }
     let store = store();
     let m = mw(&store);
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())
@@ -493,7 +491,7 @@ async fn login_cycle_key_and_logout() {
     }
     let store = store();
     let m = mw(&store);
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())
@@ -569,7 +567,7 @@ async fn two_middlewares_with_different_names_and_paths_coexist() {
         .with_tag::<Admin>()
         .build()
         .unwrap();
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(shop.clone())
@@ -612,7 +610,7 @@ async fn a_missing_middleware_is_a_clear_500() {
     }
     let store = store();
     let m = mw(&store);
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())
@@ -643,7 +641,7 @@ async fn partitioned_and_same_site_none_force_secure() {
         .build()
         .unwrap();
     let (a, b) = (basic("/forced", forced), basic("/plain", plain));
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         a(cfg);
         b(cfg);
     })
@@ -722,7 +720,7 @@ async fn cookie_prefixes_are_checked_when_the_middleware_is_built() {
         .with_cookie_name("__Host-id")
         .build()
         .unwrap();
-    let url = serve(basic("", m)).await;
+    let url = serve_actix(basic("", m)).await;
     let r = fetch(&format!("{url}/incr"), None).await;
     let sc = &r.set_cookies("__Host-id")[0];
     assert!(has_attr(sc, "Secure"), "{sc}");
@@ -749,7 +747,7 @@ async fn device_metadata_is_stored_from_the_connection_or_a_trusted_header() {
         basic("/proxy", from_header),
         basic("/none", mw(&store)),
     );
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         a(cfg);
         b(cfg);
         c(cfg);
@@ -830,7 +828,7 @@ async fn client_errors_still_save_and_set_the_cookie() {
     }
     let store = store();
     let m = mw(&store);
-    let url = serve(move |cfg: &mut web::ServiceConfig| {
+    let url = serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())

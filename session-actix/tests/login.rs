@@ -5,58 +5,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use session_http_testkit as support;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use actix_web::web;
 use reqwest::StatusCode;
 use session_actix::{
     ActixSession, AuthUser, OptionalAuthUser, SessionError, SessionMiddleware, LOGIN_REQUIRED,
 };
-use session_core::{
-    async_trait, AuthHashSource, SessionConfig, SessionKey, SessionStore, StoreError, StoreResult,
-};
-use support::{cookie_value, fetch, TestStore};
-
-/// The application's user table: a stamp per user that changes with the password.
-#[derive(Default)]
-struct Users {
-    stamps: Mutex<Vec<(String, String)>>,
-    asked: AtomicUsize,
-    down: AtomicBool,
-}
-
-impl Users {
-    fn stamp(&self, user: &str) -> Option<String> {
-        let stamps = self.stamps.lock().unwrap();
-        stamps
-            .iter()
-            .find(|(u, _)| u == user)
-            .map(|(_, s)| s.clone())
-    }
-    fn set(&self, user: &str, stamp: &str) {
-        let mut stamps = self.stamps.lock().unwrap();
-        stamps.retain(|(u, _)| u != user);
-        stamps.push((user.to_owned(), stamp.to_owned()));
-    }
-}
-
-struct Source(Arc<Users>);
-
-#[async_trait]
-impl AuthHashSource for Source {
-    async fn current_hash(&self, user_id: &str) -> StoreResult<Option<String>> {
-        self.0.asked.fetch_add(1, Ordering::SeqCst);
-        if self.0.down.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable(std::io::Error::other(
-                "users db down",
-            )));
-        }
-        Ok(self.0.stamp(user_id))
-    }
-}
+use session_core::{SessionConfig, SessionKey, SessionStore};
+use support::{fetch, key_of, Source, TestStore, Users};
 
 // ---------------------------------------------------------------- handlers
 
@@ -108,9 +68,7 @@ struct App {
 
 async fn app(login_url: Option<&str>) -> App {
     let store = support::store();
-    let users = Arc::new(Users::default());
-    users.set("alice", "v1");
-    users.set("bob", "b1");
+    let users = Users::alice_and_bob();
     let mut config = SessionConfig::default()
         .with_auth_hash_source(Source(users.clone()))
         .with_touch_interval(None);
@@ -122,7 +80,7 @@ async fn app(login_url: Option<&str>) -> App {
         .build()
         .unwrap();
     let data = web::Data::new(users.clone());
-    let url = support::serve(move |cfg: &mut web::ServiceConfig| {
+    let url = support::serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(data.clone()).service(
             web::scope("")
                 .wrap(mw.clone())
@@ -138,18 +96,6 @@ async fn app(login_url: Option<&str>) -> App {
     App { url, store, users }
 }
 
-fn cookie(r: &support::Reply) -> String {
-    format!("id={}", r.key())
-}
-
-fn location(r: &support::Reply) -> Option<String> {
-    r.header_values("location").into_iter().next()
-}
-
-fn key_of(cookie: &str) -> SessionKey {
-    SessionKey::parse(&cookie_value(cookie)).unwrap()
-}
-
 // ---------------------------------------------------------------- tests
 
 #[actix_web::test]
@@ -158,7 +104,7 @@ async fn login_required_answers_401_without_a_login_url() {
     let r = fetch(&format!("{}/account", app.url), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, LOGIN_REQUIRED);
-    assert_eq!(location(&r), None);
+    assert_eq!(r.location(), None);
     assert_eq!(r.set_cookie(), None);
     assert_eq!(app.store.calls(), 0, "no cookie: no store call");
 
@@ -175,7 +121,7 @@ async fn login_required_redirects_to_the_login_url_with_next() {
     let r = fetch(&format!("{}/account?tab=2&x=/y", app.url), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        location(&r).as_deref(),
+        r.location(),
         Some("/accounts/login/?next=/account%3Ftab%3D2%26x%3D/y")
     );
     assert_eq!(r.set_cookie(), None);
@@ -183,10 +129,7 @@ async fn login_required_redirects_to_the_login_url_with_next() {
     // Inside a scope, `next` is the whole path, prefix included.
     let r = fetch(&format!("{}/shop/orders", app.url), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        location(&r).as_deref(),
-        Some("/accounts/login/?next=/shop/orders")
-    );
+    assert_eq!(r.location(), Some("/accounts/login/?next=/shop/orders"));
 }
 
 #[actix_web::test]
@@ -197,7 +140,7 @@ async fn a_logged_in_user_passes_and_the_optional_extractor_never_rejects() {
 
     let r = fetch(&format!("{}/login/alice", app.url), None).await;
     assert_eq!(r.status, StatusCode::OK);
-    let c = cookie(&r);
+    let c = r.cookie();
     let r = fetch(&format!("{}/account", app.url), Some(&c)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
     assert_eq!(r.set_cookie(), None, "a read sets no cookie");
@@ -210,9 +153,15 @@ async fn a_logged_in_user_passes_and_the_optional_extractor_never_rejects() {
 #[actix_web::test]
 async fn a_password_change_logs_out_the_other_devices_but_not_this_one() {
     let app = app(None).await;
-    let laptop = cookie(&fetch(&format!("{}/login/alice", app.url), None).await);
-    let phone = cookie(&fetch(&format!("{}/login/alice", app.url), None).await);
-    let bob = cookie(&fetch(&format!("{}/login/bob", app.url), None).await);
+    let laptop = fetch(&format!("{}/login/alice", app.url), None)
+        .await
+        .cookie();
+    let phone = fetch(&format!("{}/login/alice", app.url), None)
+        .await
+        .cookie();
+    let bob = fetch(&format!("{}/login/bob", app.url), None)
+        .await
+        .cookie();
     for c in [&laptop, &phone, &bob] {
         let r = fetch(&format!("{}/account", app.url), Some(c)).await;
         assert_eq!(r.status, StatusCode::OK);
@@ -224,7 +173,7 @@ async fn a_password_change_logs_out_the_other_devices_but_not_this_one() {
         (r.status, r.body.as_str()),
         (StatusCode::OK, "password changed")
     );
-    let laptop_new = cookie(&r);
+    let laptop_new = r.cookie();
     assert_ne!(laptop_new, laptop, "the key is rotated");
     assert!(!app.store.inner.exists(&key_of(&laptop)).await.unwrap());
 
@@ -249,11 +198,13 @@ async fn a_password_change_logs_out_the_other_devices_but_not_this_one() {
 #[actix_web::test]
 async fn a_password_change_elsewhere_redirects_the_stale_device_to_login() {
     let app = app(Some("/login")).await;
-    let phone = cookie(&fetch(&format!("{}/login/alice", app.url), None).await);
+    let phone = fetch(&format!("{}/login/alice", app.url), None)
+        .await
+        .cookie();
     app.users.set("alice", "changed-by-an-admin");
     let r = fetch(&format!("{}/account", app.url), Some(&phone)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(location(&r).as_deref(), Some("/login?next=/account"));
+    assert_eq!(r.location(), Some("/login?next=/account"));
     assert!(r.removes_cookie(), "{:?}", r.set_cookie());
     assert!(!app.store.inner.exists(&key_of(&phone)).await.unwrap());
 }
@@ -261,13 +212,17 @@ async fn a_password_change_elsewhere_redirects_the_stale_device_to_login() {
 #[actix_web::test]
 async fn sessions_without_a_hash_cost_no_source_call() {
     let app = app(None).await;
-    let c = cookie(&fetch(&format!("{}/plain-login/alice", app.url), None).await);
+    let c = fetch(&format!("{}/plain-login/alice", app.url), None)
+        .await
+        .cookie();
     let r = fetch(&format!("{}/account", app.url), Some(&c)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
     assert_eq!(app.users.asked.load(Ordering::SeqCst), 0);
 
     // With a hash: one source call per request, nothing written.
-    let c = cookie(&fetch(&format!("{}/login/alice", app.url), None).await);
+    let c = fetch(&format!("{}/login/alice", app.url), None)
+        .await
+        .cookie();
     let writes = app.store.writes();
     let r = fetch(&format!("{}/account", app.url), Some(&c)).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -278,7 +233,9 @@ async fn sessions_without_a_hash_cost_no_source_call() {
 #[actix_web::test]
 async fn an_outage_is_a_503_and_keeps_the_session() {
     let app = app(Some("/login")).await;
-    let c = cookie(&fetch(&format!("{}/login/alice", app.url), None).await);
+    let c = fetch(&format!("{}/login/alice", app.url), None)
+        .await
+        .cookie();
     // The user table is down.
     app.users.down.store(true, Ordering::SeqCst);
     for path in ["account", "maybe"] {

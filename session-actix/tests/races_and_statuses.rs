@@ -8,38 +8,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use session_http_testkit as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::{web, HttpResponse};
 use reqwest::StatusCode;
-use session_actix::{ActixSession, SessionError, SessionMiddleware, SESSION_INTERRUPTED};
-use session_core::{SessionConfig, SessionKey, SessionStore, UserIndex};
+use session_actix::{ActixSession, SessionError, SessionMiddleware};
+use session_core::{SessionConfig, SessionStore, UserIndex};
 use session_memory::MemoryStore;
-use support::{get_, post_, Reply};
-use tokio::sync::Notify;
+use support::{assert_interrupted, finish_slow, get_, key_of, post_, start_slow, Gate};
 
 // ---------------------------------------------------------------- the app
-
-/// The rendezvous between a slow handler and the test.
-#[derive(Default)]
-struct Gate {
-    arrived: Notify,
-    go: Notify,
-}
-
-impl Gate {
-    async fn pass(&self) {
-        self.arrived.notify_one();
-        tokio::time::timeout(Duration::from_secs(10), self.go.notified())
-            .await
-            .expect("the test never opened the gate");
-    }
-}
 
 async fn login(
     session: ActixSession,
@@ -181,7 +163,7 @@ async fn serve_app(store: &Arc<MemoryStore>, two: bool) -> (String, web::Data<Ga
     let gate = web::Data::new(Gate::default());
     let g = gate.clone();
     let (one, other) = (mw_over(store), mw_in_another_process(store));
-    let url = support::serve(move |cfg: &mut web::ServiceConfig| {
+    let url = support::serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(g.clone());
         if two {
             cfg.service(scope("/p1", one.clone()))
@@ -192,38 +174,6 @@ async fn serve_app(store: &Arc<MemoryStore>, two: bool) -> (String, web::Data<Ga
     })
     .await;
     (url, gate)
-}
-
-/// Sends a request whose handler stops at the gate, and returns once it stands there.
-async fn start_slow(gate: &Gate, url: String, key: &str) -> tokio::task::JoinHandle<Reply> {
-    let key = key.to_owned();
-    let task = tokio::spawn(async move { post_(&url, Some(&key)).await });
-    tokio::time::timeout(Duration::from_secs(10), gate.arrived.notified())
-        .await
-        .expect("the slow request never reached the gate");
-    task
-}
-
-async fn finish_slow(gate: &Gate, task: tokio::task::JoinHandle<Reply>) -> Reply {
-    gate.go.notify_one();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("the slow request did not finish")
-        .unwrap()
-}
-
-fn key_of(value: &str) -> SessionKey {
-    SessionKey::parse(value).unwrap()
-}
-
-fn assert_interrupted(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
-    assert_eq!(reply.body, SESSION_INTERRUPTED);
-    assert_eq!(
-        reply.set_cookie(),
-        None,
-        "no cookie with the 400: {reply:?}"
-    );
 }
 
 // ---------------------------------------------------------------- races
@@ -375,7 +325,7 @@ async fn an_oversized_session_answers_413_and_stores_nothing() {
         .with_too_large_status(ActixStatus::UNPROCESSABLE_ENTITY)
         .build()
         .unwrap();
-    let url = support::serve(move |cfg: &mut web::ServiceConfig| {
+    let url = support::serve_actix(move |cfg: &mut web::ServiceConfig| {
         for (prefix, m) in [("/d", default.clone()), ("/c", custom.clone())] {
             cfg.service(
                 web::scope(prefix)
@@ -440,7 +390,7 @@ async fn a_handlers_session_error_is_rendered_once_by_the_middleware() {
         })
         .build()
         .unwrap();
-    let url = support::serve(move |cfg: &mut web::ServiceConfig| {
+    let url = support::serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())
@@ -484,7 +434,7 @@ async fn responses_that_set_the_cookie_are_not_cacheable_by_shared_caches() {
     }
     let store = Arc::new(MemoryStore::new());
     let m = mw_over(&store);
-    let url = support::serve(move |cfg: &mut web::ServiceConfig| {
+    let url = support::serve_actix(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("")
                 .wrap(m.clone())

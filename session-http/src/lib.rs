@@ -7,6 +7,12 @@
 //! values as `&str`, the peer IP) and decisions come back as strings, status codes and
 //! small enums.
 //!
+//! Applications do not use this crate directly: `session-kit` does not re-export it; its
+//! types reach an application through the integrations (`session_kit::CookieConfigError`,
+//! `session_kit::DeviceMetadata`, `session_kit::IpSource`, `session_kit::SameSite`, and
+//! `session_kit::actix::...`). This crate is for writing an integration for another
+//! framework.
+//!
 //! - [`CookieSettings`]: the cookie's name, path, domain and flags, validated as they are
 //!   set (HTTP token names, `/` paths, host-name domains, and the browsers' `__Host-` /
 //!   `__Secure-` prefix rules); reading the session key from one or more `Cookie` header
@@ -18,6 +24,11 @@
 //!   responses that set the cookie (unless the handler chose one), `Vary: Cookie` merged.
 //! - [`DeviceMetadata`]: User-Agent (truncated) and client IP (connection or a trusted
 //!   proxy header).
+//! - Login required: [`require_user`] turns a session's
+//!   [`Session::require_user`](session_core::Session::require_user) into a user id or a
+//!   [`LoginFailure`], and [`NotLoggedInResponse`] is the 401 or `303 See Other` answer.
+//! - [`tagged_session!`]: an integration's extractor type (a session handle tagged with
+//!   the layer's tag type, [`DefaultSession`] by default).
 //! - [`Rules`]: all of it together, as an integration uses it per request: [`Rules::start`]
 //!   builds the lazy session, [`Rules::finish`] decides what the response gets.
 //!
@@ -56,17 +67,27 @@ use session_core::{CookieAction, Session, SessionConfig, SessionStore};
 mod cookie;
 mod device;
 mod headers;
+mod login;
 mod status;
+mod tagged;
+
+#[doc(hidden)]
+pub mod __private {
+    //! What [`tagged_session!`](crate::tagged_session) expands to; not an API.
+    pub use session_core::{Error, RequireUserError, Session, StoreError};
+}
 
 pub use crate::cookie::{CookieConfigError, CookiePrefix, CookieSettings, SentCookie};
 pub use crate::device::{
     ip_from_header, parse_ip, truncate_user_agent, DeviceMetadata, IpSource, MAX_USER_AGENT_LEN,
 };
 pub use crate::headers::{cache_control, vary_with_cookie, CacheControl, PRIVATE_NO_STORE};
+pub use crate::login::{is_header_value, require_user, LoginFailure, NotLoggedInResponse};
 pub use crate::status::{
     log_error, not_logged_in_status, ErrorPolicy, ErrorResponse, LOGIN_REQUIRED, RETRY_AFTER_SECS,
     SESSION_FAILED, SESSION_INTERRUPTED, SESSION_TOO_LARGE, SESSION_UNAVAILABLE, TEXT_PLAIN,
 };
+pub use crate::tagged::DefaultSession;
 pub use ::cookie::SameSite;
 
 /// What an integration shows of a request: its header values and the peer address.

@@ -217,17 +217,19 @@ pub const LOGIN_REQUIRED: &str = "Login required.";
 
 /// The status for a visitor who is not logged in: `303 See Other` when there is a
 /// redirect location (the configured login URL with `next=`, from
-/// [`NotLoggedIn::redirect_location`](session_core::NotLoggedIn::redirect_location)), 401
-/// otherwise.
+/// [`NotLoggedIn::redirect_location`](session_core::NotLoggedIn::redirect_location)) that is
+/// a valid header value, 401 otherwise: the status of
+/// [`NotLoggedInResponse::new`](crate::NotLoggedInResponse::new).
 ///
 /// # Examples
 ///
 /// ```
 /// assert_eq!(session_http::not_logged_in_status(None), 401);
 /// assert_eq!(session_http::not_logged_in_status(Some("/login?next=/")), 303);
+/// assert_eq!(session_http::not_logged_in_status(Some("/login\n")), 401);
 /// ```
 pub fn not_logged_in_status(location: Option<&str>) -> u16 {
-    if location.is_some() {
+    if location.is_some_and(crate::is_header_value) {
         303
     } else {
         401

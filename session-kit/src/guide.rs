@@ -5,7 +5,25 @@
 //! - [`stores`]: opening a store with [`connect`](crate::connect) or a store's builder, migration,
 //!   the cleanup task.
 //! - [`axum`]: the tower layer and the axum extractor (feature `axum`).
+//! - [`actix`]: the actix-web middleware and extractors (feature `actix`).
+//! - [`login`]: login required (`AuthUser`), and the auth hash: a password change logs
+//!   the user's other sessions out (Django's `update_session_auth_hash`).
 //! - [`errors`]: what can fail and how the HTTP layers answer.
+//!
+//! The member crates' own pages (`session_tower::SessionLayer`, `session_sql::SqlStore`,
+//! ...) name the member crate in their examples; in an application on `session-kit` read
+//! them with this crate's paths:
+//!
+//! | on a member crate's page | with `session-kit` | feature |
+//! | --- | --- | --- |
+//! | `session_core::X` | `session_kit::X` | (always) |
+//! | `session_memory::MemoryStore` | `session_kit::MemoryStore` | `memory` |
+//! | `session_tower::X` | `session_kit::X` | `axum` |
+//! | `session_actix::X` | `session_kit::actix::X` (`SessionMiddleware`, `ActixSession` also `session_kit::X`) | `actix` |
+//! | `session_sql::X` | `session_kit::sql::X` (`SqlStore`, `SqlStoreBuilder`, `TableLayout`, `TableName` also `session_kit::X`) | `sqlite`, `postgres`, `mysql` |
+//! | `session_redis::X` | `session_kit::redis::X` (`RedisStore`, `RedisStoreBuilder` also `session_kit::X`) | `redis` |
+//! | `session_signed::X` | `session_kit::django::X` (`SignedCodec`, `Salt` also `session_kit::X`) | `django` |
+//! | `session_combinators::X` | `session_kit::X` | `cache`, `hashed-keys` |
 
 /// Opening a store: [`connect`](crate::connect) for the common case, the builders for
 /// everything else.
@@ -103,7 +121,9 @@ pub mod stores {}
 /// User-Agent and the client IP with each session, for a "your devices" page; the IP comes
 /// from the connection, which axum hands over only when the app is served with
 /// `into_make_service_with_connect_info::<SocketAddr>()`. Behind a reverse proxy, take it
-/// from the proxy's header instead ([`IpSource::Header`](crate::IpSource::Header)).
+/// from the proxy's header instead
+/// (`DeviceMetadata::all().with_ip(IpSource::header("x-real-ip"))`, see
+/// [`IpSource`](crate::IpSource)).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -176,6 +196,175 @@ pub mod stores {}
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum {}
+
+/// The actix-web 4 middleware and extractors (feature `actix`).
+///
+/// [`SessionMiddleware`](crate::SessionMiddleware) follows the same rules as the tower
+/// layer (they live once, in `session-http`): lazy loading, Django's cookie rules,
+/// 400/413/503, `Cache-Control` and `Vary`. Build it once and clone it into the
+/// `HttpServer` factory, so that every worker shares one store. actix-web always knows the
+/// peer address, so [`DeviceMetadata::all`](crate::actix::DeviceMetadata::all) needs no
+/// other setup.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # actix_web::rt::System::new().block_on(async {
+/// use std::time::Duration;
+/// use actix_web::{test, web, App, HttpResponse};
+/// use session_kit::actix::{AuthUser, DeviceMetadata, SessionError};
+/// use session_kit::{ActixSession, SessionConfig, SessionMiddleware};
+///
+/// async fn visits(session: ActixSession) -> Result<String, SessionError> {
+///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+///     Ok(format!("visit {n}"))
+/// }
+///
+/// async fn login(session: ActixSession) -> Result<HttpResponse, SessionError> {
+///     session.login("alice").await?; // check the password first
+///     Ok(HttpResponse::SeeOther().insert_header(("Location", "/")).finish())
+/// }
+///
+/// async fn account(user: AuthUser) -> String {
+///     format!("hello {}", user.user_id())
+/// }
+///
+/// async fn logout(session: ActixSession) -> Result<HttpResponse, SessionError> {
+///     session.logout().await?;
+///     Ok(HttpResponse::SeeOther().insert_header(("Location", "/")).finish())
+/// }
+///
+/// let store = session_kit::connect("memory:").await?;
+/// let cleanup = session_kit::spawn_cleanup(store.clone(), Duration::from_secs(600));
+/// let sessions = SessionMiddleware::builder_from_shared_store(store)
+///     .with_config(SessionConfig::default().with_login_url("/login"))
+///     .with_cookie_name("sid")
+///     .with_device_metadata(DeviceMetadata::all())
+///     .build()?;
+/// let app = test::init_service(
+///     App::new()
+///         .wrap(sessions.clone())
+///         .route("/", web::get().to(visits))
+///         .route("/login", web::post().to(login))
+///         .route("/account", web::get().to(account))
+///         .route("/logout", web::post().to(logout)),
+/// )
+/// .await;
+/// // Served for real with `HttpServer::new(move || App::new().wrap(sessions.clone())...)`.
+/// let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+/// let cookie = res.headers().get("set-cookie").ok_or("no Set-Cookie")?.to_str()?;
+/// assert!(cookie.starts_with("sid="));
+/// let res = test::call_service(&app, test::TestRequest::get().uri("/account").to_request()).await;
+/// assert_eq!(res.status().as_u16(), 303, "not logged in: to the login URL");
+/// assert_eq!(res.headers().get("location").ok_or("no Location")?, "/login?next=/account");
+/// cleanup.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })
+/// # }
+/// ```
+///
+/// Everything else of `session-actix` (its builder's settings, `OptionalAuthUser`,
+/// `LoginRejection`) is in [`session_kit::actix`](crate::actix): on its pages read
+/// `session_actix::X` as `session_kit::actix::X`.
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix {}
+
+/// Login required, and logging out the other sessions after a password change.
+///
+/// [`AuthUser`](crate::AuthUser) (axum; `session_kit::actix::AuthUser` for actix-web) is an
+/// extractor that yields the logged-in user's id: a handler that takes it runs only for a
+/// logged-in user, and anyone else gets 401, or a `303 See Other` to the login URL
+/// configured with [`SessionConfig::with_login_url`](crate::SessionConfig::with_login_url)
+/// (with `next=` the original path and query). `Option<AuthUser>` never rejects an
+/// anonymous visitor.
+///
+/// The **auth hash** is Django's `get_session_auth_hash`: a value that changes whenever
+/// the user's credentials do (a hash of the stored password hash, a security stamp). Log
+/// in with [`Session::login_with_auth_hash`](crate::Session::login_with_auth_hash) and tell
+/// the config where the current hash is
+/// ([`SessionConfig::with_auth_hash_source`](crate::SessionConfig::with_auth_hash_source));
+/// every session load then compares the two, and a session whose hash is stale is logged
+/// out (its record deleted, its cookie removed). After a password change, the session that
+/// changed it keeps up with
+/// [`Session::update_auth_hash`](crate::Session::update_auth_hash) (Django's
+/// `update_session_auth_hash`); the user's other sessions are logged out on their next
+/// request.
+///
+/// ```
+/// # #[cfg(feature = "axum")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+/// use axum::{extract::{Path, State}, http::Request, routing::get, Router};
+/// use session_kit::{auth_hash_fn, AuthUser, HttpSession, SessionConfig, SessionError, SessionLayer};
+/// use tower::ServiceExt;
+///
+/// /// The user table: the auth hash of each user (here a stamp set with the password).
+/// type Users = Arc<Mutex<HashMap<String, String>>>;
+///
+/// async fn login(State(users): State<Users>, session: HttpSession) -> Result<&'static str, SessionError> {
+///     // ... check alice's password, then:
+///     let hash = users.lock().unwrap()["alice"].clone();
+///     session.login_with_auth_hash("alice", hash).await?;
+///     Ok("welcome")
+/// }
+///
+/// async fn change_password(
+///     State(users): State<Users>,
+///     Path(new): Path<String>,
+///     user: AuthUser, // loads the session (and checks its hash) before the change
+/// ) -> Result<&'static str, SessionError> {
+///     // ... store the new password; its hash changes:
+///     users.lock().unwrap().insert(user.user_id().to_owned(), new.clone());
+///     user.session().update_auth_hash(new).await?; // this session stays logged in
+///     Ok("password changed")
+/// }
+///
+/// async fn account(user: AuthUser) -> String {
+///     format!("hello {}", user.user_id())
+/// }
+///
+/// let users: Users = Arc::new(Mutex::new(HashMap::from([("alice".into(), "v1".into())])));
+/// let source = users.clone();
+/// let config = SessionConfig::default()
+///     .with_login_url("/login")
+///     .with_auth_hash_source(auth_hash_fn(move |user_id: String| {
+///         let hash = source.lock().unwrap().get(&user_id).cloned();
+///         async move { Ok(hash) } // `None`: the user is gone, the session is logged out
+///     }));
+/// let store = session_kit::connect("memory:").await?;
+/// let app = Router::new()
+///     .route("/login", get(login))
+///     .route("/password/{new}", get(change_password))
+///     .route("/account", get(account))
+///     .with_state(users)
+///     .layer(SessionLayer::from_shared_store(store).with_config(config));
+///
+/// let get = |uri: &str, cookie: Option<&str>| {
+///     let mut req = Request::get(uri);
+///     if let Some(c) = cookie { req = req.header("cookie", c); }
+///     req.body(axum::body::Body::empty()).unwrap()
+/// };
+/// let cookie_of = |res: &axum::response::Response| -> String {
+///     res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+/// };
+/// // Two devices log in; the first changes the password.
+/// let laptop = cookie_of(&app.clone().oneshot(get("/login", None)).await?);
+/// let phone = cookie_of(&app.clone().oneshot(get("/login", None)).await?);
+/// let res = app.clone().oneshot(get("/password/v2", Some(&laptop))).await?;
+/// let laptop = cookie_of(&res); // a new key, still logged in
+/// assert_eq!(app.clone().oneshot(get("/account", Some(&laptop))).await?.status(), 200);
+/// // The phone's next request: logged out, sent to the login page.
+/// let res = app.clone().oneshot(get("/account", Some(&phone))).await?;
+/// assert_eq!(res.status(), 303);
+/// assert_eq!(res.headers()["location"], "/login?next=/account");
+/// # Ok(()) }
+/// # #[cfg(not(feature = "axum"))]
+/// # fn main() {}
+/// ```
+///
+/// `examples/web` in the repository does the same with real passwords and a form.
+pub mod login {}
 
 /// What can fail, and how the HTTP layers answer.
 ///

@@ -67,15 +67,70 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The main types, and where their guide is
+//!
+//! | what | type or function | guide |
+//! | --- | --- | --- |
+//! | open a store from a URL (SQL tables migrated) | [`connect`], [`ConnectOptions`] | [`guide::stores`] |
+//! | a store's own builder | `SqlStore::builder()`, `RedisStore::builder()`, [`MemoryStore`] | [`guide::stores`] |
+//! | delete expired records | [`spawn_cleanup`] | [`guide::stores`] |
+//! | the axum / tower layer and extractor | `SessionLayer`, `HttpSession` (feature `axum`) | [`guide::axum`] |
+//! | the actix-web middleware and extractor | `SessionMiddleware`, `ActixSession` (feature `actix`) | [`guide::actix`] |
+//! | log in, log out | [`Session::login`], [`Session::logout`] | [`guide::axum`], [`guide::actix`] |
+//! | login required, password change | `AuthUser`, [`Session::login_with_auth_hash`], [`Session::update_auth_hash`] | [`guide::login`] |
+//! | errors and their statuses | [`Error`], `SessionError` | [`guide::errors`] |
+//!
+//! The whole of it on axum (features `axum` and a store's):
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use axum::{response::Redirect, routing::{get, post}, Router};
+//! use session_kit::{AuthUser, DeviceMetadata, HttpSession, SessionConfig, SessionError, SessionLayer};
+//!
+//! async fn login(session: HttpSession) -> Result<Redirect, SessionError> {
+//!     session.login("alice").await?; // check the password first
+//!     Ok(Redirect::to("/account"))
+//! }
+//! async fn account(user: AuthUser) -> String {
+//!     format!("hello {}", user.user_id())
+//! }
+//! async fn logout(session: HttpSession) -> Result<Redirect, SessionError> {
+//!     session.logout().await?;
+//!     Ok(Redirect::to("/"))
+//! }
+//!
+//! // `sqlite:sessions.db`, `postgres://...`, `redis://...` with their features.
+//! let store = session_kit::connect("memory:").await?;
+//! let cleanup = session_kit::spawn_cleanup(store.clone(), Duration::from_secs(600));
+//! let layer = SessionLayer::from_shared_store(store)
+//!     .with_config(SessionConfig::default().with_login_url("/login"))
+//!     .with_device_metadata(DeviceMetadata::all());
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/account", get(account))
+//!     .route("/logout", post(logout))
+//!     .layer(layer);
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//! # let _ = app;
+//! cleanup.shutdown().await;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Where the docs of each item live
 //!
 //! The items of this crate are re-exported from the member crates (`session-core`,
 //! `session-tower`, `session-sql`, ...) and their pages are those crates' pages, whose
 //! examples name the member crate (`session_tower::SessionLayer`): each such item is
 //! `session_kit::<Name>` here (`session_kit::SessionLayer`, `session_kit::SqlStore`), and
-//! the member crate's modules are `session_kit::sql`, `session_kit::redis` and
-//! `session_kit::django`. The [`guide`] and the examples on this page use this crate's paths
-//! and are compiled against it.
+//! the member crate's modules are `session_kit::sql`, `session_kit::redis`,
+//! `session_kit::actix` and `session_kit::django`; the [`guide`]'s first page has the whole
+//! mapping. The [`guide`] and the examples on this page use this crate's paths and are
+//! compiled against it.
 //!
 //! # Errors
 //!

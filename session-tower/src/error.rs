@@ -8,56 +8,40 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 pub use session_http::SESSION_INTERRUPTED;
 
-/// A session error returned by a handler.
-///
-/// Handlers can use `?` on every [`Session`](session_core::Session) call and return
-/// `Result<_, SessionError>`. With the `axum` feature it implements `IntoResponse`; the
-/// [`SessionLayer`](crate::SessionLayer) around the route renders it, once, with its own
-/// configuration, exactly like a failure of its own save:
-///
-/// | error | status | body |
-/// |---|---|---|
-/// | [`Error::Interrupted`](session_core::Error::Interrupted) (deleted or revoked meanwhile) | 400 | [`SESSION_INTERRUPTED`] |
-/// | [`Error::TooLarge`](session_core::Error::TooLarge) | 413 ([`with_too_large_status`](crate::SessionLayer::with_too_large_status)) | a short text |
-/// | [`is_unavailable`](session_core::Error::is_unavailable) (store outage) | 503 + `Retry-After` ([`with_unavailable_status`](crate::SessionLayer::with_unavailable_status)) | a short text |
-/// | anything else | 500 | a short text |
-///
-/// [`SessionLayer::with_error_handler`](crate::SessionLayer::with_error_handler) replaces
-/// the whole response. When a handler returns a `SessionError` the layer saves nothing and
-/// sets no cookie.
-///
-/// Outside a `SessionLayer` (a handler that built a [`Session`](session_core::Session)
-/// itself), the response is the status of the table above with an empty body.
-///
-/// # Examples
-///
-/// ```
-/// use session_core::{Error, StoreError};
-/// use session_tower::SessionError;
-///
-/// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
-/// assert_eq!(err.status().as_u16(), 503);
-/// assert_eq!(SessionError::from(Error::Interrupted).status().as_u16(), 400);
-/// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status().as_u16(), 413);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionError(#[from] pub session_core::Error);
-
-/// A store error from a direct store call in a handler (a "your devices" page's
-/// `session.store().list_for_user(..)`, "log out other devices"), so `?` works on it too.
-///
-/// # Examples
-///
-/// ```
-/// use session_tower::SessionError;
-/// let err = SessionError::from(session_core::StoreError::unavailable(std::io::Error::other("down")));
-/// assert_eq!(err.status().as_u16(), 503);
-/// ```
-impl From<session_core::StoreError> for SessionError {
-    fn from(err: session_core::StoreError) -> Self {
-        Self(err.into())
-    }
+session_http::session_error! {
+    /// A session error returned by a handler.
+    ///
+    /// Handlers can use `?` on every [`Session`](session_core::Session) call and return
+    /// `Result<_, SessionError>`. With the `axum` feature it implements `IntoResponse`; the
+    /// [`SessionLayer`](crate::SessionLayer) around the route renders it, once, with its own
+    /// configuration, exactly like a failure of its own save:
+    ///
+    /// | error | status | body |
+    /// |---|---|---|
+    /// | [`Error::Interrupted`](session_core::Error::Interrupted) (deleted or revoked meanwhile) | 400 | [`SESSION_INTERRUPTED`] |
+    /// | [`Error::TooLarge`](session_core::Error::TooLarge) | 413 ([`with_too_large_status`](crate::SessionLayer::with_too_large_status)) | a short text |
+    /// | [`is_unavailable`](session_core::Error::is_unavailable) (store outage) | 503 + `Retry-After` ([`with_unavailable_status`](crate::SessionLayer::with_unavailable_status)) | a short text |
+    /// | anything else | 500 | a short text |
+    ///
+    /// [`SessionLayer::with_error_handler`](crate::SessionLayer::with_error_handler) replaces
+    /// the whole response. When a handler returns a `SessionError` the layer saves nothing and
+    /// sets no cookie.
+    ///
+    /// Outside a `SessionLayer` (a handler that built a [`Session`](session_core::Session)
+    /// itself), the response is the status of the table above with an empty body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::{Error, StoreError};
+    /// use session_tower::SessionError;
+    ///
+    /// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
+    /// assert_eq!(err.status().as_u16(), 503);
+    /// assert_eq!(SessionError::from(Error::Interrupted).status().as_u16(), 400);
+    /// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status().as_u16(), 413);
+    /// ```
+    SessionError, "session_tower"
 }
 
 impl SessionError {
@@ -72,19 +56,6 @@ impl SessionError {
     /// ```
     pub fn status(&self) -> StatusCode {
         ErrorPolicy::default().status(&self.0)
-    }
-
-    /// The wrapped core error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use session_tower::SessionError;
-    /// let err = SessionError(session_core::Error::Interrupted);
-    /// assert!(matches!(err.into_inner(), session_core::Error::Interrupted));
-    /// ```
-    pub fn into_inner(self) -> session_core::Error {
-        self.0
     }
 }
 

@@ -1,106 +1,30 @@
 //! The request's session, as a request extension and an axum extractor.
 
-use std::marker::PhantomData;
-use std::ops::Deref;
+pub use session_http::DefaultSession;
 
-use session_core::Session;
-
-/// The tag of a [`SessionLayer`](crate::SessionLayer) built with
-/// [`SessionLayer::new`](crate::SessionLayer::new). Give a second layer its own tag type
-/// with [`SessionLayer::with_tag`](crate::SessionLayer::with_tag) so both sessions can be
-/// reached in one handler.
-///
-/// # Examples
-///
-/// ```
-/// use session_tower::{DefaultSession, HttpSession};
-/// fn takes(_: HttpSession<DefaultSession>) {}
-/// fn same(_: HttpSession) {}
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct DefaultSession;
-
-/// The session of the current request, put into the request's extensions by the
-/// [`SessionLayer`](crate::SessionLayer) tagged `T`.
-///
-/// It dereferences to [`session_core::Session`], so every handle method is available. With
-/// the `axum` feature it is an extractor; without it, read it from the request extensions
-/// (`req.extensions().get::<HttpSession>()`).
-///
-/// Nothing is loaded from the store until the handler reads or writes the session.
-///
-/// # Examples
-///
-/// ```
-/// use session_tower::HttpSession;
-///
-/// async fn visits(session: HttpSession) -> Result<String, session_tower::SessionError> {
-///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
-///     Ok(format!("visit number {n}"))
-/// }
-/// ```
-pub struct HttpSession<T = DefaultSession> {
-    session: Session,
-    _tag: PhantomData<fn() -> T>,
-}
-
-impl<T> HttpSession<T> {
-    pub(crate) fn new(session: Session) -> Self {
-        Self {
-            session,
-            _tag: PhantomData,
-        }
-    }
-
-    /// The session handle.
+session_http::tagged_session! {
+    /// The session of the current request, put into the request's extensions by the
+    /// [`SessionLayer`](crate::SessionLayer) tagged `T` (a second layer gets its own tag
+    /// type with [`SessionLayer::with_tag`](crate::SessionLayer::with_tag), so both
+    /// sessions can be reached in one handler; the default tag is [`DefaultSession`]).
+    ///
+    /// It dereferences to [`session_core::Session`], so every handle method is available. With
+    /// the `axum` feature it is an extractor; without it, read it from the request extensions
+    /// (`req.extensions().get::<HttpSession>()`).
+    ///
+    /// Nothing is loaded from the store until the handler reads or writes the session.
     ///
     /// # Examples
     ///
     /// ```
-    /// fn handle(s: &session_tower::HttpSession) -> &session_core::Session { s.session() }
-    /// ```
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The session handle, by value (it is a cheap shared handle).
+    /// use session_tower::HttpSession;
     ///
-    /// # Examples
-    ///
+    /// async fn visits(session: HttpSession) -> Result<String, session_tower::SessionError> {
+    ///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    ///     Ok(format!("visit number {n}"))
+    /// }
     /// ```
-    /// fn handle(s: session_tower::HttpSession) -> session_core::Session { s.into_inner() }
-    /// ```
-    pub fn into_inner(self) -> Session {
-        self.session
-    }
-}
-
-impl<T> Clone for HttpSession<T> {
-    fn clone(&self) -> Self {
-        Self::new(self.session.clone())
-    }
-}
-
-impl<T> std::fmt::Debug for HttpSession<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpSession")
-            .field("tag", &std::any::type_name::<T>())
-            .field("session", &self.session)
-            .finish()
-    }
-}
-
-impl<T> Deref for HttpSession<T> {
-    type Target = Session;
-    fn deref(&self) -> &Session {
-        &self.session
-    }
-}
-
-impl<T> AsRef<Session> for HttpSession<T> {
-    fn as_ref(&self) -> &Session {
-        &self.session
-    }
+    HttpSession, "session_tower"
 }
 
 /// The rejection when a handler asks for an [`HttpSession`] but no

@@ -22,24 +22,13 @@ use crate::{DefaultSession, HttpSession};
 
 pub use session_http::CookieConfigError;
 
+#[derive(Clone)]
 struct Shared {
     /// Store, policy, cookie, statuses and device metadata: the rules shared with every
     /// other integration.
     rules: Rules,
     /// The custom error response, if any.
     handler: Option<ErrorHandler>,
-    /// The device metadata as configured here (the rules hold their own copy).
-    device: DeviceMetadata,
-}
-
-impl Clone for Shared {
-    fn clone(&self) -> Self {
-        Self {
-            rules: self.rules.clone(),
-            handler: self.handler.clone(),
-            device: self.device.clone(),
-        }
-    }
 }
 
 impl Shared {
@@ -106,7 +95,7 @@ impl<T> std::fmt::Debug for SessionLayer<T> {
             .field("config", &self.shared.rules.config)
             .field("cookie", &self.shared.rules.cookie)
             .field("errors", &self.shared.errors())
-            .field("device", &self.shared.device)
+            .field("device", &self.shared.rules.device)
             .finish()
     }
 }
@@ -140,7 +129,6 @@ impl SessionLayer<DefaultSession> {
             shared: Arc::new(Shared {
                 rules: Rules::from_shared_store(store),
                 handler: None,
-                device: DeviceMetadata::default(),
             }),
             _tag: PhantomData,
         }
@@ -392,10 +380,7 @@ impl<T> SessionLayer<T> {
     /// # let _ = layer;
     /// ```
     pub fn with_device_metadata(self, device: DeviceMetadata) -> Self {
-        self.map(|s| {
-            s.rules.device = device.to_rules();
-            s.device = device;
-        })
+        self.map(|s| s.rules.device = device)
     }
 
     /// The cookie name in use.

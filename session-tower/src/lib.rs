@@ -4,6 +4,12 @@
 //! request a lazy [`Session`](session_core::Session) and writes the session cookie by
 //! Django's rules, and (feature `axum`) an [`HttpSession`] extractor.
 //!
+//! **Using `session-kit`?** Everything here is re-exported there with feature `axum`:
+//! read `session_tower::X` on these pages as `session_kit::X` (`session_kit::SessionLayer`,
+//! `session_kit::HttpSession`, `session_kit::AuthUser`, `session_kit::SessionError`, ...),
+//! and `session_memory::MemoryStore` as `session_kit::MemoryStore`. The guide with this
+//! crate's examples in `session_kit::` paths is `session_kit::guide::axum`.
+//!
 //! ## Guide
 //!
 //! ```

@@ -1,209 +1,29 @@
 //! The cookie rules through the real HTTP stack: axum + hyper on a 127.0.0.1 socket,
-//! requests sent with reqwest.
+//! requests sent with reqwest. The store and the client are `session-http-testkit`'s,
+//! shared with session-actix's tests.
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
-use session_core::{
-    async_trait, Expiry, Record, SessionConfig, SessionKey, SessionStore, StoreError, StoreResult,
-    UserIndex,
-};
+use chrono::Utc;
+use session_core::{Expiry, SessionConfig, SessionKey, SessionStore};
+use session_http_testkit::*;
 use session_memory::MemoryStore;
 use session_tower::{DeviceMetadata, HttpSession, IpSource, SameSite, SessionError, SessionLayer};
 
 // ---------------------------------------------------------------- helpers
 
-/// A store wrapper that counts calls and can be switched into an outage.
-#[derive(Default)]
-struct TestStore {
-    inner: MemoryStore,
-    down: AtomicBool,
-    loads: AtomicUsize,
-    writes: AtomicUsize,
-}
-
-impl TestStore {
-    fn check(&self) -> StoreResult<()> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::unavailable(std::io::Error::new(
-                std::io::ErrorKind::ConnectionRefused,
-                "test outage",
-            )))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for TestStore {
-    async fn create(&self, r: &Record) -> StoreResult<()> {
-        self.check()?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.create(r).await
-    }
-    async fn load(&self, k: &SessionKey) -> StoreResult<Option<Record>> {
-        self.check()?;
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(k).await
-    }
-    async fn update(&self, r: &Record) -> StoreResult<u64> {
-        self.check()?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.update(r).await
-    }
-    async fn touch(&self, k: &SessionKey, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.check()?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.touch(k, at).await
-    }
-    async fn delete(&self, k: &SessionKey) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.delete(k).await
-    }
-    async fn delete_at_version(&self, k: &SessionKey, version: u64) -> StoreResult<()> {
-        self.check()?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete_at_version(k, version).await
-    }
-    async fn exists(&self, k: &SessionKey) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.exists(k).await
-    }
-    fn user_index(&self) -> Option<&dyn UserIndex> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl UserIndex for TestStore {
-    async fn list_for_user(&self, u: &str) -> StoreResult<Vec<Record>> {
-        self.check()?;
-        self.inner.list_for_user(u).await
-    }
-    async fn delete_for_user(&self, u: &str, e: Option<&SessionKey>) -> StoreResult<u64> {
-        self.check()?;
-        self.inner.delete_for_user(u, e).await
-    }
-}
-
-fn store() -> Arc<TestStore> {
-    Arc::new(TestStore::default())
-}
-
 fn layer(store: &Arc<TestStore>) -> SessionLayer {
     let shared: Arc<dyn SessionStore> = store.clone();
     SessionLayer::from_shared_store(shared)
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    /// The `Set-Cookie` lines for cookie `name`.
-    fn set_cookies(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .filter(|v| v.starts_with(&format!("{name}=")))
-            .collect()
-    }
-    fn set_cookie(&self) -> Option<String> {
-        let all = self.set_cookies("id");
-        assert!(all.len() <= 1, "more than one Set-Cookie: {all:?}");
-        all.into_iter().next()
-    }
-    /// The cookie value from the single `Set-Cookie: id=...`.
-    fn key(&self) -> String {
-        cookie_value(&self.set_cookie().expect("a Set-Cookie"))
-    }
-    fn vary(&self) -> Vec<String> {
-        self.headers
-            .get_all("vary")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-    fn varies_on_cookie(&self) -> bool {
-        self.vary().iter().any(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("cookie"))
-        })
-    }
-}
-
-fn cookie_value(set_cookie: &str) -> String {
-    let first = set_cookie.split(';').next().unwrap();
-    first.split_once('=').unwrap().1.to_owned()
-}
-
-fn attrs(set_cookie: &str) -> Vec<String> {
-    set_cookie
-        .split(';')
-        .skip(1)
-        .map(|s| s.trim().to_owned())
-        .collect()
-}
-
-fn has_attr(set_cookie: &str, attr: &str) -> bool {
-    attrs(set_cookie)
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(attr))
-}
-
-fn attr_value(set_cookie: &str, name: &str) -> Option<String> {
-    attrs(set_cookie).iter().find_map(|a| {
-        let (k, v) = a.split_once('=')?;
-        k.eq_ignore_ascii_case(name).then(|| v.to_owned())
-    })
-}
-
-async fn get_with(url: &str, cookie: Option<&str>, extra: &[(&str, &str)]) -> Reply {
-    let mut req = reqwest::Client::new().get(url);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let res = req.send().await.unwrap();
-    Reply {
-        status: res.status(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap(),
-    }
-}
-
-async fn fetch(url: &str, cookie: Option<&str>) -> Reply {
-    get_with(url, cookie, &[]).await
 }
 
 // ---------------------------------------------------------------- handlers
@@ -797,9 +617,8 @@ async fn partitioned_and_same_site_none_force_secure() {
 async fn device_metadata_is_stored_from_the_connection_or_a_trusted_header() {
     let store = store();
     let from_conn = layer(&store).with_device_metadata(DeviceMetadata::all());
-    let from_header = layer(&store).with_device_metadata(
-        DeviceMetadata::all().with_ip(IpSource::Header(HeaderName::from_static("x-real-ip"))),
-    );
+    let from_header = layer(&store)
+        .with_device_metadata(DeviceMetadata::all().with_ip(IpSource::header("x-real-ip")));
     let app = Router::new()
         .nest("/conn", basic_app(from_conn))
         .nest("/proxy", basic_app(from_header));

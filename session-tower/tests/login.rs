@@ -3,127 +3,23 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
-use session_core::{
-    async_trait, AuthHashSource, Record, SessionConfig, SessionKey, SessionStore, StoreError,
-    StoreResult,
-};
-use session_memory::MemoryStore;
+use session_core::{SessionConfig, SessionKey, SessionStore};
+use session_http_testkit::{fetch, key_of, serve, Source, TestStore, Users};
 use session_tower::{AuthUser, HttpSession, SessionError, SessionLayer, LOGIN_REQUIRED};
 
 // ---------------------------------------------------------------- helpers
 
-/// Counts store calls.
-#[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    loads: AtomicUsize,
-    writes: AtomicUsize,
-    deletes: AtomicUsize,
-}
-
-impl CountingStore {
-    fn counts(&self) -> (usize, usize, usize) {
-        (
-            self.loads.load(Ordering::SeqCst),
-            self.writes.load(Ordering::SeqCst),
-            self.deletes.load(Ordering::SeqCst),
-        )
-    }
-}
-
-#[async_trait]
-impl SessionStore for CountingStore {
-    async fn create(&self, r: &Record) -> StoreResult<()> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.create(r).await
-    }
-    async fn load(&self, k: &SessionKey) -> StoreResult<Option<Record>> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(k).await
-    }
-    async fn update(&self, r: &Record) -> StoreResult<u64> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.update(r).await
-    }
-    async fn touch(&self, k: &SessionKey, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.touch(k, at).await
-    }
-    async fn delete(&self, k: &SessionKey) -> StoreResult<bool> {
-        self.deletes.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete(k).await
-    }
-    async fn delete_at_version(&self, k: &SessionKey, v: u64) -> StoreResult<()> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete_at_version(k, v).await
-    }
-}
-
-/// The application's user table: a stamp per user that changes with the password.
-#[derive(Default)]
-struct Users {
-    stamps: Mutex<Vec<(String, String)>>,
-    asked: AtomicUsize,
-    down: AtomicBool,
-}
-
-impl Users {
-    fn stamp(&self, user: &str) -> Option<String> {
-        let stamps = self.stamps.lock().unwrap();
-        stamps
-            .iter()
-            .find(|(u, _)| u == user)
-            .map(|(_, s)| s.clone())
-    }
-    fn set(&self, user: &str, stamp: &str) {
-        let mut stamps = self.stamps.lock().unwrap();
-        stamps.retain(|(u, _)| u != user);
-        stamps.push((user.to_owned(), stamp.to_owned()));
-    }
-}
-
-struct Source(Arc<Users>);
-
-#[async_trait]
-impl AuthHashSource for Source {
-    async fn current_hash(&self, user_id: &str) -> StoreResult<Option<String>> {
-        self.0.asked.fetch_add(1, Ordering::SeqCst);
-        if self.0.down.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable(std::io::Error::other(
-                "users db down",
-            )));
-        }
-        Ok(self.0.stamp(user_id))
-    }
-}
-
 struct App {
     url: String,
-    store: Arc<CountingStore>,
+    store: Arc<TestStore>,
     users: Arc<Users>,
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
 }
 
 // ---------------------------------------------------------------- handlers
@@ -167,10 +63,8 @@ async fn change_password(
 }
 
 async fn app(login_url: Option<&str>) -> App {
-    let store = Arc::new(CountingStore::default());
-    let users = Arc::new(Users::default());
-    users.set("alice", "v1");
-    users.set("bob", "b1");
+    let store = session_http_testkit::store();
+    let users = Users::alice_and_bob();
     let mut config = SessionConfig::default()
         .with_auth_hash_source(Source(users.clone()))
         .with_touch_interval(None);
@@ -196,65 +90,12 @@ async fn app(login_url: Option<&str>) -> App {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn set_cookie(&self) -> Option<String> {
-        let all: Vec<String> = self
-            .headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .filter(|v| v.starts_with("id="))
-            .collect();
-        assert!(all.len() <= 1, "{all:?}");
-        all.into_iter().next()
-    }
-    /// The `id=...` pair to send back.
-    fn cookie(&self) -> String {
-        let set = self.set_cookie().expect("a Set-Cookie");
-        set.split(';').next().unwrap().to_owned()
-    }
-    fn removes_cookie(&self) -> bool {
-        self.set_cookie()
-            .is_some_and(|c| c.starts_with("id=;") && c.contains("Max-Age=0"))
-    }
-    fn location(&self) -> Option<&str> {
-        self.headers.get("location").map(|v| v.to_str().unwrap())
-    }
-}
-
-async fn send(url: String, cookie: Option<&str>) -> Reply {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut req = client.get(url);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let res = req.send().await.unwrap();
-    Reply {
-        status: res.status(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap(),
-    }
-}
-
-fn key_of(cookie: &str) -> SessionKey {
-    SessionKey::parse(cookie.trim_start_matches("id=")).unwrap()
-}
-
 // ---------------------------------------------------------------- tests
 
 #[tokio::test]
 async fn login_required_answers_401_without_a_login_url() {
     let app = app(None).await;
-    let r = send(format!("{}/account", app.url), None).await;
+    let r = fetch(&format!("{}/account", app.url), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, LOGIN_REQUIRED);
     assert_eq!(r.location(), None);
@@ -263,7 +104,7 @@ async fn login_required_answers_401_without_a_login_url() {
 
     // A cookie naming no session: 401, and the stale cookie is removed.
     let stale = format!("id={}", SessionKey::generate().as_str());
-    let r = send(format!("{}/account", app.url), Some(&stale)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&stale)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.removes_cookie(), "{:?}", r.set_cookie());
 }
@@ -271,7 +112,7 @@ async fn login_required_answers_401_without_a_login_url() {
 #[tokio::test]
 async fn login_required_redirects_to_the_login_url_with_next() {
     let app = app(Some("/accounts/login/")).await;
-    let r = send(format!("{}/account?tab=2&x=/y", app.url), None).await;
+    let r = fetch(&format!("{}/account?tab=2&x=/y", app.url), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(
         r.location(),
@@ -280,7 +121,7 @@ async fn login_required_redirects_to_the_login_url_with_next() {
     assert_eq!(r.set_cookie(), None);
 
     // Behind `nest`, `next` is the original path, prefix included.
-    let r = send(format!("{}/shop/orders", app.url), None).await;
+    let r = fetch(&format!("{}/shop/orders", app.url), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), Some("/accounts/login/?next=/shop/orders"));
 }
@@ -288,40 +129,42 @@ async fn login_required_redirects_to_the_login_url_with_next() {
 #[tokio::test]
 async fn a_logged_in_user_passes_and_option_never_rejects() {
     let app = app(Some("/accounts/login/")).await;
-    let r = send(format!("{}/maybe", app.url), None).await;
+    let r = fetch(&format!("{}/maybe", app.url), None).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "anonymous"));
 
-    let r = send(format!("{}/login/alice", app.url), None).await;
+    let r = fetch(&format!("{}/login/alice", app.url), None).await;
     assert_eq!(r.status, StatusCode::OK);
     let cookie = r.cookie();
-    let r = send(format!("{}/account", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&cookie)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
     assert_eq!(r.set_cookie(), None, "a read sets no cookie");
-    let r = send(format!("{}/shop/orders", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/shop/orders", app.url), Some(&cookie)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
-    let r = send(format!("{}/maybe", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/maybe", app.url), Some(&cookie)).await;
     assert_eq!(r.body, "alice");
 }
 
 #[tokio::test]
 async fn a_password_change_logs_out_the_other_devices_but_not_this_one() {
     let app = app(None).await;
-    let laptop = send(format!("{}/login/alice", app.url), None)
+    let laptop = fetch(&format!("{}/login/alice", app.url), None)
         .await
         .cookie();
-    let phone = send(format!("{}/login/alice", app.url), None)
+    let phone = fetch(&format!("{}/login/alice", app.url), None)
         .await
         .cookie();
-    let bob = send(format!("{}/login/bob", app.url), None).await.cookie();
+    let bob = fetch(&format!("{}/login/bob", app.url), None)
+        .await
+        .cookie();
     for c in [&laptop, &phone, &bob] {
         assert_eq!(
-            send(format!("{}/account", app.url), Some(c)).await.status,
+            fetch(&format!("{}/account", app.url), Some(c)).await.status,
             StatusCode::OK
         );
     }
 
     // The laptop changes the password.
-    let r = send(format!("{}/password/v2", app.url), Some(&laptop)).await;
+    let r = fetch(&format!("{}/password/v2", app.url), Some(&laptop)).await;
     assert_eq!(
         (r.status, r.body.as_str()),
         (StatusCode::OK, "password changed")
@@ -331,31 +174,31 @@ async fn a_password_change_logs_out_the_other_devices_but_not_this_one() {
     assert!(!app.store.inner.exists(&key_of(&laptop)).await.unwrap());
 
     // The laptop stays logged in.
-    let r = send(format!("{}/account", app.url), Some(&laptop_new)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&laptop_new)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
 
     // The phone is logged out: 401, its cookie removed, its record gone.
-    let r = send(format!("{}/account", app.url), Some(&phone)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&phone)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.removes_cookie(), "{:?}", r.set_cookie());
     assert!(!app.store.inner.exists(&key_of(&phone)).await.unwrap());
     // ... for good.
-    let r = send(format!("{}/maybe", app.url), Some(&phone)).await;
+    let r = fetch(&format!("{}/maybe", app.url), Some(&phone)).await;
     assert_eq!(r.body, "anonymous");
 
     // Another user's session is untouched.
-    let r = send(format!("{}/account", app.url), Some(&bob)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&bob)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello bob"));
 }
 
 #[tokio::test]
 async fn a_password_change_elsewhere_redirects_the_stale_device_to_login() {
     let app = app(Some("/login")).await;
-    let phone = send(format!("{}/login/alice", app.url), None)
+    let phone = fetch(&format!("{}/login/alice", app.url), None)
         .await
         .cookie();
     app.users.set("alice", "changed-by-an-admin");
-    let r = send(format!("{}/account", app.url), Some(&phone)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&phone)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), Some("/login?next=/account"));
     assert!(r.removes_cookie(), "{:?}", r.set_cookie());
@@ -364,11 +207,11 @@ async fn a_password_change_elsewhere_redirects_the_stale_device_to_login() {
 #[tokio::test]
 async fn sessions_without_a_hash_cost_no_extra_store_call_or_source_call() {
     let app = app(None).await;
-    let cookie = send(format!("{}/plain-login/alice", app.url), None)
+    let cookie = fetch(&format!("{}/plain-login/alice", app.url), None)
         .await
         .cookie();
     let before = app.store.counts();
-    let r = send(format!("{}/account", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&cookie)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
     let after = app.store.counts();
     assert_eq!(
@@ -379,11 +222,11 @@ async fn sessions_without_a_hash_cost_no_extra_store_call_or_source_call() {
     assert_eq!(app.users.asked.load(Ordering::SeqCst), 0);
 
     // With a hash: one source call per request, still one load and nothing written.
-    let cookie = send(format!("{}/login/alice", app.url), None)
+    let cookie = fetch(&format!("{}/login/alice", app.url), None)
         .await
         .cookie();
     let before = app.store.counts();
-    let r = send(format!("{}/account", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(app.store.counts(), (before.0 + 1, before.1, before.2));
     assert_eq!(app.users.asked.load(Ordering::SeqCst), 1);
@@ -392,15 +235,15 @@ async fn sessions_without_a_hash_cost_no_extra_store_call_or_source_call() {
 #[tokio::test]
 async fn an_outage_of_the_user_table_is_a_503_and_keeps_the_session() {
     let app = app(None).await;
-    let cookie = send(format!("{}/login/alice", app.url), None)
+    let cookie = fetch(&format!("{}/login/alice", app.url), None)
         .await
         .cookie();
     app.users.down.store(true, Ordering::SeqCst);
-    let r = send(format!("{}/account", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(r.set_cookie(), None);
     app.users.down.store(false, Ordering::SeqCst);
-    let r = send(format!("{}/account", app.url), Some(&cookie)).await;
+    let r = fetch(&format!("{}/account", app.url), Some(&cookie)).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "hello alice"));
 }

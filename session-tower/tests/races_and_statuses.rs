@@ -9,41 +9,22 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use session_core::{SessionConfig, SessionKey, SessionStore, UserIndex};
+use session_core::{SessionConfig, SessionStore, UserIndex};
+use session_http_testkit::{
+    assert_interrupted, finish_slow, get_, key_of, post_, serve, start_slow, Gate,
+};
 use session_memory::MemoryStore;
-use session_tower::{HttpSession, SessionError, SessionLayer, SESSION_INTERRUPTED};
-use tokio::sync::Notify;
+use session_tower::{HttpSession, SessionError, SessionLayer};
 
 // ---------------------------------------------------------------- the app
-
-/// The rendezvous between a slow handler and the test.
-#[derive(Default)]
-struct Gate {
-    /// Notified by the slow handler once it has loaded the session.
-    arrived: Notify,
-    /// Notified by the test when the slow handler may go on.
-    go: Notify,
-}
-
-impl Gate {
-    async fn pass(&self) {
-        self.arrived.notify_one();
-        // Bounded, so that a broken test fails instead of hanging.
-        tokio::time::timeout(Duration::from_secs(10), self.go.notified())
-            .await
-            .expect("the test never opened the gate");
-    }
-}
 
 #[derive(Clone)]
 struct AppState {
@@ -206,118 +187,6 @@ fn two_processes(store: &Arc<MemoryStore>) -> (Router, Arc<Gate>) {
             app_with(layer_in_another_process(store), gate.clone()),
         );
     (router, gate)
-}
-
-// ---------------------------------------------------------------- HTTP helpers
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    /// The single `Set-Cookie: id=...` line, if any.
-    fn set_cookie(&self) -> Option<String> {
-        let all: Vec<String> = self
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .filter(|v| v.starts_with("id="))
-            .collect();
-        assert!(all.len() <= 1, "more than one Set-Cookie: {all:?}");
-        all.into_iter().next()
-    }
-
-    /// The key the response sets (panics without a `Set-Cookie`, or for a removal).
-    fn key(&self) -> String {
-        let sc = self.set_cookie().expect("a Set-Cookie");
-        let value = sc.split(';').next().unwrap()["id=".len()..].to_owned();
-        assert!(SessionKey::parse(&value).is_ok(), "not a key: {sc}");
-        value
-    }
-
-    fn removes_cookie(&self) -> bool {
-        self.set_cookie()
-            .is_some_and(|sc| sc.starts_with("id=;") && sc.contains("Max-Age=0"))
-    }
-
-    fn cache_control(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-async fn send(method: reqwest::Method, url: &str, key: Option<&str>) -> Reply {
-    let mut req = reqwest::Client::new().request(method, url);
-    if let Some(key) = key {
-        req = req.header("cookie", format!("id={key}"));
-    }
-    let res = req.send().await.unwrap();
-    Reply {
-        status: res.status(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap(),
-    }
-}
-
-async fn post_(url: &str, key: Option<&str>) -> Reply {
-    send(reqwest::Method::POST, url, key).await
-}
-
-async fn get_(url: &str, key: Option<&str>) -> Reply {
-    send(reqwest::Method::GET, url, key).await
-}
-
-/// Sends a request whose handler stops at the gate, and returns once it stands there.
-async fn start_slow(gate: &Gate, url: String, key: &str) -> tokio::task::JoinHandle<Reply> {
-    let key = key.to_owned();
-    let task = tokio::spawn(async move { post_(&url, Some(&key)).await });
-    tokio::time::timeout(Duration::from_secs(10), gate.arrived.notified())
-        .await
-        .expect("the slow request never reached the gate");
-    task
-}
-
-async fn finish_slow(gate: &Gate, task: tokio::task::JoinHandle<Reply>) -> Reply {
-    gate.go.notify_one();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("the slow request did not finish")
-        .unwrap()
-}
-
-fn key_of(value: &str) -> SessionKey {
-    SessionKey::parse(value).unwrap()
-}
-
-fn assert_interrupted(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
-    assert_eq!(reply.body, SESSION_INTERRUPTED);
-    assert_eq!(
-        reply.set_cookie(),
-        None,
-        "no cookie with the 400: {reply:?}"
-    );
 }
 
 // ---------------------------------------------------------------- item 1: no resurrection

@@ -4,7 +4,10 @@
 //! rules: a new session key, and an empty session when another user was logged in on the
 //! cookie), a counter and a cart kept in the session (atomic `update`s, so concurrent
 //! clicks lose nothing), a "your devices" page listing the user's sessions with User-Agent,
-//! IP and last activity, "log out other devices", and log out.
+//! IP and last activity, "log out other devices", and log out; a password change that logs
+//! the user's *other* sessions out on their next request (the session auth hash, as
+//! Django's `update_session_auth_hash`) while this one stays logged in; and `/metrics`,
+//! the store's `session_store_*` metrics in the Prometheus text format.
 //!
 //! Run it with `cargo run -p session-web-example` and open <http://127.0.0.1:3000>. The
 //! store is chosen by `SESSION_STORE_URL` and opened with [`session_kit::connect`] (default
@@ -22,23 +25,49 @@
 //!   `target/e2e/devices.png`. Set `CHROME_BIN` / `CHROMEDRIVER` to use other binaries. A
 //!   missing browser fails the test.
 //!
-//! There are no passwords: any user name logs in. It is a demo of the session model, not of
+//! Passwords are optional: a user name seen for the first time logs in without one, and
+//! once its user sets a password (on the home page) that password is needed. The user
+//! table lives in memory ([`Users`]); it is a demo of the session model, not of
 //! authentication. Forms are protected from cross-site posts by the `SameSite=Lax` cookie.
+//!
+//! ## Password change and the auth hash
+//!
+//! Login stores the user's auth hash with the session
+//! ([`Session::login_with_auth_hash`](session_kit::Session::login_with_auth_hash)), and the
+//! session config asks [`Source`] (the user table) for the current hash on every session
+//! load. `POST /password` sets the new password and calls
+//! [`update_auth_hash`](session_kit::Session::update_auth_hash) on the current session: it
+//! keeps up (its key is rotated too), while every other session of the user still carries
+//! the old hash and is logged out by its next request (its cookie removed).
+//!
+//! ## Metrics
+//!
+//! With [`AppOptions::metrics`] set ([`metrics_handle`] installs the Prometheus recorder
+//! once per process), `GET /metrics` renders what session-core records under its `metrics`
+//! feature: `session_store_operations_total{operation,backend,outcome}`,
+//! `session_store_operation_duration_seconds`, `session_auth_hash_logouts_total`, ... Keep
+//! that route away from the public internet in a real deployment.
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::Form;
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use session_kit::{
-    DeviceMetadata, HttpSession, IpSource, SessionConfig, SessionError, SessionLayer, SessionStore,
+    AuthUser, DeviceMetadata, HttpSession, IpSource, SessionConfig, SessionError, SessionLayer,
+    SessionStore,
 };
+
+mod users;
+
+pub use users::{LoginRefused, Source, Users, DEMO_SECRET};
 
 /// The default store URL: a SQLite file in the working directory.
 pub const DEFAULT_STORE_URL: &str = "sqlite:web-sessions.sqlite";
@@ -52,6 +81,10 @@ pub struct AppOptions {
     /// Take the client IP from this header, set by a reverse proxy you trust (such as
     /// `x-real-ip`), instead of the connection's peer address.
     pub trusted_ip_header: Option<axum::http::HeaderName>,
+    /// The user table (passwords and auth hashes).
+    pub users: Arc<Users>,
+    /// Serve `GET /metrics` from this Prometheus recorder ([`metrics_handle`]).
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl Default for AppOptions {
@@ -59,28 +92,84 @@ impl Default for AppOptions {
         Self {
             secure_cookie: true,
             trusted_ip_header: None,
+            users: Arc::new(Users::new()),
+            metrics: None,
         }
     }
 }
 
+/// The process's Prometheus recorder, installed as the `metrics` recorder on the first
+/// call (later calls, from any thread, get the same handle).
+///
+/// # Errors
+///
+/// The recorder could not be installed (another `metrics` recorder was installed first).
+pub fn metrics_handle() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct AppState {
+    users: Arc<Users>,
+}
+
 /// The application's router, with the session layer (User-Agent and client IP recorded).
 pub fn app(store: Arc<dyn SessionStore>, options: &AppOptions) -> Router {
+    let config = SessionConfig::default()
+        // Every session load checks the user's auth hash (a password change elsewhere
+        // logs this session out).
+        .with_auth_hash_source(Source(options.users.clone()))
+        // `AuthUser` sends visitors who are not logged in to the login form.
+        .with_login_url("/");
     let layer = SessionLayer::from_shared_store(store)
-        .with_config(SessionConfig::default())
+        .with_config(config)
         .with_secure(options.secure_cookie)
         .with_device_metadata(match &options.trusted_ip_header {
-            Some(header) => DeviceMetadata::all().with_ip(IpSource::Header(header.clone())),
+            Some(header) => DeviceMetadata::all().with_ip(IpSource::header(header)),
             None => DeviceMetadata::all(),
         });
-    Router::new()
+    let router = Router::new()
         .route("/", get(home))
         .route("/login", post(login))
+        .route("/password", post(change_password))
         .route("/counter", post(counter))
         .route("/cart", post(add_to_cart))
         .route("/devices", get(devices))
         .route("/devices/logout-others", post(logout_others))
         .route("/logout", post(logout))
         .layer(layer)
+        .with_state(AppState {
+            users: options.users.clone(),
+        });
+    match &options.metrics {
+        // Outside the session layer: a scrape neither has nor needs a session.
+        Some(handle) => {
+            let handle = handle.clone();
+            router.route("/metrics", get(move || metrics(handle.clone())))
+        }
+        None => router,
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(handle: PrometheusHandle) -> Response {
+    // Histograms are drained into their buckets here (no background upkeep task).
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 type Page = Result<Response, SessionError>;
@@ -131,7 +220,17 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-async fn home(session: HttpSession) -> Page {
+/// `?password=changed` after a password change.
+#[derive(Debug, Deserialize)]
+pub struct HomeQuery {
+    password: Option<String>,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    session: HttpSession,
+    Query(q): Query<HomeQuery>,
+) -> Page {
     let user = session.user_id().await?;
     let count: u64 = session.get("counter").await?.unwrap_or(0);
     let cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
@@ -144,10 +243,26 @@ async fn home(session: HttpSession) -> Page {
 <form class="inline" method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>"#,
                 escape(user)
             );
+            if q.password.as_deref() == Some("changed") {
+                body.push_str(
+                    r#"<p class="note" id="password-changed">Password changed: your other devices are logged out.</p>"#,
+                );
+            }
+            let _ = write!(
+                body,
+                r#"<h2>Password</h2><form method="post" action="/password"><label>{label} <input id="new-password" name="password" type="password" required maxlength="128"></label>
+<button id="change-password" type="submit">Save</button></form>"#,
+                label = if state.users.has_password(user) {
+                    "New password"
+                } else {
+                    "Set a password"
+                },
+            );
         }
         None => body.push_str(
             r#"<p id="who">Not signed in.</p>
 <form method="post" action="/login"><label>User name <input id="username" name="username" required maxlength="64"></label>
+<label>Password <input id="password" name="password" type="password" maxlength="128" placeholder="if you set one"></label>
 <button id="login" type="submit">Log in</button></form>"#,
         ),
     }
@@ -169,9 +284,15 @@ async fn home(session: HttpSession) -> Page {
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
     username: String,
+    #[serde(default)]
+    password: String,
 }
 
-async fn login(session: HttpSession, Form(form): Form<LoginForm>) -> Page {
+async fn login(
+    State(state): State<AppState>,
+    session: HttpSession,
+    Form(form): Form<LoginForm>,
+) -> Page {
     let name = form.username.trim();
     if name.is_empty() || name.len() > 64 {
         return Ok((
@@ -182,9 +303,46 @@ async fn login(session: HttpSession, Form(form): Form<LoginForm>) -> Page {
     }
     // Django's `login()`: a fresh key (session fixation); a session another user was
     // logged in on is flushed first, so the new user sees nothing of theirs (the cart).
-    session.login(name).await?;
+    let Ok(auth_hash) = state.users.login(name, &form.password) else {
+        return Ok((StatusCode::FORBIDDEN, "wrong password").into_response());
+    };
+    // With the auth hash of the user's credentials: a later password change elsewhere
+    // logs this session out.
+    session.login_with_auth_hash(name, auth_hash).await?;
     tracing::info!("user logged in");
     Ok(see_other("/"))
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    password: String,
+}
+
+/// Django's `update_session_auth_hash`: the new password's hash goes into this session
+/// (which also gets a new key), so it stays logged in; the user's other sessions still
+/// carry the old hash and are logged out on their next request. `AuthUser` has loaded the
+/// session (and checked its hash) before the password changes.
+async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Form(form): Form<PasswordForm>,
+) -> Page {
+    if form.password.is_empty() || form.password.len() > 128 {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            "password must be 1 to 128 characters",
+        )
+            .into_response());
+    }
+    let Some(auth_hash) = state.users.set_password(user.user_id(), &form.password) else {
+        // A user this process does not know: the session is stale.
+        user.session().logout().await?;
+        return Ok(see_other("/"));
+    };
+    user.session().update_auth_hash(auth_hash).await?;
+    tracing::info!("password changed");
+    Ok(see_other("/?password=changed"))
 }
 
 async fn counter(session: HttpSession) -> Page {

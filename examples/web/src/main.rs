@@ -1,12 +1,13 @@
 //! `cargo run -p session-web-example`: the example app on http://127.0.0.1:3000
 //! (`PORT` to change the port, `SESSION_STORE_URL` to change the store,
-//! `TRUSTED_IP_HEADER=x-real-ip` behind a reverse proxy you trust).
+//! `TRUSTED_IP_HEADER=x-real-ip` behind a reverse proxy you trust). `GET /metrics` serves
+//! the session store's metrics in the Prometheus text format.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use session_web_example::{app, AppOptions, DEFAULT_STORE_URL};
+use session_web_example::{app, metrics_handle, AppOptions, DEFAULT_STORE_URL};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -33,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let options = AppOptions {
         trusted_ip_header,
+        metrics: Some(metrics_handle()?),
         ..AppOptions::default()
     };
     // Opens the store and creates the SQL table when missing.

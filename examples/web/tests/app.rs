@@ -1,25 +1,13 @@
 //! The example app over HTTP (no browser): login cycles the key, devices, log out others.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use session_kit::{MemoryStore, SessionStore};
 use session_web_example::{app, AppOptions};
 
 async fn serve(store: Arc<dyn SessionStore>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(store, &AppOptions::default());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
+    session_http_testkit::serve(app(store, &AppOptions::default())).await
 }
 
 fn client() -> reqwest::Client {

@@ -6,7 +6,7 @@
 #![cfg(feature = "e2e")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -345,17 +345,7 @@ async fn open_store() -> Arc<dyn SessionStore> {
 async fn browser_login_devices_logout_others_and_logout() {
     let started = Instant::now();
     let store = open_store().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = format!("http://{}", listener.local_addr().unwrap());
-    let router = app(store.clone(), &AppOptions::default());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let site = session_http_testkit::serve(app(store.clone(), &AppOptions::default())).await;
 
     let http = reqwest::Client::new();
     let driver = start_driver(&http).await;

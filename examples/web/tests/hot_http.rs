@@ -9,7 +9,6 @@
 //! (`scripts/services.sh` starts the servers): a missing URL fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,18 +18,7 @@ use session_web_example::{app, AppOptions};
 const CONNECTIONS: usize = 32;
 
 async fn serve(store: Arc<dyn SessionStore>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(store, &AppOptions::default());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
+    session_http_testkit::serve(app(store, &AppOptions::default())).await
 }
 
 fn client() -> reqwest::Client {
