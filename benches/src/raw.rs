@@ -2,8 +2,9 @@
 //!
 //! - memory: a `Mutex<HashMap<String, String>>` holding the pre-encoded session;
 //! - Redis: one shared `MultiplexedConnection` doing `GET` / `SET EX` / `EXPIRE` / `DEL`;
-//! - SQL: single sqlx statements (upsert, primary-key select with the expiry filter,
-//!   expiry update, delete) on a table of the same shape as `session-sql`'s.
+//! - SQL: single sqlx statements (upsert, primary-key select of the record's columns with
+//!   the expiry filter, expiry update, delete) on a table of the same shape as
+//!   `session-sql`'s (see [`create_table_sql`] for its indexes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -387,8 +388,11 @@ impl SqlText {
                  VALUES ({a}, {b}, {c}, {d}, {e}) ON CONFLICT (session_key) DO UPDATE SET \
                  data = excluded.data, expires_at = excluded.expires_at"
             ),
+            // Every column a session record has, as `session-sql` reads them: the floor
+            // pays for the same row width.
             load: format!(
-                "SELECT data, expires_at, version FROM {t} WHERE session_key = {a} AND expires_at > {b}"
+                "SELECT data, expires_at, version, user_id, created_at, last_active_at, \
+                 user_agent, ip FROM {t} WHERE session_key = {a} AND expires_at > {b}"
             ),
             touch: format!(
                 "UPDATE {t} SET expires_at = {a} WHERE session_key = {b} AND expires_at > {c}"
@@ -398,22 +402,35 @@ impl SqlText {
     }
 }
 
-/// The table shape of `session-sql` (native layout), for the raw floor.
+/// The table shape of `session-sql` (native layout), for the raw floor, as a careful
+/// hand-written store would make it. On PostgreSQL: no index on `expires_at` and pages with
+/// free space (`fillfactor = 70`), so that every update and touch can be HOT (heap-only, no
+/// index entry written), the least a write can cost. (`session-sql` indexes an hourly
+/// expiry bucket so that its cleanup keeps an index; the floor runs no cleanup, so it
+/// does without.) On SQLite, where there is no HOT update to lose, the expiry index
+/// stays, as in `session-sql`.
 pub fn create_table_sql(pool: &RawPool, t: &str) -> Vec<String> {
-    let (time, key) = match pool {
-        RawPool::Pg(_) => ("TIMESTAMPTZ", "VARCHAR(64)"),
-        RawPool::Sqlite(_) => ("INTEGER", "TEXT"),
+    let (time, key, with) = match pool {
+        RawPool::Pg(_) => ("TIMESTAMPTZ", "VARCHAR(64)", " WITH (fillfactor = 70)"),
+        RawPool::Sqlite(_) => ("INTEGER", "TEXT", ""),
     };
-    vec![
+    let mut statements = vec![
         format!("DROP TABLE IF EXISTS {t}"),
         format!(
             "CREATE TABLE {t} (session_key {key} PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
              expires_at {time} NOT NULL, version BIGINT NOT NULL, user_id TEXT, \
-             created_at {time} NOT NULL, last_active_at {time}, user_agent TEXT, ip TEXT)"
+             created_at {time} NOT NULL, last_active_at {time}, user_agent TEXT, ip TEXT){with}"
         ),
-        format!("CREATE INDEX {t}_expires_at_idx ON {t} (expires_at)"),
-        format!("CREATE INDEX {t}_user_id_idx ON {t} (user_id) WHERE user_id IS NOT NULL"),
-    ]
+    ];
+    if matches!(pool, RawPool::Sqlite(_)) {
+        statements.push(format!(
+            "CREATE INDEX {t}_expires_at_idx ON {t} (expires_at)"
+        ));
+    }
+    statements.push(format!(
+        "CREATE INDEX {t}_user_id_idx ON {t} (user_id) WHERE user_id IS NOT NULL"
+    ));
+    statements
 }
 
 /// Runs one statement with no parameters.
@@ -557,6 +574,11 @@ impl RawSqlWorker {
                 row.map(|r| {
                     let _: DateTime<Utc> = r.try_get(1).map_err(err)?;
                     let _: i64 = r.try_get(2).map_err(err)?;
+                    let _: Option<String> = r.try_get(3).map_err(err)?;
+                    let _: DateTime<Utc> = r.try_get(4).map_err(err)?;
+                    let _: Option<DateTime<Utc>> = r.try_get(5).map_err(err)?;
+                    let _: Option<String> = r.try_get(6).map_err(err)?;
+                    let _: Option<String> = r.try_get(7).map_err(err)?;
                     r.try_get::<String, _>(0).map_err(err)
                 })
                 .transpose()
@@ -571,6 +593,11 @@ impl RawSqlWorker {
                 row.map(|r| {
                     let _: i64 = r.try_get(1).map_err(err)?;
                     let _: i64 = r.try_get(2).map_err(err)?;
+                    let _: Option<String> = r.try_get(3).map_err(err)?;
+                    let _: i64 = r.try_get(4).map_err(err)?;
+                    let _: Option<i64> = r.try_get(5).map_err(err)?;
+                    let _: Option<String> = r.try_get(6).map_err(err)?;
+                    let _: Option<String> = r.try_get(7).map_err(err)?;
                     r.try_get::<String, _>(0).map_err(err)
                 })
                 .transpose()

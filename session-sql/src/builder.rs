@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use session_core::{StoreError, StoreResult};
 
-use crate::common::Settings;
 use crate::table::{Table, TableLayout, TableName};
 use crate::{Backend, SqlStore};
 
@@ -281,18 +280,15 @@ impl SqlStoreBuilder {
         self
     }
 
-    fn settings(&self) -> StoreResult<Settings> {
+    fn resolved_table(&self) -> StoreResult<Table> {
         let name = self
             .table
             .clone()
             .unwrap_or_else(|| self.layout.default_table().to_owned());
         let name = TableName::new(name).map_err(|e| config(e.into()))?;
-        Ok(Settings {
-            table: Table {
-                name,
-                layout: self.layout,
-            },
-            delete_batch_size: self.delete_batch_size,
+        Ok(Table {
+            name,
+            layout: self.layout,
         })
     }
 
@@ -321,9 +317,8 @@ impl SqlStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub fn build(self, pool: impl crate::SqlPool) -> StoreResult<SqlStore> {
-        let settings = self.settings()?;
-        let table = settings.table.clone();
-        let backend = pool.into_backend(settings);
+        let table = self.resolved_table()?;
+        let backend = pool.into_backend();
         let postgres = matches!(backend.dialect(), crate::Dialect::Postgres);
         check_qualified(&table, postgres)?;
         Ok(SqlStore::from_backend(
@@ -362,14 +357,13 @@ impl SqlStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn connect(self, url: &str) -> StoreResult<SqlStore> {
-        let settings = self.settings()?;
-        let table = settings.table.clone();
+        let table = self.resolved_table()?;
         let scheme = scheme_of(url).map_err(config)?;
         check_qualified(&table, scheme == Scheme::Postgres)?;
         let backend = match scheme {
-            Scheme::Postgres => self.connect_postgres(url, settings).await?,
-            Scheme::Sqlite => self.connect_sqlite(url, settings).await?,
-            Scheme::MySql => self.connect_mysql(url, settings).await?,
+            Scheme::Postgres => self.connect_postgres(url).await?,
+            Scheme::Sqlite => self.connect_sqlite(url).await?,
+            Scheme::MySql => self.connect_mysql(url).await?,
         };
         Ok(SqlStore::from_backend(
             backend,
@@ -380,7 +374,7 @@ impl SqlStoreBuilder {
     }
 
     #[cfg(feature = "postgres")]
-    async fn connect_postgres(&self, url: &str, settings: Settings) -> StoreResult<Backend> {
+    async fn connect_postgres(&self, url: &str) -> StoreResult<Backend> {
         use sqlx::postgres::PgConnectOptions;
         let options: PgConnectOptions = url.parse().map_err(bad_url)?;
         let pool = crate::common::server_pool_options::<sqlx::Postgres>(
@@ -390,18 +384,16 @@ impl SqlStoreBuilder {
         .connect_with(options)
         .await
         .map_err(crate::error::map_err)?;
-        Ok(Backend::Postgres(crate::postgres::PgBackend::new(
-            pool, settings,
-        )))
+        Ok(Backend::Postgres(crate::postgres::PgBackend::new(pool)))
     }
 
     #[cfg(not(feature = "postgres"))]
-    async fn connect_postgres(&self, _: &str, _: Settings) -> StoreResult<Backend> {
+    async fn connect_postgres(&self, _: &str) -> StoreResult<Backend> {
         Err(feature_disabled("postgres://", "postgres"))
     }
 
     #[cfg(feature = "mysql")]
-    async fn connect_mysql(&self, url: &str, settings: Settings) -> StoreResult<Backend> {
+    async fn connect_mysql(&self, url: &str) -> StoreResult<Backend> {
         use sqlx::mysql::MySqlConnectOptions;
         let options: MySqlConnectOptions = url.parse().map_err(bad_url)?;
         let pool = crate::common::server_pool_options::<sqlx::MySql>(
@@ -411,18 +403,16 @@ impl SqlStoreBuilder {
         .connect_with(options)
         .await
         .map_err(crate::error::map_err)?;
-        Ok(Backend::MySql(crate::mysql::MySqlBackend::new(
-            pool, settings,
-        )))
+        Ok(Backend::MySql(crate::mysql::MySqlBackend::new(pool)))
     }
 
     #[cfg(not(feature = "mysql"))]
-    async fn connect_mysql(&self, _: &str, _: Settings) -> StoreResult<Backend> {
+    async fn connect_mysql(&self, _: &str) -> StoreResult<Backend> {
         Err(feature_disabled("mysql://", "mysql"))
     }
 
     #[cfg(feature = "sqlite")]
-    async fn connect_sqlite(&self, url: &str, settings: Settings) -> StoreResult<Backend> {
+    async fn connect_sqlite(&self, url: &str) -> StoreResult<Backend> {
         use sqlx::sqlite::{
             SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
         };
@@ -435,8 +425,7 @@ impl SqlStoreBuilder {
             // An in-memory database dies with its last connection: the store keeps
             // exactly one and runs reads and writes on it.
             let backend =
-                crate::sqlite::SqliteBackend::open_memory(options, self.acquire_timeout, settings)
-                    .await?;
+                crate::sqlite::SqliteBackend::open_memory(options, self.acquire_timeout).await?;
             return Ok(Backend::Sqlite(backend));
         }
         create_private_file(options.get_filename()).map_err(StoreError::backend)?;
@@ -453,18 +442,14 @@ impl SqlStoreBuilder {
             .acquire_timeout(self.acquire_timeout)
             .test_before_acquire(false)
             .connect_lazy_with(options);
-        let backend = crate::sqlite::SqliteBackend::open_file(
-            writer_options,
-            read,
-            self.acquire_timeout,
-            settings,
-        )
-        .await?;
+        let backend =
+            crate::sqlite::SqliteBackend::open_file(writer_options, read, self.acquire_timeout)
+                .await?;
         Ok(Backend::Sqlite(backend))
     }
 
     #[cfg(not(feature = "sqlite"))]
-    async fn connect_sqlite(&self, _: &str, _: Settings) -> StoreResult<Backend> {
+    async fn connect_sqlite(&self, _: &str) -> StoreResult<Backend> {
         Err(feature_disabled("sqlite:", "sqlite"))
     }
 }

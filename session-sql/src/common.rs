@@ -23,13 +23,6 @@ pub(crate) fn now() -> DateTime<Utc> {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Settings every dialect gets from the builder.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub(crate) table: crate::table::Table,
-    pub(crate) delete_batch_size: u32,
-}
-
 /// Pool options for servers (PostgreSQL, MySQL): bounded acquire, no per-acquire ping,
 /// but a ping for connections that sat idle (see [`PING_IF_IDLE_FOR`]).
 #[cfg(any(feature = "postgres", feature = "mysql"))]

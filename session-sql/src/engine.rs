@@ -8,7 +8,9 @@
 //!
 //! [`Stmt`] turns `$n` placeholders into the dialect's own: kept on PostgreSQL, `?n` on
 //! SQLite, and plain `?` on MySQL with the bind order recorded, so one statement text serves
-//! the three dialects whatever order its parameters appear in.
+//! the three dialects whatever order its parameters appear in. A statement also records
+//! how its layout stores times ([`Clock`]); [`Shape`] states the rest of what differs in
+//! the SQL text (quoting, upsert, `RETURNING`, the row lock, the batch `DELETE`).
 
 use std::future::Future;
 
@@ -28,9 +30,64 @@ use crate::Dialect;
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Text(String),
-    /// Bound as the dialect and layout store times (microsecond precision).
+    /// Text or NULL.
+    OptText(Option<String>),
+    /// Bound as the dialect and the statement's [`Clock`] store times (microsecond
+    /// precision).
     Time(DateTime<Utc>),
+    /// A time or NULL.
+    OptTime(Option<DateTime<Utc>>),
     Int(i64),
+}
+
+/// How a layout stores times, where the dialects leave a choice: the native layout stores
+/// SQLite times as integer microseconds, the interop layouts as Django's text. (The server
+/// dialects store every layout's times in their own time types.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clock {
+    Native,
+    Interop,
+}
+
+/// The type of a column a [`Want::Row`] statement reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Col {
+    Text,
+    OptText,
+    Int,
+    Time,
+    OptTime,
+}
+
+/// A column read by [`Want::Row`] / [`Want::All`].
+#[derive(Debug)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(i64),
+    Time(Option<DateTime<Utc>>),
+}
+
+impl Value {
+    pub(crate) fn text(self) -> Option<String> {
+        match self {
+            Value::Text(v) => v,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn int(&self) -> i64 {
+        match self {
+            Value::Int(n) => *n,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn time(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Value::Time(t) => *t,
+            _ => None,
+        }
+    }
 }
 
 /// What a statement should answer.
@@ -48,11 +105,19 @@ pub(crate) enum Want {
     Flag,
     /// Session data, expiry and (with `created`) creation time, if a row came back.
     Found { created: bool },
+    /// The columns of the row, if one came back, read as the given types.
+    Row(&'static [Col]),
+    /// The columns of every row.
+    All(&'static [Col]),
 }
 
 impl Want {
     pub(crate) fn fetches(self) -> bool {
         !matches!(self, Want::Rows | Want::Insert)
+    }
+
+    pub(crate) fn fetches_all(self) -> bool {
+        matches!(self, Want::All(_))
     }
 }
 
@@ -71,6 +136,8 @@ pub(crate) enum Out {
     Text(Option<String>),
     Flag(Option<bool>),
     Found(Option<Found>),
+    Row(Option<Vec<Value>>),
+    All(Vec<Vec<Value>>),
 }
 
 impl Out {
@@ -80,6 +147,22 @@ impl Out {
             Out::Text(v) => u64::from(v.is_some()),
             Out::Flag(v) => u64::from(v.is_some()),
             Out::Found(v) => u64::from(v.is_some()),
+            Out::Row(v) => u64::from(v.is_some()),
+            Out::All(v) => v.len() as u64,
+        }
+    }
+
+    pub(crate) fn row(self) -> Option<Vec<Value>> {
+        match self {
+            Out::Row(v) => v,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn all(self) -> Vec<Vec<Value>> {
+        match self {
+            Out::All(v) => v,
+            _ => Vec::new(),
         }
     }
 
@@ -111,19 +194,23 @@ pub(crate) struct Stmt {
     pub(crate) sql: SqlStr,
     /// MySQL: for each `?` in the text, the index of the argument it takes.
     order: Option<Box<[usize]>>,
+    /// How the statement's times bind and decode.
+    pub(crate) clock: Clock,
 }
 
 impl Stmt {
     /// Rewrites the `$n` placeholders of `text` for `dialect`.
-    pub(crate) fn new(dialect: Dialect, text: String) -> Self {
+    pub(crate) fn new(dialect: Dialect, clock: Clock, text: String) -> Self {
         match dialect {
             Dialect::Postgres => Self {
                 sql: sql(text),
                 order: None,
+                clock,
             },
             Dialect::Sqlite => Self {
                 sql: sql(text.replace('$', "?")),
                 order: None,
+                clock,
             },
             Dialect::MySql => {
                 let mut out = String::with_capacity(text.len());
@@ -145,16 +232,88 @@ impl Stmt {
                 Self {
                     sql: sql(out),
                     order: Some(order.into()),
+                    clock,
                 }
             }
         }
     }
 
     /// The arguments in the order the statement's placeholders take them.
+    #[cfg(test)]
     pub(crate) fn ordered<'a>(&'a self, args: &'a [Arg]) -> impl Iterator<Item = &'a Arg> + 'a {
         let order = self.order.as_deref();
         let count = order.map_or(args.len(), <[usize]>::len);
         (0..count).filter_map(move |i| args.get(order.map_or(i, |o| o[i])))
+    }
+
+    /// Binds `args` to `query` with `bind`, in the order the placeholders take them; the
+    /// arguments move into the query unless a placeholder repeats one (MySQL).
+    pub(crate) fn bind_all<Q>(&self, query: Q, args: Vec<Arg>, bind: fn(Q, Arg, Clock) -> Q) -> Q {
+        match self.order.as_deref() {
+            None => args
+                .into_iter()
+                .fold(query, |query, arg| bind(query, arg, self.clock)),
+            Some(order) => order.iter().fold(query, |query, &i| match args.get(i) {
+                Some(arg) => bind(query, arg.clone(), self.clock),
+                None => query,
+            }),
+        }
+    }
+}
+
+/// What a dialect's SQL looks like, for the layouts' statement texts.
+pub(crate) struct Shape {
+    pub(crate) dialect: Dialect,
+    /// `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE` and `RETURNING` exist.
+    pub(crate) upsert: bool,
+    /// Appended to the `SELECT` that locks the row for a compare-and-swap.
+    pub(crate) lock: &'static str,
+}
+
+impl Shape {
+    pub(crate) fn of(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            upsert: dialect != Dialect::MySql,
+            lock: if dialect == Dialect::Sqlite {
+                ""
+            } else {
+                " FOR UPDATE"
+            },
+        }
+    }
+
+    pub(crate) fn quote_char(&self) -> char {
+        match self.dialect {
+            Dialect::MySql => '`',
+            _ => '"',
+        }
+    }
+
+    pub(crate) fn quote(&self, name: &str) -> String {
+        let q = self.quote_char();
+        format!("{q}{name}{q}")
+    }
+
+    /// One bounded batch of `DELETE` for rows matching `cond` (which binds `$1`); the
+    /// batch size is `$2`, taken in the order of the expiry `e` on MySQL. `find` (defaulting to `cond`) is the condition the batch is
+    /// looked up by, for a layout whose index is on another column.
+    pub(crate) fn batch_delete(&self, t: &str, e: &str, cond: &str, find: Option<&str>) -> String {
+        let find = find.unwrap_or(cond);
+        match self.dialect {
+            // Rows other transactions hold are skipped (they are being replaced); the
+            // outer condition is re-checked against the row's latest version.
+            Dialect::Postgres => format!(
+                "DELETE FROM {t} WHERE ctid = ANY(ARRAY(\
+                 SELECT ctid FROM {t} WHERE {find} LIMIT $2 FOR UPDATE SKIP LOCKED)) AND {cond}"
+            ),
+            Dialect::Sqlite => {
+                format!(
+                    "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE {find} LIMIT $2)"
+                )
+            }
+            Dialect::MySql => format!("DELETE FROM {t} WHERE {find} ORDER BY {e} LIMIT $2"),
+        }
     }
 }
 
@@ -169,34 +328,82 @@ pub(crate) fn micro(t: DateTime<Utc>) -> DateTime<Utc> {
 pub(crate) enum Raw<R> {
     Rows(u64),
     Row(Option<R>),
+    All(Vec<R>),
 }
 
-/// Maps a statement's failure: a duplicate key on an `INSERT` is `KeyExists`.
+/// Maps a statement's failure: a duplicate key on an `INSERT` is `KeyExists`; a deadlock
+/// victim (which the caller may run again, see [`crate::error::is_deadlock`]) is logged
+/// quietly.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn fail(err: sqlx::Error, want: Want) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if want == Want::Insert && db.is_unique_violation() => {
             StoreError::KeyExists
         }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("40001") => {
+            tracing::debug!(error = %err, "statement was a deadlock victim");
+            StoreError::backend(err)
+        }
         _ => map_err(err),
     }
 }
 
+/// Reads a time column as the dialect and `clock` store it; `None` for NULL.
+pub(crate) type TimeOf<R> = fn(&R, usize, &str, Clock) -> StoreResult<Option<DateTime<Utc>>>;
+
+fn required(t: Option<DateTime<Utc>>, name: &str) -> StoreResult<DateTime<Utc>> {
+    t.ok_or_else(|| crate::error::corrupt(format!("column {name} is NULL")))
+}
+
+fn values<R>(row: &R, cols: &[Col], clock: Clock, time: TimeOf<R>) -> StoreResult<Vec<Value>>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    cols.iter()
+        .enumerate()
+        .map(|(i, col)| {
+            Ok(match col {
+                Col::Text | Col::OptText => {
+                    let v: Option<String> = column(row, i, "text")?;
+                    if *col == Col::Text && v.is_none() {
+                        return Err(crate::error::corrupt(format!("column {i} is NULL")));
+                    }
+                    Value::Text(v)
+                }
+                Col::Int => Value::Int(column(row, i, "integer")?),
+                Col::Time => Value::Time(Some(required(time(row, i, "time", clock)?, "time")?)),
+                Col::OptTime => Value::Time(time(row, i, "time", clock)?),
+            })
+        })
+        .collect()
+}
+
 /// Decodes what a statement gave into the shape `want` asked for; `time` reads a time
-/// column as the dialect and layout store it.
-pub(crate) fn decode<R>(
-    raw: Raw<R>,
-    want: Want,
-    time: fn(&R, usize, &str) -> StoreResult<DateTime<Utc>>,
-) -> StoreResult<Out>
+/// column as the dialect and the statement's `clock` store it.
+pub(crate) fn decode<R>(raw: Raw<R>, want: Want, clock: Clock, time: TimeOf<R>) -> StoreResult<Out>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let row = match raw {
         Raw::Rows(n) => return Ok(Out::Rows(n)),
+        Raw::All(rows) => {
+            let Want::All(cols) = want else {
+                return Ok(Out::Rows(rows.len() as u64));
+            };
+            return rows
+                .iter()
+                .map(|r| values(r, cols, clock, time))
+                .collect::<StoreResult<_>>()
+                .map(Out::All);
+        }
         Raw::Row(row) => row,
     };
     Ok(match want {
@@ -207,9 +414,9 @@ where
             row.map(|r| {
                 Ok::<_, StoreError>(Found {
                     data: column(&r, 0, "session_data")?,
-                    expires_at: time(&r, 1, "expiry")?,
+                    expires_at: required(time(&r, 1, "expiry", clock)?, "expiry")?,
                     created_at: if created {
-                        Some(time(&r, 2, "created_at")?)
+                        Some(required(time(&r, 2, "created_at", clock)?, "created_at")?)
                     } else {
                         None
                     },
@@ -217,18 +424,20 @@ where
             })
             .transpose()?,
         ),
+        Want::Row(cols) => Out::Row(row.map(|r| values(&r, cols, clock, time)).transpose()?),
+        Want::All(_) => Out::All(Vec::new()),
     })
 }
 
-/// Binds `stmt`'s arguments with `$bind` and runs it on `$exec`: `fetch_optional` when
-/// `$want` fetches, `execute` otherwise. Gives `Result<Raw<Row>, sqlx::Error>`.
+/// Binds `stmt`'s arguments with `$bind` and runs it on `$exec`: `fetch_all` or
+/// `fetch_optional` when `$want` fetches, `execute` otherwise. Gives
+/// `Result<Raw<Row>, sqlx::Error>`.
 macro_rules! run_on {
     ($exec:expr, $stmt:expr, $args:expr, $want:expr, $bind:path) => {{
-        let mut query = sqlx::query($stmt.sql.clone());
-        for arg in $stmt.ordered($args) {
-            query = $bind(query, arg);
-        }
-        if $want.fetches() {
+        let query = $stmt.bind_all(sqlx::query($stmt.sql.clone()), $args, $bind);
+        if $want.fetches_all() {
+            query.fetch_all($exec).await.map(crate::engine::Raw::All)
+        } else if $want.fetches() {
             query
                 .fetch_optional($exec)
                 .await
@@ -287,11 +496,37 @@ pub(crate) trait Tx: Send {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) struct ServerTx<DB: sqlx::Database>(pub(crate) sqlx::Transaction<'static, DB>);
 
-/// [`Engine`] and [`Tx`] for a server dialect whose backend has `pool()`: `$bind` binds an
-/// [`Arg`], `$time` reads a time column.
+/// [`Engine`] and [`Tx`] for a server dialect whose backend has `pool()`. The server
+/// dialects store every layout's times in one column type, `$stored`: `$to_db` turns a
+/// time into it (microsecond precision) and `$from_db` back.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 macro_rules! server_engine {
-    ($backend:ty, $db:ty, $bind:path, $time:path) => {
+    ($backend:ty, $db:ty, $stored:ty, $to_db:expr, $from_db:expr) => {
+        type Query = sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>;
+
+        /// Binds a layout's value.
+        fn bind(query: Query, arg: crate::engine::Arg, _clock: crate::engine::Clock) -> Query {
+            use crate::engine::Arg;
+            match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::OptText(s) => query.bind(s),
+                Arg::Time(t) => query.bind($to_db(t)),
+                Arg::OptTime(t) => query.bind(t.map($to_db)),
+                Arg::Int(n) => query.bind(n),
+            }
+        }
+
+        /// Reads a time column (NULL as `None`).
+        fn time(
+            row: &<$db as sqlx::Database>::Row,
+            index: usize,
+            name: &str,
+            _clock: crate::engine::Clock,
+        ) -> session_core::StoreResult<Option<session_core::chrono::DateTime<session_core::chrono::Utc>>> {
+            crate::error::column::<_, Option<$stored>>(row, index, name)
+                .map(|t| t.map($from_db))
+        }
+
         impl crate::engine::Engine for $backend {
             type Tx<'a> = crate::engine::ServerTx<$db>;
 
@@ -301,9 +536,9 @@ macro_rules! server_engine {
                 args: Vec<crate::engine::Arg>,
                 want: crate::engine::Want,
             ) -> session_core::StoreResult<crate::engine::Out> {
-                let raw = crate::engine::run_on!(self.pool(), stmt, &args, want, $bind)
+                let raw = crate::engine::run_on!(self.pool(), stmt, args, want, bind)
                     .map_err(|e| crate::engine::fail(e, want))?;
-                crate::engine::decode(raw, want, $time)
+                crate::engine::decode(raw, want, stmt.clock, time)
             }
 
             async fn write(
@@ -331,9 +566,9 @@ macro_rules! server_engine {
                 args: Vec<crate::engine::Arg>,
                 want: crate::engine::Want,
             ) -> session_core::StoreResult<crate::engine::Out> {
-                let raw = crate::engine::run_on!(&mut *self.0, stmt, &args, want, $bind)
+                let raw = crate::engine::run_on!(&mut *self.0, stmt, args, want, bind)
                     .map_err(|e| crate::engine::fail(e, want))?;
-                crate::engine::decode(raw, want, $time)
+                crate::engine::decode(raw, want, stmt.clock, time)
             }
 
             async fn commit(self) -> session_core::StoreResult<()> {
@@ -359,6 +594,7 @@ mod tests {
     fn mysql_placeholders_follow_the_text() {
         let s = Stmt::new(
             Dialect::MySql,
+            Clock::Native,
             "UPDATE t SET a = $2 WHERE k = $10 AND e > $1".into(),
         );
         assert_eq!(s.sql.as_str(), "UPDATE t SET a = ? WHERE k = ? AND e > ?");
@@ -371,7 +607,7 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![1, 9, 0]);
-        let s = Stmt::new(Dialect::Sqlite, "SELECT $1, $2".into());
+        let s = Stmt::new(Dialect::Sqlite, Clock::Native, "SELECT $1, $2".into());
         assert_eq!(s.sql.as_str(), "SELECT ?1, ?2");
         assert_eq!(s.ordered(&args[..2]).count(), 2);
     }

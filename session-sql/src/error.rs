@@ -47,6 +47,17 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// Whether `err` is a statement the server rolled back as a deadlock victim (SQLSTATE
+/// 40001: InnoDB error 1213, PostgreSQL's serialization failure); such a statement is safe
+/// to run again.
+pub(crate) fn is_deadlock(err: &StoreError) -> bool {
+    let StoreError::Backend { source, .. } = err else {
+        return false;
+    };
+    matches!(source.downcast_ref::<sqlx::Error>(),
+        Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("40001"))
+}
+
 /// The outcome of a compare-and-swap (or compare-and-delete) that changed nothing:
 /// `Conflict` when the row is still live (its version moved), `NotFound` when it is gone or
 /// expired. Every dialect and layout decides it here.

@@ -26,12 +26,12 @@
 //! deletes it and inserts again; an update reads the stored data back), the row lock and
 //! the batch-delete statement.
 
-use session_core::chrono::{DateTime, Utc};
 use session_core::{Record, SessionKey, StoreError, StoreResult};
 use sqlx::SqlStr;
 
 use crate::common::{now, sql};
-use crate::engine::{Arg, Engine, Stmt, Tx, Want};
+use crate::engine::{Arg, Clock, Engine, Shape, Stmt, Tx, Want};
+use crate::ops::{self, key, Common, Texts};
 use crate::table::{TableLayout, TableName};
 use crate::Dialect;
 
@@ -46,81 +46,18 @@ pub(crate) fn fingerprint(data: &str) -> u64 {
     hash
 }
 
-/// What a dialect's SQL looks like, for the statements below.
-struct Shape {
-    dialect: Dialect,
-    /// `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE` and `RETURNING` exist.
-    upsert: bool,
-    /// Appended to the `SELECT` that locks the row for a compare-and-swap.
-    lock: &'static str,
-}
-
-impl Shape {
-    fn of(dialect: Dialect) -> Self {
-        Self {
-            dialect,
-            upsert: dialect != Dialect::MySql,
-            lock: if dialect == Dialect::Sqlite {
-                ""
-            } else {
-                " FOR UPDATE"
-            },
-        }
-    }
-
-    fn quote_char(&self) -> char {
-        match self.dialect {
-            Dialect::MySql => '`',
-            _ => '"',
-        }
-    }
-
-    fn quote(&self, name: &str) -> String {
-        let q = self.quote_char();
-        format!("{q}{name}{q}")
-    }
-
-    /// One bounded batch of `DELETE` for rows matching `cond` (which binds `$1`); the
-    /// batch size is `$2`.
-    fn batch_delete(&self, t: &str, cond: &str) -> String {
-        match self.dialect {
-            // Rows other transactions hold are skipped (they are being replaced).
-            Dialect::Postgres => format!(
-                "DELETE FROM {t} WHERE ctid = ANY(ARRAY(\
-                 SELECT ctid FROM {t} WHERE {cond} LIMIT $2 FOR UPDATE SKIP LOCKED)) AND {cond}"
-            ),
-            Dialect::Sqlite => {
-                format!(
-                    "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE {cond} LIMIT $2)"
-                )
-            }
-            Dialect::MySql => format!("DELETE FROM {t} WHERE {cond} LIMIT $2"),
-        }
-    }
-}
-
 /// Every statement of one interop table on one dialect.
 #[derive(Debug)]
 pub(crate) struct Statements {
-    /// `PlainJson`: `created_at` is stored (bound as `$5` of `create`, loaded third).
+    pub(crate) common: Common,
+    /// `PlainJson`: `created_at` is stored (bound as `$4` of `create`, loaded third).
     created_at: bool,
-    /// `create` is an upsert that replaces only a dead row and `update` / `delete` return
-    /// what they did (PostgreSQL, SQLite); otherwise (MySQL) `create` is a plain insert
-    /// preceded, on a duplicate, by `delete_dead`, `update` is followed by `reselect`, and
-    /// `delete` removes the live row before `delete_any` removes a dead one.
-    upsert: bool,
-    create: Stmt,
-    delete_dead: Stmt,
     load: Stmt,
     lock: Stmt,
+    /// With `RETURNING` the stored data (PostgreSQL, SQLite); otherwise (MySQL) followed
+    /// by `reselect`.
     update: Stmt,
     reselect: Stmt,
-    touch: Stmt,
-    delete: Stmt,
-    delete_any: Stmt,
-    exists: Stmt,
-    delete_expired: Stmt,
-    batch: u32,
     pub(crate) migrate: Vec<SqlStr>,
 }
 
@@ -150,14 +87,15 @@ impl Statements {
         let (created_col, created_val, created_set, created_out) = if json {
             (
                 format!(", {c}"),
-                ", $5",
+                ", $4",
                 format!(", {c} = excluded.{c}"),
                 format!(", {c}"),
             )
         } else {
             Default::default()
         };
-        let s = |text: String| Stmt::new(dialect, text);
+        let create_now = if json { "$5" } else { "$4" };
+        let s = |text: String| Stmt::new(dialect, Clock::Interop, text);
         let returning = |text: String, ret: &str| {
             s(if d.upsert {
                 format!("{text} RETURNING {ret}")
@@ -165,25 +103,26 @@ impl Statements {
                 text
             })
         };
-        let insert = format!(
-            "INSERT INTO {t} ({k}, {v}, {e}{created_col}) VALUES ($1, {data_in}, $3{created_val})"
-        );
         let live = format!("{k} = $1 AND {e} > $2");
+        let common = Common::new(
+            &d,
+            Clock::Interop,
+            &Texts {
+                table: &t,
+                key: &k,
+                expiry: &e,
+                columns: &format!("{k}, {v}, {e}{created_col}"),
+                values: &format!("$1, {data_in}, $3{created_val}"),
+                replace: &format!("{v} = excluded.{v}, {e} = excluded.{e}{created_set}"),
+                create_now,
+                touch: &format!("{e} = $1"),
+                find_expired: None,
+            },
+            batch,
+        );
         Self {
+            common,
             created_at: json,
-            upsert: d.upsert,
-            // Insert, or replace a dead row; a live row is left alone (0 rows).
-            create: s(if d.upsert {
-                format!(
-                    "{insert} ON CONFLICT ({k}) DO UPDATE SET {v} = excluded.{v}, \
-                     {e} = excluded.{e}{created_set} WHERE {t}.{e} IS NULL OR {t}.{e} <= $4"
-                )
-            } else {
-                insert
-            }),
-            delete_dead: s(format!(
-                "DELETE FROM {t} WHERE {k} = $1 AND ({e} IS NULL OR {e} <= $2)"
-            )),
             load: s(format!(
                 "SELECT {data_out}, {e}{created_out} FROM {t} WHERE {live}"
             )),
@@ -196,20 +135,6 @@ impl Statements {
                 &data_out,
             ),
             reselect: s(format!("SELECT {data_out} FROM {t} WHERE {k} = $1")),
-            touch: s(format!(
-                "UPDATE {t} SET {e} = $1 WHERE {k} = $2 AND {e} > $3"
-            )),
-            delete: if d.upsert {
-                s(format!(
-                    "DELETE FROM {t} WHERE {k} = $1 RETURNING COALESCE({e} > $2, false)"
-                ))
-            } else {
-                s(format!("DELETE FROM {t} WHERE {live}"))
-            },
-            delete_any: s(format!("DELETE FROM {t} WHERE {k} = $1")),
-            exists: s(format!("SELECT 1 FROM {t} WHERE {live}")),
-            delete_expired: s(d.batch_delete(&t, &format!("{e} <= $1"))),
-            batch: batch.max(1),
             migrate: migration(&d, layout, table, &t, &e),
         }
     }
@@ -292,10 +217,6 @@ fn migration(d: &Shape, layout: TableLayout, table: &TableName, t: &str, e: &str
     statements.into_iter().map(sql).collect()
 }
 
-fn key(k: &SessionKey) -> Arg {
-    Arg::Text(k.as_str().to_owned())
-}
-
 fn record(key: SessionKey, found: crate::engine::Found) -> Record {
     let version = fingerprint(&found.data);
     let mut record = Record::new(key, found.data, found.expires_at);
@@ -312,32 +233,12 @@ pub(crate) async fn create<E: Engine>(e: &E, s: &Statements, r: &Record) -> Stor
         key(&r.key),
         Arg::Text(r.data.clone()),
         Arg::Time(r.expires_at),
-        Arg::Time(now),
     ];
     if s.created_at {
         args.push(Arg::Time(r.created_at));
     }
-    let inserted = if s.upsert {
-        e.write(&s.create, args, Want::Rows).await?.rows()
-    } else {
-        // Two autocommit statements rather than a transaction, so concurrent creates of
-        // one key cannot deadlock on gap locks.
-        match e.write(&s.create, args.clone(), Want::Insert).await {
-            Err(StoreError::KeyExists) => {
-                let dead = vec![key(&r.key), Arg::Time(now)];
-                if e.write(&s.delete_dead, dead, Want::Rows).await?.rows() == 0 {
-                    0
-                } else {
-                    e.write(&s.create, args, Want::Insert).await?.rows()
-                }
-            }
-            other => other?.rows(),
-        }
-    };
-    if inserted == 0 {
-        return Err(StoreError::KeyExists);
-    }
-    Ok(())
+    args.push(Arg::Time(now));
+    ops::create(e, &s.common, &r.key, args, now).await
 }
 
 pub(crate) async fn load<E: Engine>(
@@ -393,7 +294,7 @@ pub(crate) async fn update<E: Engine>(e: &E, s: &Statements, r: &Record) -> Stor
             Arg::Time(r.expires_at),
             key(&r.key),
         ];
-        let stored = if s.upsert {
+        let stored = if s.common.upsert {
             tx.run(&s.update, args, Want::Text).await?
         } else {
             tx.run(&s.update, args, Want::Rows).await?;
@@ -419,51 +320,12 @@ pub(crate) async fn delete_at_version<E: Engine>(
     let mut tx = e.begin().await?;
     let result = async {
         lock_at(&mut tx, s, k, version).await?;
-        tx.run(&s.delete_any, vec![key(k)], Want::Rows)
+        tx.run(s.common.delete_any(), vec![key(k)], Want::Rows)
             .await
             .map(drop)
     }
     .await;
     finish(tx, result).await
-}
-
-pub(crate) async fn touch<E: Engine>(
-    e: &E,
-    s: &Statements,
-    k: &SessionKey,
-    expires_at: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let args = vec![Arg::Time(expires_at), key(k), Arg::Time(now())];
-    Ok(e.write(&s.touch, args, Want::Rows).await?.rows() > 0)
-}
-
-pub(crate) async fn delete<E: Engine>(e: &E, s: &Statements, k: &SessionKey) -> StoreResult<bool> {
-    let args = vec![key(k), Arg::Time(now())];
-    if s.upsert {
-        return Ok(e.write(&s.delete, args, Want::Flag).await?.flag() == Some(true));
-    }
-    let live = e.write(&s.delete, args, Want::Rows).await?.rows();
-    e.write(&s.delete_any, vec![key(k)], Want::Rows).await?;
-    Ok(live > 0)
-}
-
-pub(crate) async fn exists<E: Engine>(e: &E, s: &Statements, k: &SessionKey) -> StoreResult<bool> {
-    let args = vec![key(k), Arg::Time(now())];
-    Ok(e.read(&s.exists, args, Want::Present).await?.rows() > 0)
-}
-
-/// Removes expired rows in batches until none is left (a row whose expiry is NULL stays).
-pub(crate) async fn delete_expired<E: Engine>(e: &E, s: &Statements) -> StoreResult<u64> {
-    let now = now();
-    let mut total = 0;
-    loop {
-        let args = vec![Arg::Time(now), Arg::Int(i64::from(s.batch))];
-        let removed = e.write(&s.delete_expired, args, Want::Rows).await?.rows();
-        total += removed;
-        if removed < u64::from(s.batch) {
-            return Ok(total);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -482,18 +344,19 @@ mod tests {
         let pg = Statements::new(Dialect::Postgres, TableLayout::Django, &table, 10);
         let my = Statements::new(Dialect::MySql, TableLayout::Django, &table, 10);
         assert_eq!(
-            pg.touch.sql.as_str(),
+            pg.common.touch().sql.as_str(),
             "UPDATE \"django_session\" SET \"expire_date\" = $1 WHERE \"session_key\" = $2 AND \"expire_date\" > $3"
         );
         assert_eq!(
-            my.touch.sql.as_str(),
+            my.common.touch().sql.as_str(),
             "UPDATE `django_session` SET `expire_date` = ? WHERE `session_key` = ? AND `expire_date` > ?"
         );
         assert!(my
-            .create
+            .common
+            .create()
             .sql
             .as_str()
             .starts_with("INSERT INTO `django_session`"));
-        assert!(!my.create.sql.as_str().contains("ON CONFLICT"));
+        assert!(!my.common.create().sql.as_str().contains("ON CONFLICT"));
     }
 }

@@ -190,6 +190,8 @@ mod interop;
 mod layout;
 #[cfg(feature = "mysql")]
 mod mysql;
+mod native;
+mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -213,8 +215,6 @@ use session_core::{
     async_trait, Capabilities, ExpiredCleanup, Record, SessionKey, SessionStore, StoreResult,
     UserIndex,
 };
-
-use common::Settings;
 
 /// The database engine a [`SqlStore`] runs on.
 ///
@@ -285,7 +285,7 @@ macro_rules! dispatch {
 mod sealed {
     /// Keeps [`SqlPool`](super::SqlPool) implementable only here.
     pub trait Sealed {
-        fn into_backend(self, settings: super::Settings) -> super::Backend;
+        fn into_backend(self) -> super::Backend;
     }
 }
 
@@ -311,8 +311,8 @@ pub trait SqlPool: sealed::Sealed {}
 impl SqlPool for sqlx::PgPool {}
 #[cfg(feature = "postgres")]
 impl sealed::Sealed for sqlx::PgPool {
-    fn into_backend(self, settings: Settings) -> Backend {
-        Backend::Postgres(postgres::PgBackend::new(self, settings))
+    fn into_backend(self) -> Backend {
+        Backend::Postgres(postgres::PgBackend::new(self))
     }
 }
 
@@ -321,9 +321,9 @@ impl sealed::Sealed for sqlx::PgPool {
 impl SqlPool for sqlx::SqlitePool {}
 #[cfg(feature = "sqlite")]
 impl sealed::Sealed for sqlx::SqlitePool {
-    fn into_backend(self, settings: Settings) -> Backend {
+    fn into_backend(self) -> Backend {
         // A caller's pool serves reads and writes; writes pass a one-permit gate.
-        Backend::Sqlite(sqlite::SqliteBackend::from_pool(self, settings))
+        Backend::Sqlite(sqlite::SqliteBackend::from_pool(self))
     }
 }
 
@@ -332,8 +332,8 @@ impl sealed::Sealed for sqlx::SqlitePool {
 impl SqlPool for sqlx::MySqlPool {}
 #[cfg(feature = "mysql")]
 impl sealed::Sealed for sqlx::MySqlPool {
-    fn into_backend(self, settings: Settings) -> Backend {
-        Backend::MySql(mysql::MySqlBackend::new(self, settings))
+    fn into_backend(self) -> Backend {
+        Backend::MySql(mysql::MySqlBackend::new(self))
     }
 }
 
@@ -398,22 +398,69 @@ pub struct SqlStore {
     table: TableName,
     layout: TableLayout,
     guard: std::sync::Arc<health::Guard>,
-    /// The statements of an interop layout (`None` for the native layout, whose
-    /// statements live in the dialect backend).
-    interop: Option<std::sync::Arc<layout::Statements>>,
+    /// The layout's statements on this dialect.
+    statements: std::sync::Arc<Statements>,
     delete_batch_size: u32,
 }
 
+/// A layout's statement set.
+#[derive(Debug)]
+enum Statements {
+    Native(native::Statements),
+    Interop(layout::Statements),
+}
+
+impl Statements {
+    fn new(dialect: Dialect, table: &table::Table, batch: u32) -> Self {
+        match table.layout {
+            TableLayout::Native => {
+                Statements::Native(native::Statements::new(dialect, table, batch))
+            }
+            layout => {
+                Statements::Interop(layout::Statements::new(dialect, layout, &table.name, batch))
+            }
+        }
+    }
+
+    /// The statements every layout shares.
+    fn common(&self) -> &ops::Common {
+        match self {
+            Statements::Native(s) => &s.common,
+            Statements::Interop(s) => &s.common,
+        }
+    }
+
+    fn migrate(&self) -> &[sqlx::SqlStr] {
+        match self {
+            Statements::Native(s) => &s.migrate,
+            Statements::Interop(s) => &s.migrate,
+        }
+    }
+}
+
 /// Runs one operation under the store's bounds: `$native` on the native layout, `$interop`
-/// (with `$s` the layout's statements) on the others, `$b` bound to the dialect backend.
+/// on the others, with `$s` the layout's statements and `$b` the dialect backend.
 macro_rules! op {
-    ($self:ident, $name:literal, $b:ident => $native:expr, $s:ident => $interop:expr) => {
+    ($self:ident, $name:literal, $b:ident, $s:ident => $native:expr, $interop:expr) => {
         $self
             .bounded($name, async {
-                match &$self.interop {
-                    None => dispatch!($self, $b => $native),
-                    Some($s) => dispatch!($self, $b => $interop),
+                match &*$self.statements {
+                    Statements::Native($s) => dispatch!($self, $b => $native),
+                    Statements::Interop($s) => dispatch!($self, $b => $interop),
                 }
+            })
+            .await
+    };
+}
+
+/// Runs one operation every layout shares under the store's bounds, with `$c` the shared
+/// statements and `$b` the dialect backend.
+macro_rules! common_op {
+    ($self:ident, $name:literal, $b:ident, $c:ident => $body:expr) => {
+        $self
+            .bounded($name, async {
+                let $c = $self.statements.common();
+                dispatch!($self, $b => $body)
             })
             .await
     };
@@ -488,12 +535,8 @@ impl SqlStore {
             name: TableName::new(layout.default_table()).unwrap_or_default(),
             layout,
         };
-        let settings = Settings {
-            table: table.clone(),
-            delete_batch_size: DEFAULT_DELETE_BATCH_SIZE,
-        };
         Self::from_backend(
-            pool.into_backend(settings),
+            pool.into_backend(),
             table,
             Some(DEFAULT_OPERATION_TIMEOUT),
             DEFAULT_DELETE_BATCH_SIZE,
@@ -514,45 +557,40 @@ impl SqlStore {
             #[cfg(feature = "mysql")]
             Backend::MySql(b) => Some(health::probe_for(b.pool())),
         };
-        let mut store = Self {
+        let statements = Statements::new(backend.dialect(), &table, delete_batch_size);
+        Self {
             backend: std::sync::Arc::new(backend),
-            table: table.name.clone(),
+            table: table.name,
             layout: table.layout,
             guard: std::sync::Arc::new(health::Guard::new(operation_timeout, probe)),
-            interop: None,
+            statements: std::sync::Arc::new(statements),
             delete_batch_size,
-        };
-        store.interop = store.interop_statements(&table.name);
-        store
-    }
-
-    fn interop_statements(&self, table: &TableName) -> Option<std::sync::Arc<layout::Statements>> {
-        (self.layout != TableLayout::Native).then(|| {
-            std::sync::Arc::new(layout::Statements::new(
-                self.dialect(),
-                self.layout,
-                table,
-                self.delete_batch_size,
-            ))
-        })
+        }
     }
 
     /// The same store (sharing its connections) on another table of the same interop
-    /// layout. Only for interop layouts, whose statements the store holds itself.
+    /// layout.
     pub(crate) fn with_interop_table(mut self, table: TableName) -> Self {
         if self.layout != TableLayout::Native {
-            self.interop = self.interop_statements(&table);
-            self.table = table;
+            let table = table::Table {
+                name: table,
+                layout: self.layout,
+            };
+            self.statements = std::sync::Arc::new(Statements::new(
+                self.dialect(),
+                &table,
+                self.delete_batch_size,
+            ));
+            self.table = table.name;
         }
         self
     }
 
     /// `Unsupported` on a layout without a `user_id` column.
-    fn no_user_column(&self, operation: &'static str) -> StoreResult<()> {
-        if self.layout.has_user_index() {
-            Ok(())
-        } else {
-            Err(session_core::StoreError::Unsupported { operation })
+    fn user_statements(&self, operation: &'static str) -> StoreResult<&native::Statements> {
+        match &*self.statements {
+            Statements::Native(s) => Ok(s),
+            Statements::Interop(_) => Err(session_core::StoreError::Unsupported { operation }),
         }
     }
 
@@ -587,10 +625,8 @@ impl SqlStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         self.guard
             .run("migrate", false, async {
-                match &self.interop {
-                    None => dispatch!(self, b => b.migrate().await),
-                    Some(s) => dispatch!(self, b => b.migrate_with(&s.migrate, &self.table).await),
-                }
+                let statements = self.statements.migrate();
+                dispatch!(self, b => b.migrate_with(statements, &self.table).await)
             })
             .await?;
         tracing::info!(table = %self.table, dialect = ?self.dialect(), "session table ready");
@@ -702,33 +738,34 @@ impl SqlStore {
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn create(&self, record: &Record) -> StoreResult<()> {
-        op!(self, "create", b => b.create(record).await, s => layout::create(b, s, record).await)
+        op!(self, "create", b, s => native::create(b, s, record).await,
+            layout::create(b, s, record).await)
     }
 
     async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
-        op!(self, "load", b => b.load(key).await, s => layout::load(b, s, key).await)
+        op!(self, "load", b, s => native::load(b, s, key).await, layout::load(b, s, key).await)
     }
 
     async fn update(&self, record: &Record) -> StoreResult<u64> {
-        op!(self, "update", b => b.update(record).await, s => layout::update(b, s, record).await)
+        op!(self, "update", b, s => native::update(b, s, record).await,
+            layout::update(b, s, record).await)
     }
 
     async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
-        op!(self, "touch", b => b.touch(key, expires_at).await,
-            s => layout::touch(b, s, key, expires_at).await)
+        common_op!(self, "touch", b, c => ops::touch(b, c, key, expires_at).await)
     }
 
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        op!(self, "delete", b => b.delete(key).await, s => layout::delete(b, s, key).await)
+        common_op!(self, "delete", b, c => ops::delete(b, c, key).await)
     }
 
     async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
-        op!(self, "delete_at_version", b => b.delete_at_version(key, version).await,
-            s => layout::delete_at_version(b, s, key, version).await)
+        op!(self, "delete_at_version", b, s => native::delete_at_version(b, s, key, version).await,
+            layout::delete_at_version(b, s, key, version).await)
     }
 
     async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
-        op!(self, "exists", b => b.exists(key).await, s => layout::exists(b, s, key).await)
+        common_op!(self, "exists", b, c => ops::exists(b, c, key).await)
     }
 
     fn user_index(&self) -> Option<&dyn UserIndex> {
@@ -760,9 +797,9 @@ impl SessionStore for SqlStore {
 #[async_trait]
 impl UserIndex for SqlStore {
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
-        self.no_user_column("list_for_user")?;
+        let s = self.user_statements("list_for_user")?;
         self.bounded("list_for_user", async {
-            dispatch!(self, b => b.list_for_user(user_id).await)
+            dispatch!(self, b => native::list_for_user(b, s, user_id).await)
         })
         .await
     }
@@ -772,9 +809,9 @@ impl UserIndex for SqlStore {
         user_id: &str,
         except: Option<&SessionKey>,
     ) -> StoreResult<u64> {
-        self.no_user_column("delete_for_user")?;
+        let s = self.user_statements("delete_for_user")?;
         self.bounded("delete_for_user", async {
-            dispatch!(self, b => b.delete_for_user(user_id, except).await)
+            dispatch!(self, b => native::delete_for_user(b, s, user_id, except).await)
         })
         .await
     }
@@ -788,10 +825,8 @@ impl ExpiredCleanup for SqlStore {
         let removed = self
             .guard
             .run("delete_expired", false, async {
-                match &self.interop {
-                    None => dispatch!(self, b => b.delete_expired().await),
-                    Some(s) => dispatch!(self, b => layout::delete_expired(b, s).await),
-                }
+                let c = self.statements.common();
+                dispatch!(self, b => ops::delete_expired(b, c).await)
             })
             .await?;
         if removed > 0 {
@@ -830,28 +865,13 @@ impl TableLayout {
         if !enabled {
             return Err(dialect_disabled(dialect));
         }
-        let statements = if self == TableLayout::Native {
-            let native = table::Table {
-                name: table.clone(),
-                layout: self,
-            };
-            match dialect {
-                #[cfg(feature = "sqlite")]
-                Dialect::Sqlite => sqlite::migration(&native),
-                #[cfg(feature = "postgres")]
-                Dialect::Postgres => postgres::migration(&native),
-                #[cfg(feature = "mysql")]
-                Dialect::MySql => mysql::migration(&native),
-                #[allow(unreachable_patterns)]
-                other => return Err(dialect_disabled(other)),
-            }
-        } else {
-            layout::Statements::new(dialect, self, table, 1)
-                .migrate
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect()
+        let table = table::Table {
+            name: table.clone(),
+            layout: self,
         };
-        Ok(join_statements(statements))
+        let statements = Statements::new(dialect, &table, 1);
+        Ok(join_statements(
+            statements.migrate().iter().map(|s| s.as_str().to_owned()),
+        ))
     }
 }

@@ -1,7 +1,6 @@
-//! SQLite: statements and operations.
-//!
-//! Times are stored as `INTEGER` microseconds since the Unix epoch (UTC): exact, compact
-//! and compared as plain integers.
+//! SQLite: what the dialect contributes to [`crate::engine`] (how values bind and times
+//! decode; the native layout stores times as `INTEGER` microseconds since the Unix epoch,
+//! the interop layouts as Django's text), and where statements run.
 //!
 //! Writes go through one writer connection that the store owns (behind a FIFO mutex),
 //! committed in groups (see the `group` module), reads through a pool of readers. In WAL mode readers never block the writer nor each
@@ -23,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::chrono::{DateTime, Utc};
-use session_core::{Record, SessionKey, StoreError, StoreResult};
+use session_core::StoreResult;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{ConnectOptions, SqlStr, Sqlite};
@@ -38,117 +37,8 @@ pub(crate) const WAL_RESET_FRAMES: i64 = 4_096;
 
 mod group;
 
-use crate::common::{now, sql, Settings};
-use crate::engine::{decode as decode_out, run_on, Arg, Out, Want};
-use crate::error::{column, corrupt, map_err, version_from_db, version_to_db};
-use crate::table::Table;
-
-#[derive(Debug)]
-struct Queries {
-    create: SqlStr,
-    load: SqlStr,
-    update: SqlStr,
-    exists: SqlStr,
-    touch: SqlStr,
-    delete: SqlStr,
-    delete_at_version: SqlStr,
-    delete_expired: SqlStr,
-    list_for_user: SqlStr,
-    delete_for_user: SqlStr,
-    delete_for_user_except: SqlStr,
-    migrate: Vec<SqlStr>,
-}
-
-const COLUMNS: &str =
-    "data, expires_at, version, user_id, created_at, last_active_at, user_agent, ip";
-
-/// The statements `migrate` runs for `table`, as text.
-pub(crate) fn migration(table: &Table) -> Vec<String> {
-    let q = Queries::new(table);
-    q.migrate.iter().map(|s| s.as_str().to_owned()).collect()
-}
-
-impl Queries {
-    /// The native statements (the interop layouts have theirs in [`crate::layout`]).
-    fn new(table: &Table) -> Self {
-        Self::native(table)
-    }
-
-    fn native(table: &Table) -> Self {
-        let t = table.quoted('"');
-        Self {
-            // Upsert that only replaces an expired row; a live row leaves 0 changes.
-            create: sql(format!(
-                "INSERT INTO {t} (session_key, {COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 ON CONFLICT (session_key) DO UPDATE SET \
-                 data = excluded.data, expires_at = excluded.expires_at, \
-                 version = excluded.version, user_id = excluded.user_id, \
-                 created_at = excluded.created_at, last_active_at = excluded.last_active_at, \
-                 user_agent = excluded.user_agent, ip = excluded.ip \
-                 WHERE {t}.expires_at <= ?10"
-            )),
-            load: sql(format!(
-                "SELECT {COLUMNS} FROM {t} WHERE session_key = ?1 AND expires_at > ?2"
-            )),
-            update: sql(format!(
-                "UPDATE {t} SET data = ?1, expires_at = ?2, version = version + 1, \
-                 user_id = ?3, last_active_at = ?4, user_agent = ?5, ip = ?6 \
-                 WHERE session_key = ?7 AND version = ?8 AND expires_at > ?9"
-            )),
-            exists: sql(format!(
-                "SELECT 1 FROM {t} WHERE session_key = ?1 AND expires_at > ?2"
-            )),
-            touch: sql(format!(
-                "UPDATE {t} SET expires_at = ?1, last_active_at = ?2 \
-                 WHERE session_key = ?3 AND expires_at > ?2"
-            )),
-            delete: sql(format!(
-                "DELETE FROM {t} WHERE session_key = ?1 RETURNING expires_at > ?2"
-            )),
-            // Compare-and-delete of a live row; a miss is told apart by `exists`.
-            delete_at_version: sql(format!(
-                "DELETE FROM {t} WHERE session_key = ?1 AND version = ?2 AND expires_at > ?3"
-            )),
-            delete_expired: sql(format!(
-                "DELETE FROM {t} WHERE rowid IN \
-                 (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
-            )),
-            list_for_user: sql(format!(
-                "SELECT {COLUMNS}, session_key FROM {t} \
-                 WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at, session_key"
-            )),
-            delete_for_user: sql(format!(
-                "DELETE FROM {t} WHERE user_id = ?1 AND expires_at > ?2"
-            )),
-            delete_for_user_except: sql(format!(
-                "DELETE FROM {t} WHERE user_id = ?1 AND expires_at > ?2 AND session_key <> ?3"
-            )),
-            migrate: vec![
-                sql(format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\
-                     session_key TEXT PRIMARY KEY NOT NULL, \
-                     data TEXT NOT NULL, \
-                     expires_at INTEGER NOT NULL, \
-                     version INTEGER NOT NULL, \
-                     user_id TEXT, \
-                     created_at INTEGER NOT NULL, \
-                     last_active_at INTEGER, \
-                     user_agent TEXT, \
-                     ip TEXT)"
-                )),
-                sql(format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {t} (expires_at)",
-                    table.index("expires_at_idx", '"')
-                )),
-                sql(format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {t} (user_id) WHERE user_id IS NOT NULL",
-                    table.index("user_id_idx", '"')
-                )),
-            ],
-        }
-    }
-}
+use crate::engine::{decode as decode_out, run_on, Arg, Clock, Out, Want};
+use crate::error::{column, corrupt, map_err};
 
 /// Where writes run.
 #[derive(Debug)]
@@ -234,41 +124,10 @@ pub struct SqliteBackend {
     closed: AtomicBool,
     /// Writes waiting for the dedicated writer (group commit).
     queue: group::Queue,
-    settings: Settings,
-    q: Queries,
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
 }
 
 fn from_micros(v: i64, what: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(format!("{what} out of range: {v}")))
-}
-
-fn decode(row: &SqliteRow, key: Option<SessionKey>) -> StoreResult<Record> {
-    let key = match key {
-        Some(key) => key,
-        None => {
-            let raw: String = column(row, 8, "session_key")?;
-            SessionKey::try_from(raw).map_err(|e| corrupt(format!("session_key: {e}")))?
-        }
-    };
-    let last_active_at: Option<i64> = column(row, 5, "last_active_at")?;
-    let mut record = Record::new(
-        key,
-        column(row, 0, "data")?,
-        from_micros(column(row, 1, "expires_at")?, "expires_at")?,
-    );
-    record.version = version_from_db(column(row, 2, "version")?)?;
-    record.user_id = column(row, 3, "user_id")?;
-    record.created_at = from_micros(column(row, 4, "created_at")?, "created_at")?;
-    record.last_active_at = last_active_at
-        .map(|v| from_micros(v, "last_active_at"))
-        .transpose()?;
-    record.user_agent = column(row, 6, "user_agent")?;
-    record.ip = column(row, 7, "ip")?;
-    Ok(record)
 }
 
 impl SqliteBackend {
@@ -279,7 +138,6 @@ impl SqliteBackend {
         writer_options: SqliteConnectOptions,
         read: SqlitePool,
         timeout: Duration,
-        settings: Settings,
     ) -> StoreResult<Self> {
         let writer_options = writer_options.pragma("wal_autocheckpoint", "0");
         let conn = connect(&writer_options, timeout).await?;
@@ -291,7 +149,6 @@ impl SqliteBackend {
             },
             Reader::Pool(read),
             true,
-            settings,
         ))
     }
 
@@ -299,7 +156,6 @@ impl SqliteBackend {
     pub(crate) async fn open_memory(
         options: SqliteConnectOptions,
         timeout: Duration,
-        settings: Settings,
     ) -> StoreResult<Self> {
         let conn = connect(&options, timeout).await?;
         Ok(Self::with(
@@ -310,12 +166,11 @@ impl SqliteBackend {
             },
             Reader::Writer,
             false,
-            settings,
         ))
     }
 
     /// A caller's pool for reads and writes; writes pass a one-permit gate.
-    pub(crate) fn from_pool(pool: SqlitePool, settings: Settings) -> Self {
+    pub(crate) fn from_pool(pool: SqlitePool) -> Self {
         Self::with(
             Writer::Pool {
                 pool: pool.clone(),
@@ -323,12 +178,10 @@ impl SqliteBackend {
             },
             Reader::Pool(pool),
             false,
-            settings,
         )
     }
 
-    fn with(writer: Writer, reader: Reader, checkpoints: bool, settings: Settings) -> Self {
-        let q = Queries::new(&settings.table);
+    fn with(writer: Writer, reader: Reader, checkpoints: bool) -> Self {
         Self {
             writer,
             reader,
@@ -336,8 +189,6 @@ impl SqliteBackend {
             checkpointing: Arc::new(AtomicBool::new(false)),
             closed: AtomicBool::new(false),
             queue: group::Queue::default(),
-            settings,
-            q,
         }
     }
 
@@ -461,11 +312,6 @@ impl SqliteBackend {
         });
     }
 
-    pub(crate) async fn migrate(&self) -> StoreResult<()> {
-        self.migrate_with(&self.q.migrate, &self.settings.table.name)
-            .await
-    }
-
     /// Runs `statements` in one `BEGIN IMMEDIATE` transaction on the writer.
     pub(crate) async fn migrate_with(
         &self,
@@ -475,232 +321,6 @@ impl SqliteBackend {
         let mut conn = self.write_conn().await?;
         let result = try_migrate(conn.get()?, statements).await;
         conn.check(result)
-    }
-
-    pub(crate) async fn create(&self, r: &Record) -> StoreResult<()> {
-        let q = self.q.create.clone();
-        let (key, data, user, agent, ip) = (
-            r.key.as_str().to_owned(),
-            r.data.clone(),
-            r.user_id.clone(),
-            r.user_agent.clone(),
-            r.ip.clone(),
-        );
-        let (expires, version, created, active, now) = (
-            micros(r.expires_at),
-            version_to_db(r.version)?,
-            micros(r.created_at),
-            r.last_active_at.map(micros),
-            micros(now()),
-        );
-        let build: group::Build = Box::new(move || {
-            sqlx::query(q.clone())
-                .bind(key.clone())
-                .bind(data.clone())
-                .bind(expires)
-                .bind(version)
-                .bind(user.clone())
-                .bind(created)
-                .bind(active)
-                .bind(agent.clone())
-                .bind(ip.clone())
-                .bind(now)
-        });
-        let affected = self.submit(build, group::Shape::Execute).await?.rows();
-        if affected == 0 {
-            return Err(StoreError::KeyExists);
-        }
-        self.wrote();
-        Ok(())
-    }
-
-    pub(crate) async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
-        let query = sqlx::query(self.q.load.clone())
-            .bind(key.as_str())
-            .bind(micros(now()));
-        let row = {
-            let mut conn = self.read_conn().await?;
-            let result = query.fetch_optional(conn.get()?).await;
-            conn.check(result)?
-        };
-        row.map(|row| decode(&row, Some(key.clone()))).transpose()
-    }
-
-    pub(crate) async fn update(&self, r: &Record) -> StoreResult<u64> {
-        let now = now();
-        let q = self.q.update.clone();
-        let (key, data, user, agent, ip) = (
-            r.key.as_str().to_owned(),
-            r.data.clone(),
-            r.user_id.clone(),
-            r.user_agent.clone(),
-            r.ip.clone(),
-        );
-        let (expires, active, version, at) = (
-            micros(r.expires_at),
-            r.last_active_at.map(micros),
-            version_to_db(r.version)?,
-            micros(now),
-        );
-        let build: group::Build = Box::new(move || {
-            sqlx::query(q.clone())
-                .bind(data.clone())
-                .bind(expires)
-                .bind(user.clone())
-                .bind(active)
-                .bind(agent.clone())
-                .bind(ip.clone())
-                .bind(key.clone())
-                .bind(version)
-                .bind(at)
-        });
-        let affected = self.submit(build, group::Shape::Execute).await?.rows();
-        if affected == 1 {
-            self.wrote();
-            return Ok(r.version + 1);
-        }
-        if self.exists_at(&r.key, now).await? {
-            Err(StoreError::Conflict)
-        } else {
-            Err(StoreError::NotFound)
-        }
-    }
-
-    async fn exists_at(&self, key: &SessionKey, now: DateTime<Utc>) -> StoreResult<bool> {
-        let query = sqlx::query(self.q.exists.clone())
-            .bind(key.as_str())
-            .bind(micros(now));
-        let mut conn = self.read_conn().await?;
-        let result = query.fetch_optional(conn.get()?).await;
-        Ok(conn.check(result)?.is_some())
-    }
-
-    pub(crate) async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
-        self.exists_at(key, now()).await
-    }
-
-    pub(crate) async fn touch(
-        &self,
-        key: &SessionKey,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let q = self.q.touch.clone();
-        let (key, expires, at) = (key.as_str().to_owned(), micros(expires_at), micros(now()));
-        let build: group::Build = Box::new(move || {
-            sqlx::query(q.clone())
-                .bind(expires)
-                .bind(at)
-                .bind(key.clone())
-        });
-        let affected = self.submit(build, group::Shape::Execute).await?.rows();
-        if affected > 0 {
-            self.wrote();
-        }
-        Ok(affected > 0)
-    }
-
-    pub(crate) async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        let q = self.q.delete.clone();
-        let (key, at) = (key.as_str().to_owned(), micros(now()));
-        let build: group::Build =
-            Box::new(move || sqlx::query(q.clone()).bind(key.clone()).bind(at));
-        let was_live = self
-            .submit(build, group::Shape::ReturningBool)
-            .await?
-            .returned();
-        if was_live.is_some() {
-            self.wrote();
-        }
-        Ok(was_live.unwrap_or(false))
-    }
-
-    pub(crate) async fn delete_at_version(
-        &self,
-        key: &SessionKey,
-        version: u64,
-    ) -> StoreResult<()> {
-        let now = now();
-        let q = self.q.delete_at_version.clone();
-        let (owned, version_db, at) = (
-            key.as_str().to_owned(),
-            version_to_db(version)?,
-            micros(now),
-        );
-        let build: group::Build = Box::new(move || {
-            sqlx::query(q.clone())
-                .bind(owned.clone())
-                .bind(version_db)
-                .bind(at)
-        });
-        let affected = self.submit(build, group::Shape::Execute).await?.rows();
-        if affected > 0 {
-            self.wrote();
-            return Ok(());
-        }
-        // Missed: tell a vanished row from a moved version.
-        Err(crate::error::stale(self.exists_at(key, now).await?))
-    }
-
-    pub(crate) async fn delete_expired(&self) -> StoreResult<u64> {
-        let now = micros(now());
-        let batch = u64::from(self.settings.delete_batch_size);
-        let mut total = 0u64;
-        loop {
-            // One batch per turn on the writer: queued writes run in between.
-            let removed = {
-                let query = sqlx::query(self.q.delete_expired.clone())
-                    .bind(now)
-                    .bind(i64::from(self.settings.delete_batch_size));
-                let mut conn = self.write_conn().await?;
-                let result = query.execute(conn.get()?).await;
-                conn.check(result)?.rows_affected()
-            };
-            total += removed;
-            if removed > 0 {
-                self.wrote();
-            }
-            if removed < batch {
-                break;
-            }
-        }
-        Ok(total)
-    }
-
-    pub(crate) async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
-        let query = sqlx::query(self.q.list_for_user.clone())
-            .bind(user_id)
-            .bind(micros(now()));
-        let rows = {
-            let mut conn = self.read_conn().await?;
-            let result = query.fetch_all(conn.get()?).await;
-            conn.check(result)?
-        };
-        rows.iter().map(|row| decode(row, None)).collect()
-    }
-
-    pub(crate) async fn delete_for_user(
-        &self,
-        user_id: &str,
-        except: Option<&SessionKey>,
-    ) -> StoreResult<u64> {
-        let query = match except {
-            None => sqlx::query(self.q.delete_for_user.clone())
-                .bind(user_id)
-                .bind(micros(now())),
-            Some(keep) => sqlx::query(self.q.delete_for_user_except.clone())
-                .bind(user_id)
-                .bind(micros(now()))
-                .bind(keep.as_str()),
-        };
-        let removed = {
-            let mut conn = self.write_conn().await?;
-            let result = query.execute(conn.get()?).await;
-            conn.check(result)?.rows_affected()
-        };
-        if removed > 0 {
-            self.wrote();
-        }
-        Ok(removed)
     }
 }
 
@@ -793,21 +413,38 @@ pub(crate) fn parse_django_time(s: &str) -> StoreResult<DateTime<Utc>> {
     )))
 }
 
-/// Binds a layout's value (times as Django's text).
-fn bind(query: group::Statement, arg: &Arg) -> group::Statement {
-    match arg {
-        Arg::Text(s) => query.bind(s.clone()),
-        Arg::Time(t) => query.bind(django_time(*t)),
-        Arg::Int(n) => query.bind(*n),
+/// Binds a layout's value: times as integer microseconds (native layout) or as Django's
+/// text (interop layouts).
+fn bind(query: group::Statement, arg: Arg, clock: Clock) -> group::Statement {
+    match (arg, clock) {
+        (Arg::Text(s), _) => query.bind(s),
+        (Arg::OptText(s), _) => query.bind(s),
+        (Arg::Time(t), Clock::Native) => query.bind(t.timestamp_micros()),
+        (Arg::Time(t), Clock::Interop) => query.bind(django_time(t)),
+        (Arg::OptTime(t), Clock::Native) => query.bind(t.map(|t| t.timestamp_micros())),
+        (Arg::OptTime(t), Clock::Interop) => query.bind(t.map(django_time)),
+        (Arg::Int(n), _) => query.bind(n),
     }
 }
 
-fn time(row: &SqliteRow, index: usize, name: &str) -> StoreResult<DateTime<Utc>> {
-    parse_django_time(&column::<_, String>(row, index, name)?)
+fn time(
+    row: &SqliteRow,
+    index: usize,
+    name: &str,
+    clock: Clock,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    match clock {
+        Clock::Native => column::<_, Option<i64>>(row, index, name)?
+            .map(|v| from_micros(v, name))
+            .transpose(),
+        Clock::Interop => column::<_, Option<String>>(row, index, name)?
+            .map(|s| parse_django_time(&s))
+            .transpose(),
+    }
 }
 
-/// The interop layouts on SQLite: reads on the readers, writes through the group-commit
-/// queue of the single writer, compare-and-swap transactions on the writer itself.
+/// Every layout on SQLite: reads on the readers, writes through the group-commit queue of
+/// the single writer, compare-and-swap transactions on the writer itself.
 impl crate::engine::Engine for SqliteBackend {
     type Tx<'a> = SqliteTx<'a>;
 
@@ -818,8 +455,8 @@ impl crate::engine::Engine for SqliteBackend {
         want: Want,
     ) -> StoreResult<Out> {
         let mut conn = self.read_conn().await?;
-        let result = run_on!(conn.get()?, stmt, &args, want, bind);
-        decode_out(conn.check(result)?, want, time)
+        let result = run_on!(conn.get()?, stmt, args, want, bind);
+        decode_out(conn.check(result)?, want, stmt.clock, time)
     }
 
     async fn write(
@@ -828,12 +465,10 @@ impl crate::engine::Engine for SqliteBackend {
         args: Vec<Arg>,
         want: Want,
     ) -> StoreResult<Out> {
-        let sql = stmt.sql.clone();
-        // SQLite placeholders are numbered: the arguments bind in their own order.
-        let build: group::Build = Box::new(move || {
-            args.iter()
-                .fold(sqlx::query(sql.clone()), |query, arg| bind(query, arg))
-        });
+        let stmt = stmt.clone();
+        // Built again if the batch has to be replayed one statement at a time.
+        let build: group::Build =
+            Box::new(move || stmt.bind_all(sqlx::query(stmt.sql.clone()), args.clone(), bind));
         let flag = want == Want::Flag;
         let shape = if flag {
             group::Shape::ReturningBool
@@ -887,8 +522,8 @@ impl crate::engine::Tx for SqliteTx<'_> {
         args: Vec<Arg>,
         want: Want,
     ) -> StoreResult<Out> {
-        let result = run_on!(self.conn.get()?, stmt, &args, want, bind);
-        decode_out(self.conn.check(result)?, want, time)
+        let result = run_on!(self.conn.get()?, stmt, args, want, bind);
+        decode_out(self.conn.check(result)?, want, stmt.clock, time)
     }
 
     async fn commit(mut self) -> StoreResult<()> {
