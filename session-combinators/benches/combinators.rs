@@ -1,6 +1,6 @@
 //! The cost of the combinators, each against what it wraps, in one run:
 //!
-//! - `load`: `CachedStore` (memory front over SQLite, every load a front hit) against the
+//! - `load`: `CachedStore` (a `LocalFront`, and a memory store as front, over SQLite, every load a front hit) against the
 //!   memory store alone (goal: ≥ 0.9x its throughput);
 //! - `update`: `CachedStore` against SQLite alone (goal: ≥ 0.9x);
 //! - `hashed_load` / `hashed_update`: `HashedKeys` over the memory store against the memory
@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use session_combinators::{CachedStore, HashedKeys};
+use session_combinators::{CachedStore, HashedKeys, LocalFront};
 use session_core::chrono::{TimeDelta, Utc};
 use session_core::{Record, SessionKey, SessionStore};
 use session_memory::MemoryStore;
@@ -115,12 +115,14 @@ const SECRET: &[u8] = b"benchmark secret, at least 32 bytes long";
 
 fn combinators(c: &mut Criterion) {
     let rt = runtime();
-    let (durable_a, durable_b, durable_c, durable_d) = rt.block_on(async {
+    let (durable_a, durable_b, durable_c, durable_d, durable_e, durable_f) = rt.block_on(async {
         (
             sqlite("bench_load").await,
             sqlite("bench_update_alone").await,
             sqlite("bench_update_cached").await,
             sqlite("bench_load_alone").await,
+            sqlite("bench_load_local").await,
+            sqlite("bench_update_local").await,
         )
     });
     drop(rt);
@@ -133,6 +135,10 @@ fn combinators(c: &mut Criterion) {
                 "cached_memory_over_sqlite",
                 Arc::new(CachedStore::per_process(MemoryStore::new(), durable_a)),
             ),
+            (
+                "cached_local_over_sqlite",
+                Arc::new(CachedStore::per_process(LocalFront::new(), durable_e)),
+            ),
             ("sqlite_alone", Arc::new(durable_d)),
         ],
     );
@@ -144,6 +150,10 @@ fn combinators(c: &mut Criterion) {
             (
                 "cached_memory_over_sqlite",
                 Arc::new(CachedStore::per_process(MemoryStore::new(), durable_c)),
+            ),
+            (
+                "cached_local_over_sqlite",
+                Arc::new(CachedStore::per_process(LocalFront::new(), durable_f)),
             ),
         ],
     );

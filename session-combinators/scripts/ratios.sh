@@ -9,7 +9,9 @@ ratio() { # group, baseline, candidate: throughput of candidate relative to base
     python3 -c 'import sys; b,c=float(sys.argv[1]),float(sys.argv[2]); print(f"{sys.argv[3]:14} {sys.argv[4]:>26} {b/1000:9.2f} us  {sys.argv[5]:>26} {c/1000:9.2f} us  throughput ratio {b/c:.2f}x")' "$b" "$c" "$1" "$2" "$3"
 }
 ratio load memory_alone cached_memory_over_sqlite
+ratio load memory_alone cached_local_over_sqlite
 ratio load sqlite_alone cached_memory_over_sqlite
 ratio update sqlite_alone cached_memory_over_sqlite
+ratio update sqlite_alone cached_local_over_sqlite
 ratio hashed_load memory_alone hashed_over_memory
 ratio hashed_update memory_alone hashed_over_memory

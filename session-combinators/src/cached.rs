@@ -9,7 +9,7 @@ use session_core::{
     StoreResult, UserIndex,
 };
 
-use crate::entry::{self, Front, LEASE};
+use crate::front::{front_expiry, FrontStore, Read};
 
 /// How long a per-process front may serve an entry after filling it: 5 seconds.
 pub const DEFAULT_PER_PROCESS_TTL: Duration = Duration::from_secs(5);
@@ -142,7 +142,7 @@ fn delta(ttl: Duration) -> TimeDelta {
     TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX)
 }
 
-impl<F: SessionStore, D: SessionStore> CachedStore<F, D> {
+impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     /// A cache whose front is shared by every process writing `durable` (a Redis store),
     /// with front TTL [`DEFAULT_SHARED_TTL`]. See [`Arrangement::Shared`].
     ///
@@ -274,17 +274,9 @@ impl<F: SessionStore, D: SessionStore> CachedStore<F, D> {
         tracing::warn!(operation, key = %key, %err, "session cache front failed; using the durable store");
     }
 
-    /// When a front entry for `record`, filled at `filled`, must stop being served.
-    fn front_expiry(&self, record: &Record, filled: DateTime<Utc>) -> DateTime<Utc> {
-        let bound = filled
-            .checked_add_signed(self.ttl)
-            .unwrap_or(record.expires_at);
-        bound.min(record.expires_at)
-    }
-
     /// Removes whatever the front holds for `key` (entry or lease).
     async fn invalidate(&self, key: &SessionKey) {
-        if let Err(err) = self.front.delete(key).await {
+        if let Err(err) = self.front.front_remove(key).await {
             self.failed("invalidate", key, &err);
         }
     }
@@ -333,12 +325,14 @@ impl<F: SessionStore, D: SessionStore> CachedStore<F, D> {
                 return None;
             }
         };
-        let lease = Record::new(key.clone(), LEASE.to_owned(), Utc::now() + LEASE_TTL)
-            .with_version(version);
-        match self.front.create(&lease).await {
-            Ok(()) => Some(version),
+        match self
+            .front
+            .front_lease(key, version, Utc::now() + LEASE_TTL)
+            .await
+        {
+            Ok(true) => Some(version),
             // Someone else's lease (or an entry that appeared meanwhile): read, do not fill.
-            Err(StoreError::KeyExists) => None,
+            Ok(false) => None,
             Err(err) => {
                 self.failed("lease", key, &err);
                 None
@@ -347,92 +341,65 @@ impl<F: SessionStore, D: SessionStore> CachedStore<F, D> {
     }
 
     async fn drop_lease(&self, key: &SessionKey, version: u64) {
-        match self.front.delete_at_version(key, version).await {
-            Ok(()) | Err(StoreError::NotFound | StoreError::Conflict) => {}
-            Err(err) => self.failed("drop lease", key, &err),
+        if let Err(err) = self.front.front_drop_lease(key, version).await {
+            self.failed("drop lease", key, &err);
         }
     }
 
-    /// Replaces this reader's lease with the record; fails quietly if a writer or deleter
+    /// Replaces this reader's lease with the record; does nothing if a writer or deleter
     /// removed the lease meanwhile.
     async fn fill(&self, record: &Record, lease_version: u64) {
         let now = Utc::now();
-        let expires = self.front_expiry(record, now);
+        let expires = front_expiry(self.ttl, record, now);
         if expires <= now {
             self.drop_lease(&record.key, lease_version).await;
             return;
         }
-        let entry = Record::new(record.key.clone(), entry::encode(record, now), expires)
-            .with_version(lease_version);
-        match self.front.update(&entry).await {
-            Ok(_) | Err(StoreError::NotFound | StoreError::Conflict) => {}
-            Err(err) => self.failed("fill", &record.key, &err),
+        if let Err(err) = self
+            .front
+            .front_fill(record, lease_version, now, expires)
+            .await
+        {
+            self.failed("fill", &record.key, &err);
         }
     }
 
     /// After a durable write: rewrites the front entry with `write(previous)` if it holds
     /// the record at `expected` version, and otherwise removes whatever is there.
-    async fn refresh(
-        &self,
-        key: &SessionKey,
-        expected: Option<u64>,
-        write: impl FnOnce(Record, DateTime<Utc>) -> (Record, DateTime<Utc>),
-    ) {
-        let stored = match self.front.load(key).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return,
-            Err(err) => {
-                self.failed("refresh", key, &err);
-                return self.invalidate(key).await;
-            }
-        };
-        let front_version = stored.version;
-        let Front::Entry(previous, filled) = entry::decode(stored) else {
-            return self.invalidate(key).await;
-        };
-        if expected.is_some_and(|v| v != previous.version) {
-            return self.invalidate(key).await;
-        }
-        let (next, filled) = write(previous, filled);
-        let now = Utc::now();
-        let expires = self.front_expiry(&next, filled);
-        if expires <= now {
-            return self.invalidate(key).await;
-        }
-        let replacement = Record::new(key.clone(), entry::encode(&next, filled), expires)
-            .with_version(front_version);
-        match self.front.update(&replacement).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound | StoreError::Conflict) => self.invalidate(key).await,
-            Err(err) => {
-                self.failed("refresh", key, &err);
-                self.invalidate(key).await;
-            }
+    async fn refresh<W>(&self, key: &SessionKey, expected: Option<u64>, write: W)
+    where
+        W: FnOnce(Record, DateTime<Utc>) -> (Record, DateTime<Utc>) + Send,
+    {
+        if let Err(err) = self
+            .front
+            .front_refresh(key, expected, self.ttl, write)
+            .await
+        {
+            self.failed("refresh", key, &err);
+            self.invalidate(key).await;
         }
     }
 }
 
 #[async_trait]
-impl<F: SessionStore, D: SessionStore> SessionStore for CachedStore<F, D> {
+impl<F: FrontStore + 'static, D: SessionStore> SessionStore for CachedStore<F, D> {
     async fn create(&self, record: &Record) -> StoreResult<()> {
         // The first read fills the front (under a lease), so a create needs no front call.
         self.durable.create(record).await
     }
 
     async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
-        let take_lease = match self.front.load(key).await {
-            Ok(Some(stored)) => match entry::decode(stored) {
-                // The front returns live entries only, and an entry's front expiry is never
-                // past the record's: a hit is live without looking at the clock.
-                Front::Entry(record, _) => return Ok(Some(record)),
-                // Not ours or damaged: drop it and read through.
-                Front::Unknown => {
-                    self.invalidate(key).await;
-                    true
-                }
-                Front::Lease => false,
-            },
-            Ok(None) => true,
+        let take_lease = match self.front.front_get(key).await {
+            // The front returns live entries only, and an entry's front expiry is never
+            // past the record's: a hit is live without looking at the clock.
+            Ok(Read::Entry(record)) => return Ok(Some(record)),
+            // Not ours or damaged: drop it and read through.
+            Ok(Read::Unknown) => {
+                self.invalidate(key).await;
+                true
+            }
+            Ok(Read::Lease) => false,
+            Ok(Read::Missing) => true,
             Err(err) => {
                 self.failed("load", key, &err);
                 false
@@ -498,13 +465,9 @@ impl<F: SessionStore, D: SessionStore> SessionStore for CachedStore<F, D> {
     }
 
     async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
-        match self.front.load(key).await {
-            Ok(Some(stored)) => {
-                if let Front::Entry(..) = entry::decode(stored) {
-                    return Ok(true);
-                }
-            }
-            Ok(None) => {}
+        match self.front.front_get(key).await {
+            Ok(Read::Entry(_)) => return Ok(true),
+            Ok(_) => {}
             Err(err) => self.failed("exists", key, &err),
         }
         self.durable.exists(key).await
@@ -528,7 +491,7 @@ impl<F: SessionStore, D: SessionStore> SessionStore for CachedStore<F, D> {
 }
 
 #[async_trait]
-impl<F: SessionStore, D: SessionStore> UserIndex for CachedStore<F, D> {
+impl<F: FrontStore + 'static, D: SessionStore> UserIndex for CachedStore<F, D> {
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         self.index()?.list_for_user(user_id).await
     }
@@ -571,7 +534,7 @@ impl<F: SessionStore, D: SessionStore> UserIndex for CachedStore<F, D> {
     }
 }
 
-impl<F: SessionStore, D: SessionStore> CachedStore<F, D> {
+impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     fn index(&self) -> StoreResult<&dyn UserIndex> {
         self.durable.user_index().ok_or(StoreError::Unsupported {
             operation: "list_for_user",

@@ -33,7 +33,11 @@
 
 mod cached;
 mod entry;
+mod front;
 mod hashed;
 
 pub use cached::{Arrangement, CachedStore, DEFAULT_PER_PROCESS_TTL, DEFAULT_SHARED_TTL};
+#[doc(hidden)]
+pub use front::Read;
+pub use front::{FrontStore, LocalFront};
 pub use hashed::{HashedKeys, MIN_SECRET_LEN};

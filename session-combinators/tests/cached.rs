@@ -24,6 +24,16 @@ mod per_process_memory_over_sqlite {
     session_conformance::store_suite!(make_store);
 }
 
+mod per_process_local_front_over_sqlite {
+    async fn make_store() -> impl session_core::SessionStore {
+        session_combinators::CachedStore::per_process(
+            session_combinators::LocalFront::new(),
+            super::common::sqlite("clf").await,
+        )
+    }
+    session_conformance::store_suite!(make_store);
+}
+
 mod shared_memory_over_sqlite {
     async fn make_store() -> impl session_core::SessionStore {
         session_combinators::CachedStore::shared(
