@@ -63,6 +63,26 @@ pub trait Codec: Send + Sync + 'static {
     fn encode(&self, map: &SessionMap) -> Result<String, CodecError>;
     /// Decodes a record's data. Must reject, never panic on, foreign or corrupt input.
     fn decode(&self, data: &str) -> Result<SessionMap, CodecError>;
+
+    /// The JSON object text inside `data`, for a codec that stores the map as plain JSON
+    /// behind a prefix at most (`data` ends with the returned text, and `encode` writes that
+    /// same prefix then the map as JSON), or `None` (the default) for any other format. When it
+    /// answers, a session reads single values straight from that text instead of
+    /// [`decode`](Self::decode)-ing the whole map on every load; the text must then be
+    /// what `decode` would parse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::{Codec, JsonCodec};
+    ///
+    /// assert_eq!(JsonCodec.json_object("j1:{\"a\":1}"), Some("{\"a\":1}"));
+    /// assert_eq!(JsonCodec.json_object("x:{}"), None);
+    /// ```
+    fn json_object<'a>(&self, data: &'a str) -> Option<&'a str> {
+        let _ = data;
+        None
+    }
 }
 
 /// The default codec: compact JSON behind a format tag (`j1:`), so the format can evolve
@@ -94,6 +114,10 @@ impl Codec for JsonCodec {
         // serde_json writes valid UTF-8; a failure here would be a serde_json bug, which we
         // still report instead of panicking.
         String::from_utf8(out).map_err(|_| CodecError::Malformed("encoder produced invalid UTF-8"))
+    }
+
+    fn json_object<'a>(&self, data: &'a str) -> Option<&'a str> {
+        data.strip_prefix(Self::TAG)
     }
 
     fn decode(&self, data: &str) -> Result<SessionMap, CodecError> {

@@ -430,8 +430,8 @@ impl Session {
         let flush = match &state.body.user_id {
             Some(current) if *current != user_id => true,
             Some(_) => hash.as_deref().is_some_and(|new| {
-                let stored = state.body.data.get(AUTH_HASH_KEY).and_then(Value::as_str);
-                !same_hash(stored.unwrap_or(""), new)
+                let stored = state.body.data.get(AUTH_HASH_KEY);
+                !same_hash(stored.as_deref().and_then(Value::as_str).unwrap_or(""), new)
             }),
             None => false,
         };
@@ -449,7 +449,7 @@ impl Session {
             None => {
                 // A login without a hash leaves no stale hash behind.
                 for key in [AUTH_HASH_KEY, AUTH_USER_KEY] {
-                    if state.body.data.shift_remove(key).is_some() {
+                    if state.body.data.map_mut().shift_remove(key).is_some() {
                         state.body.changes.remove(key);
                     }
                 }
@@ -460,7 +460,7 @@ impl Session {
 
     fn set_locked(&self, state: &mut State, key: &str, value: Value) {
         state.body.changes.set(key, value.clone());
-        state.body.data.insert(key.to_owned(), value);
+        state.body.data.insert(key, value);
         state.mark_dirty();
         self.mark_modified();
     }
@@ -469,15 +469,16 @@ impl Session {
     /// and a source is configured, compares it with the user's current hash and flushes
     /// the session on a mismatch. Sessions without a hash cost nothing.
     pub(super) async fn verify_auth_hash(&self, state: &mut State) -> Result<()> {
-        let Some(stored) = state.body.data.get(AUTH_HASH_KEY) else {
-            return Ok(());
+        let stored = match state.body.data.get(AUTH_HASH_KEY) {
+            None => return Ok(()),
+            Some(stored) => stored.as_str().map(str::to_owned),
         };
         let Some(source) = self.inner.config.auth_hash_source.clone() else {
             return Ok(());
         };
-        let stored = stored.as_str().map(str::to_owned);
         let user = state.body.user_id.clone().or_else(|| {
             (state.body.data.get(AUTH_USER_KEY))
+                .as_deref()
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         });

@@ -8,6 +8,7 @@
 
 mod auth;
 mod changes;
+mod data;
 mod hot;
 
 pub use self::auth::{
@@ -15,6 +16,7 @@ pub use self::auth::{
     AUTH_HASH_KEY, AUTH_USER_KEY,
 };
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 
 use self::changes::{typed_step, ChangeLog};
+use self::data::{Data, Indexed};
 use self::hot::WriteTurn;
 use crate::codec::SessionMap;
 use crate::config::{Expiry, EXPIRY_KEY};
@@ -115,7 +118,7 @@ struct Stored {
 /// The loaded session: data, its parsed expiry, user and the request's change log.
 #[derive(Debug, Default)]
 struct Body {
-    data: SessionMap,
+    data: Data,
     /// `_session_expiry`, parsed once whenever `data` changes under that key.
     expiry: Expiry,
     user_id: Option<String>,
@@ -135,7 +138,7 @@ impl Body {
 
     fn reparse_expiry(&mut self, changed_key: Option<&str>) {
         if changed_key.is_none_or(|k| k == EXPIRY_KEY) {
-            self.expiry = Expiry::from_map(&self.data);
+            self.expiry = self.data.expiry();
         }
     }
 }
@@ -486,15 +489,28 @@ impl Session {
     /// Rebases the body on a fresher record and replays this request's changes on it.
     fn rebase(&self, body: &mut Body, fresh: &Record) -> Result<()> {
         self.take_record(body, fresh);
-        let mut data = std::mem::take(&mut body.data);
+        let mut data = std::mem::take(body.data.map_mut());
         body.changes.replay(&mut data, &mut body.user_id)?;
-        body.data = data;
+        body.data = Data::from_map(data);
         body.reparse_expiry(None);
         Ok(())
     }
 
-    fn decode(&self, record: &Record) -> SessionMap {
-        match self.inner.config.codec.decode(&record.data) {
+    fn decode(&self, record: &Record) -> Data {
+        let codec = &self.inner.config.codec;
+        // Plain JSON: index it (one validating pass, no values built); single reads then
+        // deserialize straight from the text, and the map is built only on a change.
+        let data = record.data.as_str();
+        if let Some(json) = codec.json_object(data) {
+            // The JSON must be the end of the data, behind the codec's prefix.
+            let prefix = data
+                .strip_suffix(json)
+                .filter(|p| p.len() + json.len() == data.len());
+            if let Some(indexed) = prefix.and_then(|p| Indexed::parse(p, json)) {
+                return Data::from_indexed(indexed);
+            }
+        }
+        Data::from_map(match codec.decode(&record.data) {
             Ok(map) => map,
             Err(err) if err.is_suspicious() => {
                 tracing::warn!(key = %record.key, %err, "session data corrupted (suspicious); using an empty session");
@@ -504,7 +520,7 @@ impl Session {
                 tracing::warn!(key = %record.key, %err, "session data could not be decoded; using an empty session");
                 SessionMap::new()
             }
-        }
+        })
     }
 
     /// Loads the session now, if it was not loaded yet. Reads do this by themselves; an
@@ -547,15 +563,13 @@ impl Session {
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let state = self.loaded().await?;
-        // Deserialize from the map in place: no clone of the value.
-        match state.body.data.get(key) {
+        // Deserialize from the stored text (or the map) in place: no clone of the value.
+        match state.body.data.get_as::<T>(key) {
             None => Ok(None),
-            Some(value) => T::deserialize(value)
-                .map(Some)
-                .map_err(|source| Error::Value {
-                    key: key.to_owned(),
-                    source,
-                }),
+            Some(value) => value.map(Some).map_err(|source| Error::Value {
+                key: key.to_owned(),
+                source,
+            }),
         }
     }
 
@@ -574,7 +588,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>> {
-        Ok(self.loaded().await?.body.data.get(key).cloned())
+        Ok(self.loaded().await?.body.data.get(key).map(Cow::into_owned))
     }
 
     /// Whether `key` is present.
@@ -609,7 +623,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn data(&self) -> Result<SessionMap> {
-        Ok(self.loaded().await?.body.data.clone())
+        Ok(self.loaded().await?.body.data.to_map())
     }
 
     /// Stores `value` (serialized to JSON) under `key`. Last writer wins: when two requests
@@ -658,7 +672,7 @@ impl Session {
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<()> {
         let mut state = self.loaded().await?;
         state.body.changes.set(key, value.clone());
-        state.body.data.insert(key.to_owned(), value);
+        state.body.data.insert(key, value);
         state.body.reparse_expiry(Some(key));
         state.mark_dirty();
         self.mark_modified();
@@ -707,13 +721,13 @@ impl Session {
     {
         let step = typed_step(key, f);
         let mut state = self.loaded().await?;
-        let new = step(state.body.data.get(key))?;
+        let new = step(state.body.data.get(key).as_deref())?;
         let typed = T::deserialize(&new).map_err(|source| Error::Value {
             key: key.to_owned(),
             source,
         })?;
         state.body.changes.update(key, step);
-        state.body.data.insert(key.to_owned(), new);
+        state.body.data.insert(key, new);
         state.body.reparse_expiry(Some(key));
         state.mark_dirty();
         self.mark_modified();
@@ -765,7 +779,7 @@ impl Session {
     /// ```
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>> {
         let mut state = self.loaded().await?;
-        let old = state.body.data.shift_remove(key);
+        let old = state.body.data.map_mut().shift_remove(key);
         if old.is_some() {
             state.body.changes.remove(key);
             state.body.reparse_expiry(Some(key));
@@ -798,7 +812,7 @@ impl Session {
     pub async fn clear(&self) -> Result<()> {
         let mut state = self.loaded().await?;
         state.body.changes.clear();
-        state.body.data.clear();
+        state.body.data = Data::default();
         state.body.reparse_expiry(None);
         state.mark_dirty();
         self.mark_modified();
@@ -1193,8 +1207,12 @@ impl Session {
         }
     }
 
-    fn encode(&self, data: &SessionMap) -> Result<String> {
-        let encoded = self.inner.config.codec.encode(data)?;
+    fn encode(&self, data: &Data) -> Result<String> {
+        let encoded = match data.spliced_json() {
+            // Still as loaded (plus inserts): splice, no stored value parsed or encoded again.
+            Some(json) => json.map_err(crate::CodecError::from)?,
+            None => self.inner.config.codec.encode(&data.as_map())?,
+        };
         if encoded.len() > self.inner.config.max_data_len {
             return Err(Error::TooLarge {
                 len: encoded.len(),
