@@ -61,7 +61,14 @@ impl Expiry {
                 Some(_) => Self::At(DateTime::<Utc>::MIN_UTC),
                 None => Self::Default,
             },
-            Some(Value::String(s)) => parse_iso(s).map_or(Self::Default, Self::At),
+            // Microseconds, as stored (`to_value`) and as Python keeps them: a value read
+            // back after a save is the same `Expiry`.
+            Some(Value::String(s)) => parse_iso(s)
+                .map(|at| {
+                    at.with_nanosecond(at.nanosecond() / 1000 * 1000)
+                        .unwrap_or(at)
+                })
+                .map_or(Self::Default, Self::At),
             Some(_) => Self::Default,
         }
     }

@@ -241,7 +241,7 @@ pub use session_redis::{self as redis, RedisStore, RedisStoreBuilder};
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 #[doc(no_inline)]
 pub use session_combinators::{
-    Arrangement, CachedStore, DEFAULT_PER_PROCESS_TTL, DEFAULT_SHARED_TTL,
+    Arrangement, CachedStore, FrontStore, LocalFront, DEFAULT_PER_PROCESS_TTL, DEFAULT_SHARED_TTL,
 };
 
 /// Session keys hashed at rest: see [`HashedKeys`] (device identifiers, not for the
