@@ -361,12 +361,27 @@ async fn checkpoint(
     }
 }
 
-/// Opens a connection, bounded by `timeout`.
+/// Opens a connection, bounded by `timeout`. Opening a file that another connection is
+/// creating or switching to WAL at the same moment can answer "database is locked" without
+/// waiting on the busy timeout (the journal-mode switch does not call the busy handler), so
+/// a busy or locked answer is retried until `timeout` has passed.
 async fn connect(
     options: &SqliteConnectOptions,
     timeout: Duration,
 ) -> StoreResult<SqliteConnection> {
-    match tokio::time::timeout(timeout, options.connect()).await {
+    let attempts = async {
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match options.connect().await {
+                Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("5" | "6")) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, attempts).await {
         Ok(result) => result.map_err(map_err),
         Err(_elapsed) => Err(map_err(sqlx::Error::PoolTimedOut)),
     }
