@@ -18,13 +18,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A configuration mistake found while building a store, before anything is sent to a
 /// server. The builder reports it as [`StoreError::Config`]; this detailed error is the
 /// source of the [`session_core::ConfigError`] inside (downcast it to inspect it), as
-/// `session_sql::ConfigError` is for the SQL store.
+/// `session_kit::sql::ConfigError` is for the SQL store.
 ///
 /// # Examples
 ///
 /// ```
-/// use session_core::StoreError;
-/// use session_redis::{ConfigError, RedisStore};
+/// use session_kit::StoreError;
+/// use session_kit::redis::{ConfigError, RedisStore};
 ///
 /// let err = RedisStore::builder().build().unwrap_err();
 /// let StoreError::Config(config) = &err else { panic!("expected a configuration error: {err:?}") };
@@ -94,13 +94,14 @@ enum Target {
 /// | [`connect_timeout`](Self::connect_timeout) | 2 s | opening one connection |
 /// | [`wait_timeout`](Self::wait_timeout) | 2 s | waiting for the pool to hand out a connection |
 /// | [`response_timeout`](Self::response_timeout) | 2 s | one operation's commands, from send to answer |
+/// | [`operation_timeout`](Self::operation_timeout) | the response timeout (plus the replica wait, when on) | one whole store call: getting a connection, every command, the replica acknowledgement |
 /// | [`wait_for_replicas`](Self::wait_for_replicas) | Sentinel: 1 replica, 200 ms; otherwise off | a write is acknowledged once that many replicas have it |
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use session_redis::RedisStore;
+/// use session_kit::RedisStore;
 ///
 /// // Nothing connects here: the first operation does (and every later one reconnects
 /// // by itself after an outage).
@@ -113,7 +114,7 @@ enum Target {
 ///     .response_timeout(Duration::from_millis(250))
 ///     .build()?;
 /// assert_eq!(store.key_prefix(), "myapp:session:");
-/// # Ok::<(), session_redis::StoreError>(())
+/// # Ok::<(), session_kit::StoreError>(())
 /// ```
 #[must_use]
 pub struct RedisStoreBuilder {
@@ -123,6 +124,8 @@ pub struct RedisStoreBuilder {
     connect_timeout: Duration,
     wait_timeout: Duration,
     response_timeout: Duration,
+    /// `operation_timeout`; `None`: the response timeout (plus the replica wait).
+    operation_timeout: Option<Duration>,
     /// A CA certificate (PEM) to check a TLS server against, instead of the platform's.
     tls_root: Option<Vec<u8>>,
     /// `wait_for_replicas`; `None`: the default (on for Sentinel, off otherwise).
@@ -142,6 +145,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("wait_timeout", &self.wait_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("tls_root_certificate", &self.tls_root.is_some())
             .field("replica_acks", &self.replica_acks)
             .finish_non_exhaustive()
@@ -157,6 +161,7 @@ impl Default for RedisStoreBuilder {
             connect_timeout: DEFAULT_TIMEOUT,
             wait_timeout: DEFAULT_TIMEOUT,
             response_timeout: DEFAULT_TIMEOUT,
+            operation_timeout: None,
             tls_root: None,
             replica_acks: None,
         }
@@ -169,7 +174,7 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = session_redis::RedisStoreBuilder::new().url("redis://127.0.0.1/");
+    /// let builder = session_kit::RedisStoreBuilder::new().url("redis://127.0.0.1/");
     /// assert!(builder.build().is_ok());
     /// ```
     pub fn new() -> Self {
@@ -183,7 +188,7 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1:6379/2").build();
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1:6379/2").build();
     /// assert!(store.is_ok());
     /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
@@ -203,7 +208,7 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder()
+    /// let store = session_kit::RedisStore::builder()
     ///     .sentinel(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], "sessions")
     ///     .build();
     /// assert!(store.is_ok());
@@ -231,7 +236,7 @@ impl RedisStoreBuilder {
     ///
     /// ```no_run
     /// let ca = std::fs::read("/etc/redis/ca.crt")?;
-    /// let store = session_redis::RedisStore::builder()
+    /// let store = session_kit::RedisStore::builder()
     ///     .url("rediss://redis.internal:6380")
     ///     .tls_root_certificate(ca)
     ///     .build()?;
@@ -254,10 +259,12 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
+    /// use session_kit::redis::deadpool_redis;
+    ///
     /// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1/")
     ///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))
     ///     .unwrap();
-    /// let store = session_redis::RedisStore::builder().pool(pool).build();
+    /// let store = session_kit::RedisStore::builder().pool(pool).build();
     /// assert!(store.is_ok());
     /// ```
     pub fn pool(mut self, pool: deadpool_redis::Pool) -> Self {
@@ -270,7 +277,7 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder()
+    /// let store = session_kit::RedisStore::builder()
     ///     .cluster_urls(["redis://127.0.0.1:7001", "redis://127.0.0.1:7002"])
     ///     .build();
     /// assert!(store.is_ok());
@@ -291,10 +298,12 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
+    /// use session_kit::redis::deadpool_redis;
+    ///
     /// let pool = deadpool_redis::cluster::Config::from_urls(vec!["redis://127.0.0.1:7001".into()])
     ///     .create_pool(Some(deadpool_redis::cluster::Runtime::Tokio1))
     ///     .unwrap();
-    /// let store = session_redis::RedisStore::builder().cluster_pool(pool).build();
+    /// let store = session_kit::RedisStore::builder().cluster_pool(pool).build();
     /// assert!(store.is_ok());
     /// ```
     #[cfg(feature = "cluster")]
@@ -311,9 +320,9 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("app1:").build()?;
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("app1:").build()?;
     /// assert_eq!(store.key_prefix(), "app1:");
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -329,7 +338,7 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let err = session_redis::RedisStore::builder().url("redis://127.0.0.1/").pool_size(0).build();
+    /// let err = session_kit::RedisStore::builder().url("redis://127.0.0.1/").pool_size(0).build();
     /// assert!(err.is_err());
     /// ```
     pub fn pool_size(mut self, size: usize) -> Self {
@@ -343,7 +352,7 @@ impl RedisStoreBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = session_redis::RedisStore::builder().connect_timeout(Duration::from_millis(300));
+    /// let b = session_kit::RedisStore::builder().connect_timeout(Duration::from_millis(300));
     /// # let _ = b;
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -357,7 +366,7 @@ impl RedisStoreBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = session_redis::RedisStore::builder().wait_timeout(Duration::from_millis(300));
+    /// let b = session_kit::RedisStore::builder().wait_timeout(Duration::from_millis(300));
     /// # let _ = b;
     /// ```
     pub fn wait_timeout(mut self, timeout: Duration) -> Self {
@@ -373,11 +382,33 @@ impl RedisStoreBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = session_redis::RedisStore::builder().response_timeout(Duration::from_millis(100));
+    /// let b = session_kit::RedisStore::builder().response_timeout(Duration::from_millis(100));
     /// # let _ = b;
     /// ```
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one whole store call from the moment it starts: waiting for or
+    /// opening a connection, every command it sends (a script reloaded after a restart
+    /// included) and the replica acknowledgement of
+    /// [`wait_for_replicas`](Self::wait_for_replicas). When it passes, the call fails with
+    /// `StoreError::Unavailable`, so a request never waits longer than this on a server
+    /// that has frozen, whatever step it was at (the other timeouts bound each step
+    /// within it). Default: the [`response_timeout`](Self::response_timeout), plus the
+    /// replica wait when writes wait for replicas. `delete_expired`, a background sweep
+    /// over every indexed user, is bounded per command only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = session_kit::RedisStore::builder().operation_timeout(Duration::from_millis(300));
+    /// # let _ = b;
+    /// ```
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
         self
     }
 
@@ -408,7 +439,7 @@ impl RedisStoreBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let store = session_redis::RedisStore::builder()
+    /// let store = session_kit::RedisStore::builder()
     ///     .url("redis://127.0.0.1/")
     ///     .wait_for_replicas(1, Duration::from_millis(50))
     ///     .build();
@@ -433,9 +464,9 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// # let _ = store;
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn build(self) -> StoreResult<RedisStore> {
         self.build_store().map_err(config)
@@ -457,8 +488,8 @@ impl RedisStoreBuilder {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_redis::RedisStore::builder()
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::RedisStore::builder()
     ///     .key_prefix("myapp:session:")
     ///     .connect("redis://127.0.0.1:6379")
     ///     .await?;
@@ -478,6 +509,7 @@ impl RedisStoreBuilder {
         if self.connect_timeout.is_zero()
             || self.wait_timeout.is_zero()
             || self.response_timeout.is_zero()
+            || self.operation_timeout.is_some_and(|t| t.is_zero())
         {
             return Err(ConfigError::Invalid("timeouts must be above zero"));
         }
@@ -590,12 +622,16 @@ impl RedisStoreBuilder {
                 Source::Cluster(pool)
             }
         };
+        let operation_timeout = self.operation_timeout.unwrap_or_else(|| {
+            self.response_timeout + acks.as_ref().map_or(Duration::ZERO, |a| a.timeout)
+        });
         let conns = Connections::new(
             source,
             acks,
             self.pool_size,
             self.wait_timeout + self.connect_timeout,
             self.response_timeout,
+            operation_timeout,
         );
         Ok(RedisStore {
             inner: Arc::new(Inner {

@@ -190,6 +190,8 @@ pub(crate) struct Connections {
     generation: AtomicU64,
     pub(crate) acquire_timeout: Duration,
     pub(crate) response_timeout: Duration,
+    /// Bounds a whole store call ([`bounded`](Self::bounded)).
+    pub(crate) operation_timeout: Duration,
 }
 
 impl std::fmt::Debug for Connections {
@@ -199,6 +201,7 @@ impl std::fmt::Debug for Connections {
             .field("slots", &self.slots.len())
             .field("acquire_timeout", &self.acquire_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -210,6 +213,7 @@ impl Connections {
         slots: usize,
         acquire_timeout: Duration,
         response_timeout: Duration,
+        operation_timeout: Duration,
     ) -> Self {
         Self {
             source,
@@ -225,6 +229,34 @@ impl Connections {
             generation: AtomicU64::new(0),
             acquire_timeout,
             response_timeout,
+            operation_timeout,
+        }
+    }
+
+    /// Runs one whole store call (`op` names it in the error) under the operation
+    /// timeout: however its steps went (a connection awaited behind another task's
+    /// connect, a command sent to a frozen server, a script reloaded, a `WAIT`), the caller
+    /// has an answer by then. A call cut short may or may not have run its write, as with
+    /// a response timeout; every write is one atomic command or script, so it ran whole or
+    /// not at all.
+    pub(crate) async fn bounded<T, F>(&self, op: &'static str, call: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        match tokio::time::timeout(self.operation_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    op,
+                    after_ms = self.operation_timeout.as_millis() as u64,
+                    "session-redis: operation timed out"
+                );
+                Err(StoreError::unavailable(TimedOut {
+                    what: op,
+                    after: self.operation_timeout,
+                    whole_call: true,
+                }))
+            }
         }
     }
 
@@ -272,6 +304,7 @@ impl Connections {
             Err(_) => Err(StoreError::unavailable(TimedOut {
                 what: "getting a redis connection",
                 after: self.acquire_timeout,
+                whole_call: false,
             })),
         }
     }
@@ -549,6 +582,7 @@ impl Connections {
             StoreError::unavailable(TimedOut {
                 what: "waiting for a redis response",
                 after: self.response_timeout,
+                whole_call: false,
             })
         })
     }
@@ -574,12 +608,28 @@ fn local_addr(info: &str) -> Option<(String, u16)> {
     Some((host.to_owned(), port.parse().ok()?))
 }
 
-/// An operation did not finish within its configured time.
+/// An operation did not finish within its configured time: one step of it (getting a
+/// connection, one response) or the whole store call
+/// ([`operation_timeout`](crate::RedisStoreBuilder::operation_timeout)).
 #[derive(Debug, thiserror::Error)]
-#[error("timed out after {after:?} {what}")]
+#[error("{}", self.describe())]
 pub struct TimedOut {
     what: &'static str,
     after: Duration,
+    whole_call: bool,
+}
+
+impl TimedOut {
+    fn describe(&self) -> String {
+        if self.whole_call {
+            format!(
+                "the redis {} did not finish within the operation timeout ({:?})",
+                self.what, self.after
+            )
+        } else {
+            format!("timed out after {:?} {}", self.after, self.what)
+        }
+    }
 }
 
 /// Whether a Redis error means the server could not be reached or answered in time.

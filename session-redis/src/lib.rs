@@ -1,5 +1,15 @@
 //! # session-redis
 //!
+//! **Most users add `session-kit` with feature `redis`**
+//! (`session-kit = { version = "0.1", features = ["redis"] }`) **and reach this crate as
+//! `session_kit::redis`**: [`RedisStore`] is `session_kit::RedisStore` and
+//! [`RedisStoreBuilder`] `session_kit::RedisStoreBuilder`; the rest ([`ConfigError`],
+//! [`DEFAULT_PREFIX`], [`deadpool_redis`], ...) is `session_kit::redis::X`. This crate's
+//! features `cluster`, `sentinel`, `tls-rustls` and `tls-native-tls` are `session-kit`'s
+//! `redis-cluster`, `redis-sentinel`, `redis-tls-rustls` and `redis-tls-native-tls`. The
+//! examples on these pages use those paths and are compiled against `session-kit`, so they
+//! can be pasted into such an application; `session_kit::guide::stores` has more.
+//!
 //! [`RedisStore`]: a [`SessionStore`] on Redis, over [`redis`] and [`deadpool_redis`],
 //! for a single node or (feature `cluster`) a Redis Cluster. It passes the same
 //! conformance suite as the SQL and memory stores, and has both optional capabilities:
@@ -12,8 +22,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use session_core::{Session, SessionConfig, SessionStore};
-//! use session_redis::RedisStore;
+//! use session_kit::{RedisStore, Session, SessionConfig, SessionStore};
 //!
 //! // `RedisStore::connect(url)` with the defaults; the builder for settings. Both check
 //! // that the server answers; `.url(url).build()` instead connects at the first operation.
@@ -160,10 +169,10 @@
 //! cluster URLs alike:
 //!
 //! ```no_run
-//! let store = session_redis::RedisStore::builder()
+//! let store = session_kit::RedisStore::builder()
 //!     .url("rediss://redis.internal:6380")
 //!     .build()?;
-//! # Ok::<(), session_redis::StoreError>(())
+//! # Ok::<(), session_kit::StoreError>(())
 //! ```
 //!
 //! The server's certificate is checked against the platform's root certificates, or
@@ -197,7 +206,7 @@
 //!
 //! Mistakes the builder can see (no server, a malformed URL, a zero pool size) fail
 //! [`RedisStoreBuilder::build`] and [`RedisStore::connect`] with [`StoreError::Config`],
-//! whose source is this crate's [`ConfigError`] (as with `session_sql`).
+//! whose source is this crate's [`ConfigError`] (as with `session_kit::sql`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
@@ -230,12 +239,12 @@ pub use session_core::{ExpiredCleanup, SessionStore, StoreError, StoreResult, Us
 /// # Examples
 ///
 /// ```
-/// use session_redis::RedisStore;
+/// use session_kit::RedisStore;
 ///
 /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").build()?;
 /// assert_eq!(store.key_prefix(), "session:");
 /// assert!(!store.is_cluster());
-/// # Ok::<(), session_redis::StoreError>(())
+/// # Ok::<(), session_kit::StoreError>(())
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
@@ -262,9 +271,9 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// # let _ = store;
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn builder() -> RedisStoreBuilder {
         RedisStoreBuilder::new()
@@ -283,9 +292,9 @@ impl RedisStore {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_redis::RedisStore::connect("redis://127.0.0.1:6379").await?;
-    /// assert_eq!(store.key_prefix(), session_redis::DEFAULT_PREFIX);
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// assert_eq!(store.key_prefix(), session_kit::redis::DEFAULT_PREFIX);
     /// # Ok(()) }
     /// ```
     ///
@@ -294,8 +303,8 @@ impl RedisStore {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let err = session_redis::RedisStore::connect("not a url").await.unwrap_err();
-    /// assert!(matches!(err, session_core::StoreError::Config(_)));
+    /// let err = session_kit::RedisStore::connect("not a url").await.unwrap_err();
+    /// assert!(matches!(err, session_kit::StoreError::Config(_)));
     /// # }
     /// ```
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -307,9 +316,9 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
-    /// assert_eq!(store.key_prefix(), session_redis::DEFAULT_PREFIX);
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// assert_eq!(store.key_prefix(), session_kit::redis::DEFAULT_PREFIX);
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn key_prefix(&self) -> &str {
         &self.inner.prefix
@@ -320,9 +329,9 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// assert!(!store.is_cluster());
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn is_cluster(&self) -> bool {
         self.inner.conns.is_cluster()
@@ -333,10 +342,10 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
-    /// let key: session_core::SessionKey = "abcdefghijklmnopqrstuvwxyz012345".parse().unwrap();
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
+    /// let key: session_kit::SessionKey = "abcdefghijklmnopqrstuvwxyz012345".parse().unwrap();
     /// assert_eq!(store.session_key(&key), "p:s:abcdefghijklmnopqrstuvwxyz012345");
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn session_key(&self, key: &session_core::SessionKey) -> String {
         let mut out = String::with_capacity(self.inner.prefix.len() + 2 + key.as_str().len());
@@ -351,9 +360,9 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").key_prefix("p:").build()?;
     /// assert_eq!(store.user_index_key("alice"), "p:u:alice");
-    /// # Ok::<(), session_redis::StoreError>(())
+    /// # Ok::<(), session_kit::StoreError>(())
     /// ```
     pub fn user_index_key(&self, user_id: &str) -> String {
         format!("{}u:{user_id}", self.inner.prefix)
@@ -370,7 +379,7 @@ impl RedisStore {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = session_redis::RedisStore::builder().url("redis://127.0.0.1/").build()?;
+    /// let store = session_kit::RedisStore::builder().url("redis://127.0.0.1/").build()?;
     /// store.ping().await?;
     /// # Ok(()) }
     /// ```

@@ -423,202 +423,237 @@ impl SessionStore for RedisStore {
     /// record from an expired or foreign value) or, in standalone mode with a user, to
     /// write the session and its index entry atomically.
     async fn create(&self, record: &Record) -> StoreResult<()> {
-        let conns = &self.inner.conns;
-        let (_, now_ms) = now();
-        let exp_ms = millis(record.expires_at);
-        let value = format::encode(record, record.version);
-        let lease = conns.lease().await?;
-        let user = record.user_id.as_deref();
-        let cluster = conns.is_cluster();
-        let session_key = self.session_key(&record.key);
-        if cluster && exp_ms > now_ms {
-            if let Some(user) = user {
-                // The index entry goes first: a live session is never missing from it.
-                self.index_add(&lease, user, &record.key, now_ms).await?;
-            }
-        }
-        let index = match (cluster, user) {
-            (false, Some(user)) => Some(self.user_index_key(user)),
-            _ => None,
-        };
-        if index.is_none() && exp_ms > now_ms {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(&session_key)
-                .arg(value.as_str())
-                .arg("NX")
-                .arg("PXAT")
-                .arg(exp_ms);
-            let set: Option<String> = conns.write(&lease, &cmd).await?;
-            if set.is_some() {
-                return Ok(());
-            }
-        }
-        let mut cmd = evalsha(&scripts::CREATE, 1 + usize::from(index.is_some()));
-        cmd.arg(&session_key);
-        if let Some(index) = &index {
-            cmd.arg(index);
-        }
-        cmd.arg(now_ms)
-            .arg(value)
-            .arg(exp_ms)
-            .arg(record.key.as_str())
-            .arg(now_ms);
-        match self
-            .script_code(&lease, "create", &scripts::CREATE, &cmd)
-            .await?
-        {
-            Code::Ok => Ok(()),
-            Code::Refused => Err(StoreError::KeyExists),
-            Code::Corrupt => Err(corrupt_at(&record.key)),
-            other => Err(unexpected("create", other.as_i64())),
-        }
+        self.inner
+            .conns
+            .bounded("create", async {
+                let conns = &self.inner.conns;
+                let (_, now_ms) = now();
+                let exp_ms = millis(record.expires_at);
+                let value = format::encode(record, record.version);
+                let lease = conns.lease().await?;
+                let user = record.user_id.as_deref();
+                let cluster = conns.is_cluster();
+                let session_key = self.session_key(&record.key);
+                if cluster && exp_ms > now_ms {
+                    if let Some(user) = user {
+                        // The index entry goes first: a live session is never missing from it.
+                        self.index_add(&lease, user, &record.key, now_ms).await?;
+                    }
+                }
+                let index = match (cluster, user) {
+                    (false, Some(user)) => Some(self.user_index_key(user)),
+                    _ => None,
+                };
+                if index.is_none() && exp_ms > now_ms {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(&session_key)
+                        .arg(value.as_str())
+                        .arg("NX")
+                        .arg("PXAT")
+                        .arg(exp_ms);
+                    let set: Option<String> = conns.write(&lease, &cmd).await?;
+                    if set.is_some() {
+                        return Ok(());
+                    }
+                }
+                let mut cmd = evalsha(&scripts::CREATE, 1 + usize::from(index.is_some()));
+                cmd.arg(&session_key);
+                if let Some(index) = &index {
+                    cmd.arg(index);
+                }
+                cmd.arg(now_ms)
+                    .arg(value)
+                    .arg(exp_ms)
+                    .arg(record.key.as_str())
+                    .arg(now_ms);
+                match self
+                    .script_code(&lease, "create", &scripts::CREATE, &cmd)
+                    .await?
+                {
+                    Code::Ok => Ok(()),
+                    Code::Refused => Err(StoreError::KeyExists),
+                    Code::Corrupt => Err(corrupt_at(&record.key)),
+                    other => Err(unexpected("create", other.as_i64())),
+                }
+            })
+            .await
     }
 
     async fn load(&self, key: &SessionKey) -> StoreResult<Option<Record>> {
-        let conns = &self.inner.conns;
-        let lease = conns.lease().await?;
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(self.session_key(key));
-        let value: Option<Vec<u8>> = conns.query(&lease, &cmd).await?;
-        let Some(value) = value else { return Ok(None) };
-        let record = format::decode(key, value).inspect_err(|_| {
-            tracing::warn!(key = %key, "session-redis: corrupt session record");
-        })?;
-        Ok(record.is_live_at(Utc::now()).then_some(record))
+        self.inner
+            .conns
+            .bounded("load", async {
+                let conns = &self.inner.conns;
+                let lease = conns.lease().await?;
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(self.session_key(key));
+                let value: Option<Vec<u8>> = conns.query(&lease, &cmd).await?;
+                let Some(value) = value else { return Ok(None) };
+                let record = format::decode(key, value).inspect_err(|_| {
+                    tracing::warn!(key = %key, "session-redis: corrupt session record");
+                })?;
+                Ok(record.is_live_at(Utc::now()).then_some(record))
+            })
+            .await
     }
 
     async fn update(&self, record: &Record) -> StoreResult<u64> {
-        let conns = &self.inner.conns;
-        let version = record.version.checked_add(1).ok_or_else(|| {
-            StoreError::backend(std::io::Error::other("session version overflow"))
-        })?;
-        let value = format::encode(record, version);
-        let expected = format::version_field(record.version);
-        let fingerprint = format::user_fingerprint(record.user_id.as_deref());
-        let exp_ms = millis(record.expires_at);
-        let lease = conns.lease().await?;
-        let cluster = conns.is_cluster();
-        let user = record.user_id.as_deref();
-        let index = match (cluster, user) {
-            (false, Some(user)) => Some(self.user_index_key(user)),
-            _ => None,
-        };
-        let session_key = self.session_key(&record.key);
-        let member = if user.is_some() {
-            record.key.as_str()
-        } else {
-            ""
-        };
-        let mut index_done = false;
-        loop {
-            let (_, now_ms) = now();
-            let mut cmd = evalsha(&scripts::UPDATE, 1 + usize::from(index.is_some()));
-            cmd.arg(&session_key);
-            if let Some(index) = &index {
-                cmd.arg(index);
-            }
-            cmd.arg(now_ms)
-                .arg(expected.as_str())
-                .arg(value.as_str())
-                .arg(fingerprint.as_str())
-                .arg(exp_ms)
-                .arg(member)
-                .arg(if index_done { "1" } else { "0" });
-            match self
-                .script_code(&lease, "update", &scripts::UPDATE, &cmd)
-                .await?
-            {
-                Code::Ok => return Ok(version),
-                Code::Refused => return Err(StoreError::NotFound),
-                Code::Conflict => return Err(StoreError::Conflict),
-                Code::Corrupt => return Err(corrupt_at(&record.key)),
-                Code::NeedIndex if !index_done => {
-                    if let Some(user) = user {
-                        // Cluster, user changed: index entry first, then the session.
-                        self.index_add(&lease, user, &record.key, now_ms).await?;
+        self.inner
+            .conns
+            .bounded("update", async {
+                let conns = &self.inner.conns;
+                let version = record.version.checked_add(1).ok_or_else(|| {
+                    StoreError::backend(std::io::Error::other("session version overflow"))
+                })?;
+                let value = format::encode(record, version);
+                let expected = format::version_field(record.version);
+                let fingerprint = format::user_fingerprint(record.user_id.as_deref());
+                let exp_ms = millis(record.expires_at);
+                let lease = conns.lease().await?;
+                let cluster = conns.is_cluster();
+                let user = record.user_id.as_deref();
+                let index = match (cluster, user) {
+                    (false, Some(user)) => Some(self.user_index_key(user)),
+                    _ => None,
+                };
+                let session_key = self.session_key(&record.key);
+                let member = if user.is_some() {
+                    record.key.as_str()
+                } else {
+                    ""
+                };
+                let mut index_done = false;
+                loop {
+                    let (_, now_ms) = now();
+                    let mut cmd = evalsha(&scripts::UPDATE, 1 + usize::from(index.is_some()));
+                    cmd.arg(&session_key);
+                    if let Some(index) = &index {
+                        cmd.arg(index);
                     }
-                    index_done = true;
+                    cmd.arg(now_ms)
+                        .arg(expected.as_str())
+                        .arg(value.as_str())
+                        .arg(fingerprint.as_str())
+                        .arg(exp_ms)
+                        .arg(member)
+                        .arg(if index_done { "1" } else { "0" });
+                    match self
+                        .script_code(&lease, "update", &scripts::UPDATE, &cmd)
+                        .await?
+                    {
+                        Code::Ok => return Ok(version),
+                        Code::Refused => return Err(StoreError::NotFound),
+                        Code::Conflict => return Err(StoreError::Conflict),
+                        Code::Corrupt => return Err(corrupt_at(&record.key)),
+                        Code::NeedIndex if !index_done => {
+                            if let Some(user) = user {
+                                // Cluster, user changed: index entry first, then the session.
+                                self.index_add(&lease, user, &record.key, now_ms).await?;
+                            }
+                            index_done = true;
+                        }
+                        other => return Err(unexpected("update", other.as_i64())),
+                    }
                 }
-                other => return Err(unexpected("update", other.as_i64())),
-            }
-        }
+            })
+            .await
     }
 
     async fn touch(&self, key: &SessionKey, expires_at: DateTime<Utc>) -> StoreResult<bool> {
-        let conns = &self.inner.conns;
-        let (_, now_ms) = now();
-        let exp_ms = millis(expires_at);
-        let lease = conns.lease().await?;
-        let mut cmd = evalsha(&scripts::TOUCH, 1);
-        cmd.arg(self.session_key(key))
-            .arg(now_ms)
-            .arg(ts_field(exp_ms))
-            .arg(ts_field(now_ms))
-            .arg(exp_ms);
-        match self
-            .script_code(&lease, "touch", &scripts::TOUCH, &cmd)
-            .await?
-        {
-            Code::Ok => Ok(true),
-            Code::Refused => Ok(false),
-            Code::Corrupt => Err(corrupt_at(key)),
-            other => Err(unexpected("touch", other.as_i64())),
-        }
+        self.inner
+            .conns
+            .bounded("touch", async {
+                let conns = &self.inner.conns;
+                let (_, now_ms) = now();
+                let exp_ms = millis(expires_at);
+                let lease = conns.lease().await?;
+                let mut cmd = evalsha(&scripts::TOUCH, 1);
+                cmd.arg(self.session_key(key))
+                    .arg(now_ms)
+                    .arg(ts_field(exp_ms))
+                    .arg(ts_field(now_ms))
+                    .arg(exp_ms);
+                match self
+                    .script_code(&lease, "touch", &scripts::TOUCH, &cmd)
+                    .await?
+                {
+                    Code::Ok => Ok(true),
+                    Code::Refused => Ok(false),
+                    Code::Corrupt => Err(corrupt_at(key)),
+                    other => Err(unexpected("touch", other.as_i64())),
+                }
+            })
+            .await
     }
 
     /// One native `DEL`: every record is stored with a Redis expiry at its `expires_at`
     /// (`PXAT`), so a key Redis still has is a live record, and `DEL`'s count is the
     /// answer.
     async fn delete(&self, key: &SessionKey) -> StoreResult<bool> {
-        let conns = &self.inner.conns;
-        let lease = conns.lease().await?;
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.session_key(key));
-        let removed: i64 = conns.write(&lease, &cmd).await?;
-        Ok(removed > 0)
+        self.inner
+            .conns
+            .bounded("delete", async {
+                let conns = &self.inner.conns;
+                let lease = conns.lease().await?;
+                let mut cmd = redis::cmd("DEL");
+                cmd.arg(self.session_key(key));
+                let removed: i64 = conns.write(&lease, &cmd).await?;
+                Ok(removed > 0)
+            })
+            .await
     }
 
     /// One `EVALSHA` (one round trip, in a cluster too: it touches the session key only).
     /// Like [`delete`](Self::delete) it leaves the user index alone; the entry goes
     /// stale and is pruned by the next read of that index.
     async fn delete_at_version(&self, key: &SessionKey, version: u64) -> StoreResult<()> {
-        let conns = &self.inner.conns;
-        let (_, now_ms) = now();
-        let lease = conns.lease().await?;
-        let mut cmd = evalsha(&scripts::DELETE_AT_VERSION, 1);
-        cmd.arg(self.session_key(key))
-            .arg(now_ms)
-            .arg(format::version_field(version));
-        let answer = self
-            .script_code(
-                &lease,
-                "delete-at-version",
-                &scripts::DELETE_AT_VERSION,
-                &cmd,
-            )
-            .await?;
-        match answer {
-            Code::Ok => Ok(()),
-            Code::Refused => Err(StoreError::NotFound),
-            Code::Conflict => Err(StoreError::Conflict),
-            Code::Corrupt => Err(corrupt_at(key)),
-            other => Err(unexpected("delete-at-version", other.as_i64())),
-        }
+        self.inner
+            .conns
+            .bounded("delete at version", async {
+                let conns = &self.inner.conns;
+                let (_, now_ms) = now();
+                let lease = conns.lease().await?;
+                let mut cmd = evalsha(&scripts::DELETE_AT_VERSION, 1);
+                cmd.arg(self.session_key(key))
+                    .arg(now_ms)
+                    .arg(format::version_field(version));
+                let answer = self
+                    .script_code(
+                        &lease,
+                        "delete-at-version",
+                        &scripts::DELETE_AT_VERSION,
+                        &cmd,
+                    )
+                    .await?;
+                match answer {
+                    Code::Ok => Ok(()),
+                    Code::Refused => Err(StoreError::NotFound),
+                    Code::Conflict => Err(StoreError::Conflict),
+                    Code::Corrupt => Err(corrupt_at(key)),
+                    other => Err(unexpected("delete-at-version", other.as_i64())),
+                }
+            })
+            .await
     }
 
     async fn exists(&self, key: &SessionKey) -> StoreResult<bool> {
-        let conns = &self.inner.conns;
-        let lease = conns.lease().await?;
-        let mut cmd = redis::cmd("GETRANGE");
-        cmd.arg(self.session_key(key))
-            .arg(0)
-            .arg((format::EXP_OFFSET + format::TS_WIDTH - 1) as i64);
-        let head: Vec<u8> = conns.query(&lease, &cmd).await?;
-        if head.is_empty() {
-            return Ok(false);
-        }
-        let expires_at = format::decode_expiry(&head).map_err(|_| corrupt_at(key))?;
-        Ok(expires_at > Utc::now())
+        self.inner
+            .conns
+            .bounded("exists", async {
+                let conns = &self.inner.conns;
+                let lease = conns.lease().await?;
+                let mut cmd = redis::cmd("GETRANGE");
+                cmd.arg(self.session_key(key))
+                    .arg(0)
+                    .arg((format::EXP_OFFSET + format::TS_WIDTH - 1) as i64);
+                let head: Vec<u8> = conns.query(&lease, &cmd).await?;
+                if head.is_empty() {
+                    return Ok(false);
+                }
+                let expires_at = format::decode_expiry(&head).map_err(|_| corrupt_at(key))?;
+                Ok(expires_at > Utc::now())
+            })
+            .await
     }
 
     fn user_index(&self) -> Option<&dyn UserIndex> {
@@ -662,10 +697,15 @@ impl ExpiredCleanup for RedisStore {
 #[async_trait]
 impl UserIndex for RedisStore {
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
-        let lease = self.inner.conns.lease().await?;
-        let (mut live, _) = self.index_pass(&lease, user_id).await?;
-        live.sort_by_key(|r| r.created_at);
-        Ok(live)
+        self.inner
+            .conns
+            .bounded("list for user", async {
+                let lease = self.inner.conns.lease().await?;
+                let (mut live, _) = self.index_pass(&lease, user_id).await?;
+                live.sort_by_key(|r| r.created_at);
+                Ok(live)
+            })
+            .await
     }
 
     async fn delete_for_user(
@@ -673,53 +713,59 @@ impl UserIndex for RedisStore {
         user_id: &str,
         except: Option<&SessionKey>,
     ) -> StoreResult<u64> {
-        let lease = self.inner.conns.lease().await?;
-        let scan = self.scan_index(&lease, user_id).await?;
-        let mut removed = 0u64;
-        let mut stale: Vec<&Entry> = Vec::new();
-        let mut first_error = None;
-        for chunk in scan.chunks(except) {
-            stale.extend(chunk.unparsable);
-            // One script per session (each in its own slot), sent concurrently: the
-            // connection pipelines them.
-            let lease = &lease;
-            let now_ms = scan.now_ms;
-            let results = join_all(chunk.targets.iter().map(|(_, k)| async move {
-                let mut cmd = evalsha(&scripts::DELETE_IF_OWNED, 1);
-                cmd.arg(self.session_key(k)).arg(now_ms).arg(user_id);
-                self.script_code(lease, "delete-for-user", &scripts::DELETE_IF_OWNED, &cmd)
-                    .await
-            }))
-            .await;
-            for ((e, _), result) in chunk.targets.iter().zip(results) {
-                match result {
-                    Ok(Code::Ok) => {
-                        removed += 1;
-                        stale.push(e);
-                    }
-                    Ok(Code::RemovedExpired) => stale.push(e),
-                    Ok(Code::Refused | Code::Corrupt | Code::NotOwned) => {
-                        if scan.settled(e) {
-                            stale.push(e);
+        self.inner
+            .conns
+            .bounded("delete for user", async {
+                let lease = self.inner.conns.lease().await?;
+                let scan = self.scan_index(&lease, user_id).await?;
+                let mut removed = 0u64;
+                let mut stale: Vec<&Entry> = Vec::new();
+                let mut first_error = None;
+                for chunk in scan.chunks(except) {
+                    stale.extend(chunk.unparsable);
+                    // One script per session (each in its own slot), sent concurrently: the
+                    // connection pipelines them.
+                    let lease = &lease;
+                    let now_ms = scan.now_ms;
+                    let results = join_all(chunk.targets.iter().map(|(_, k)| async move {
+                        let mut cmd = evalsha(&scripts::DELETE_IF_OWNED, 1);
+                        cmd.arg(self.session_key(k)).arg(now_ms).arg(user_id);
+                        self.script_code(lease, "delete-for-user", &scripts::DELETE_IF_OWNED, &cmd)
+                            .await
+                    }))
+                    .await;
+                    for ((e, _), result) in chunk.targets.iter().zip(results) {
+                        match result {
+                            Ok(Code::Ok) => {
+                                removed += 1;
+                                stale.push(e);
+                            }
+                            Ok(Code::RemovedExpired) => stale.push(e),
+                            Ok(Code::Refused | Code::Corrupt | Code::NotOwned) => {
+                                if scan.settled(e) {
+                                    stale.push(e);
+                                }
+                            }
+                            Ok(other) => {
+                                first_error
+                                    .get_or_insert(unexpected("delete-for-user", other.as_i64()));
+                            }
+                            Err(err) => {
+                                first_error.get_or_insert(err);
+                            }
                         }
                     }
-                    Ok(other) => {
-                        first_error.get_or_insert(unexpected("delete-for-user", other.as_i64()));
-                    }
-                    Err(err) => {
-                        first_error.get_or_insert(err);
-                    }
                 }
-            }
-        }
-        if !stale.is_empty() {
-            self.prune(&lease, &scan.index, &stale).await?;
-        }
-        if let Some(err) = first_error {
-            return Err(err);
-        }
-        tracing::debug!(removed, "session-redis: delete_for_user");
-        Ok(removed)
+                if !stale.is_empty() {
+                    self.prune(&lease, &scan.index, &stale).await?;
+                }
+                if let Some(err) = first_error {
+                    return Err(err);
+                }
+                tracing::debug!(removed, "session-redis: delete_for_user");
+                Ok(removed)
+            })
+            .await
     }
 }
 

@@ -26,9 +26,9 @@ pub const DEFAULT_DELETE_BATCH_SIZE: u32 = 5_000;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
+/// # async fn main() -> Result<(), session_kit::StoreError> {
 /// use std::time::Duration;
-/// use session_sql::SqlStore;
+/// use session_kit::SqlStore;
 ///
 /// let store = SqlStore::builder()
 ///     .table("app_sessions")
@@ -73,8 +73,8 @@ impl Default for SqlStoreBuilder {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use session_core::StoreError;
-/// use session_sql::{ConfigError, SqlStore};
+/// use session_kit::StoreError;
+/// use session_kit::sql::{ConfigError, SqlStore};
 ///
 /// let err = SqlStore::builder().table("x; DROP TABLE y").connect("sqlite::memory:").await.unwrap_err();
 /// let StoreError::Config(config) = &err else { panic!("expected a configuration error: {err:?}") };
@@ -150,7 +150,7 @@ impl SqlStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = session_sql::SqlStoreBuilder::new();
+    /// let builder = session_kit::SqlStoreBuilder::new();
     /// # let _ = builder;
     /// ```
     pub fn new() -> Self {
@@ -164,7 +164,7 @@ impl SqlStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = session_sql::SqlStore::builder().table("web_sessions");
+    /// let builder = session_kit::SqlStore::builder().table("web_sessions");
     /// # let _ = builder;
     /// ```
     pub fn table(mut self, name: impl Into<String>) -> Self {
@@ -180,7 +180,7 @@ impl SqlStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// use session_sql::{SqlStore, TableLayout};
+    /// use session_kit::{SqlStore, TableLayout};
     /// let builder = SqlStore::builder().layout(TableLayout::Native);
     /// # let _ = builder;
     /// ```
@@ -201,7 +201,7 @@ impl SqlStoreBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let builder = session_sql::SqlStore::builder().acquire_timeout(Duration::from_secs(1));
+    /// let builder = session_kit::SqlStore::builder().acquire_timeout(Duration::from_secs(1));
     /// # let _ = builder;
     /// ```
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
@@ -216,7 +216,7 @@ impl SqlStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = session_sql::SqlStore::builder().max_connections(20);
+    /// let builder = session_kit::SqlStore::builder().max_connections(20);
     /// # let _ = builder;
     /// ```
     pub fn max_connections(mut self, max: u32) -> Self {
@@ -232,7 +232,7 @@ impl SqlStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = session_sql::SqlStore::builder().delete_batch_size(10_000);
+    /// let builder = session_kit::SqlStore::builder().delete_batch_size(10_000);
     /// # let _ = builder;
     /// ```
     pub fn delete_batch_size(mut self, rows: u32) -> Self {
@@ -248,7 +248,8 @@ impl SqlStoreBuilder {
     ///
     /// Independently of it, a server that refuses connections or stops answering is
     /// noticed by a background probe (a fresh connection, opened when an operation has
-    /// waited 100 ms or failed with a connection error, with a 1 s timeout); while the
+    /// waited 100 ms or failed with a connection error, allowed half this timeout and at
+    /// least 1 s: a connect slower than that counts as no answer); while the
     /// probe cannot connect, operations fail at once with [`StoreError::Unavailable`]
     /// instead of waiting for the acquire timeout, and the probe retries every 100 ms, so
     /// the store works again within about 100 ms of the server coming back.
@@ -257,7 +258,7 @@ impl SqlStoreBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let builder = session_sql::SqlStore::builder().operation_timeout(Duration::from_secs(3));
+    /// let builder = session_kit::SqlStore::builder().operation_timeout(Duration::from_secs(3));
     /// # let _ = builder;
     /// ```
     pub fn operation_timeout(mut self, limit: Duration) -> Self {
@@ -272,7 +273,7 @@ impl SqlStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = session_sql::SqlStore::builder().no_operation_timeout();
+    /// let builder = session_kit::SqlStore::builder().no_operation_timeout();
     /// # let _ = builder;
     /// ```
     pub fn no_operation_timeout(mut self) -> Self {
@@ -306,7 +307,7 @@ impl SqlStoreBuilder {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use session_sql::{sqlx, SqlStore};
+    /// use session_kit::sql::{sqlx, SqlStore};
     ///
     /// let pool = sqlx::sqlite::SqlitePoolOptions::new()
     ///     .max_connections(1)
@@ -351,8 +352,8 @@ impl SqlStoreBuilder {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::builder().connect("sqlite::memory:").await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::builder().connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```

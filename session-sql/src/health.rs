@@ -3,14 +3,21 @@
 //! Every store operation runs through [`Guard::run`]. It bounds the operation by the
 //! operation timeout, and for a database server (PostgreSQL, MySQL) it watches for a
 //! server that is gone: when an operation has waited [`PROBE_AFTER`] (or fails with an
-//! I/O error), one background probe opens a fresh connection with a short timeout
-//! ([`PROBE_TIMEOUT`]). A probe that cannot connect (refused, reset, or no answer in time)
-//! marks the server down: operations waiting on it are answered
+//! I/O error), one background probe opens a fresh connection, allowed half the operation
+//! timeout (at least [`MIN_PROBE_TIMEOUT`]; [`DEFAULT_PROBE_TIMEOUT`] without one). A probe
+//! that cannot connect (refused, reset, or no answer in time) marks the server down: operations waiting on it are answered
 //! [`StoreError::Unavailable`] at once, and new ones fail fast without touching the pool,
 //! while the probe retries every [`PROBE_INTERVAL`]. The first probe that connects marks
 //! the server up again, so the same store recovers without a restart. sqlx's pool by
 //! itself retries a refused connection until the acquire timeout runs out, so without
 //! this every request would wait that long (5 s by default) while the server is down.
+//!
+//! Why half the operation timeout: a slow network is not an outage. With 200 ms added each
+//! way, opening a MariaDB connection (TCP, greeting, authentication, session setup: about
+//! four round trips) takes 1.5-2 s while operations on pooled connections still finish; a
+//! probe bounded at 1 s declared that server down and turned every request into a 503
+//! (found by `scripts/faults 5 mysql-delay`). A connect slower than half the operation
+//! timeout would leave an operation that needs it too little time anyway.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +30,10 @@ use tokio::sync::Notify;
 
 /// How long an operation may wait before a probe checks whether the server is there.
 pub(crate) const PROBE_AFTER: Duration = Duration::from_millis(100);
-/// How long a probe may take to open a connection before the server counts as down.
-pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The least time a probe is given to open a connection before the server counts as down.
+pub(crate) const MIN_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The probe's time without an operation timeout.
+pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(2500);
 /// How often a probe retries while the server is down.
 pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -53,9 +62,17 @@ pub(crate) struct Guard {
     server: Option<Arc<Server>>,
 }
 
+/// The time a probe gets under an operation timeout: half of it, at least
+/// [`MIN_PROBE_TIMEOUT`].
+fn probe_timeout(operation_timeout: Option<Duration>) -> Duration {
+    operation_timeout.map_or(DEFAULT_PROBE_TIMEOUT, |t| (t / 2).max(MIN_PROBE_TIMEOUT))
+}
+
 /// The reachability of one database server.
 struct Server {
     probe: Probe,
+    /// How long one probe may take to connect before the server counts as down.
+    probe_timeout: Duration,
     down: AtomicBool,
     went_down: Notify,
     probing: Mutex<bool>,
@@ -81,6 +98,7 @@ impl Guard {
             server: probe.map(|probe| {
                 Arc::new(Server {
                     probe,
+                    probe_timeout: probe_timeout(operation_timeout),
                     down: AtomicBool::new(false),
                     went_down: Notify::new(),
                     probing: Mutex::new(false),
@@ -168,6 +186,7 @@ impl Server {
         }
         let weak = Arc::downgrade(this);
         let probe = this.probe.clone();
+        let timeout = this.probe_timeout;
         // Outside a runtime there is nothing to probe for.
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             if let Ok(mut probing) = this.probing.lock() {
@@ -175,14 +194,14 @@ impl Server {
             }
             return;
         };
-        handle.spawn(probe_loop(weak, probe));
+        handle.spawn(probe_loop(weak, probe, timeout));
     }
 }
 
 /// Probes until the server answers (or the store is dropped).
-async fn probe_loop(server: Weak<Server>, probe: Probe) {
+async fn probe_loop(server: Weak<Server>, probe: Probe, timeout: Duration) {
     loop {
-        let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe()).await;
+        let outcome = tokio::time::timeout(timeout, probe()).await;
         let Some(this) = server.upgrade() else {
             return;
         };
@@ -202,7 +221,7 @@ async fn probe_loop(server: Weak<Server>, probe: Probe) {
             Err(_) => {
                 if !this.down.swap(true, Ordering::AcqRel) {
                     tracing::warn!(
-                        timeout = ?PROBE_TIMEOUT,
+                        ?timeout,
                         "session store database server not answering; failing fast until it does"
                     );
                 }
@@ -238,4 +257,78 @@ fn server_down(operation: &'static str) -> StoreError {
             "session store {operation} not attempted: the database server is down (re-probed every {PROBE_INTERVAL:?})"
         ),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probe that connects after `connect` (a slow network), or never (`None`: a frozen
+    /// server).
+    fn probe_taking(connect: Option<Duration>) -> Probe {
+        Arc::new(move || {
+            Box::pin(async move {
+                match connect {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// An operation that answers after `d`.
+    async fn slow_operation(d: Duration) -> StoreResult<u32> {
+        tokio::time::sleep(d).await;
+        Ok(7)
+    }
+
+    #[test]
+    fn the_probe_gets_half_the_operation_timeout_and_at_least_a_second() {
+        assert_eq!(probe_timeout(Some(Duration::from_secs(5))), Duration::from_millis(2500));
+        assert_eq!(probe_timeout(Some(Duration::from_millis(300))), MIN_PROBE_TIMEOUT);
+        assert_eq!(probe_timeout(None), DEFAULT_PROBE_TIMEOUT);
+    }
+
+    /// Regression (scripts/faults mysql-delay): with 200 ms added each way a MariaDB
+    /// connect took ~1.5 s; the probe, then bounded at 1 s, marked the server down and
+    /// failed operations that were about to succeed.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_connect_is_not_an_outage() {
+        let guard = Guard::new(
+            Some(Duration::from_secs(5)),
+            Some(probe_taking(Some(Duration::from_millis(1500)))),
+        );
+        for _ in 0..3 {
+            let answer = guard
+                .run("load", true, slow_operation(Duration::from_millis(800)))
+                .await;
+            assert_eq!(answer.ok(), Some(7), "a slow server is up");
+        }
+        let server = guard.server.as_ref().expect("a server guard");
+        assert!(!server.down.load(Ordering::Acquire));
+    }
+
+    /// A server that never answers the probe is down within the probe's time: the waiting
+    /// operation is answered then, not at its own timeout, and the next fails at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_frozen_server_is_down_after_the_probe_timeout() {
+        let guard = Guard::new(Some(Duration::from_secs(5)), Some(probe_taking(None)));
+        let started = tokio::time::Instant::now();
+        let answer = guard
+            .run("load", true, slow_operation(Duration::from_secs(60)))
+            .await;
+        let took = started.elapsed();
+        assert!(matches!(answer, Err(StoreError::Unavailable { .. })), "{answer:?}");
+        assert!(
+            took >= Duration::from_millis(2500) && took < Duration::from_secs(3),
+            "answered after {took:?}: PROBE_AFTER + the probe's 2.5 s"
+        );
+        let started = tokio::time::Instant::now();
+        let next = guard
+            .run("load", true, slow_operation(Duration::from_secs(60)))
+            .await;
+        assert!(matches!(next, Err(StoreError::Unavailable { .. })), "{next:?}");
+        assert!(started.elapsed() < Duration::from_millis(10), "fails fast while down");
+    }
 }

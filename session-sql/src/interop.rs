@@ -17,7 +17,7 @@ use crate::{Dialect, SqlStore};
 /// # Examples
 ///
 /// ```
-/// use session_sql::{InteropLayout, TableLayout};
+/// use session_kit::sql::{InteropLayout, TableLayout};
 /// assert_eq!(InteropLayout::Django.default_table(), "django_session");
 /// assert_eq!(InteropLayout::PlainSigned.expiry_column(), "expires_at");
 /// assert_eq!(TableLayout::from(InteropLayout::PlainJson), TableLayout::PlainJson);
@@ -49,7 +49,7 @@ impl InteropLayout {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_sql::InteropLayout::PlainJson.default_table(), "plainsessions_session");
+    /// assert_eq!(session_kit::sql::InteropLayout::PlainJson.default_table(), "plainsessions_session");
     /// ```
     pub fn default_table(self) -> &'static str {
         TableLayout::from(self).default_table()
@@ -60,7 +60,7 @@ impl InteropLayout {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_sql::InteropLayout::Django.expiry_column(), "expire_date");
+    /// assert_eq!(session_kit::sql::InteropLayout::Django.expiry_column(), "expire_date");
     /// ```
     pub fn expiry_column(self) -> &'static str {
         TableLayout::from(self).expiry_column()
@@ -77,16 +77,16 @@ impl InteropLayout {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
-/// use session_core::{Record, SessionKey, SessionStore};
-/// use session_sql::{InteropLayout, InteropStore};
+/// # async fn main() -> Result<(), session_kit::StoreError> {
+/// use session_kit::{Record, SessionKey, SessionStore};
+/// use session_kit::sql::{InteropLayout, InteropStore};
 ///
 /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
 /// store.migrate().await?; // only when no Django project manages the table
 /// assert!(store.user_index().is_none());
 ///
 /// let key = SessionKey::generate();
-/// let expires = session_core::chrono::Utc::now() + session_core::chrono::TimeDelta::hours(1);
+/// let expires = session_kit::chrono::Utc::now() + session_kit::chrono::TimeDelta::hours(1);
 /// store.create(&Record::new(key.clone(), "e30:1vb66i:sig".into(), expires)).await?;
 /// let loaded = store.load(&key).await?.expect("live");
 /// assert_eq!(loaded.data, "e30:1vb66i:sig");
@@ -115,8 +115,8 @@ impl InteropStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::InteropStore::connect("sqlite::memory:", session_sql::InteropLayout::PlainSigned).await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::sql::InteropStore::connect("sqlite::memory:", session_kit::sql::InteropLayout::PlainSigned).await?;
     /// assert_eq!(store.table().as_str(), "plainsessions_session");
     /// # Ok(()) }
     /// ```
@@ -135,8 +135,8 @@ impl InteropStore {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pool = session_sql::sqlx::SqlitePool::connect("sqlite::memory:").await?;
-    /// let store = session_sql::InteropStore::sqlite(pool, session_sql::InteropLayout::Django);
+    /// let pool = session_kit::sql::sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let store = session_kit::sql::InteropStore::sqlite(pool, session_kit::sql::InteropLayout::Django);
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
@@ -153,8 +153,8 @@ impl InteropStore {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pool = session_sql::sqlx::PgPool::connect("postgres://localhost/app").await?;
-    /// let store = session_sql::InteropStore::postgres(pool, session_sql::InteropLayout::Django);
+    /// let pool = session_kit::sql::sqlx::PgPool::connect("postgres://localhost/app").await?;
+    /// let store = session_kit::sql::InteropStore::postgres(pool, session_kit::sql::InteropLayout::Django);
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
@@ -171,8 +171,8 @@ impl InteropStore {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pool = session_sql::sqlx::MySqlPool::connect("mysql://localhost/app").await?;
-    /// let store = session_sql::InteropStore::mysql(pool, session_sql::InteropLayout::Django);
+    /// let pool = session_kit::sql::sqlx::MySqlPool::connect("mysql://localhost/app").await?;
+    /// let store = session_kit::sql::InteropStore::mysql(pool, session_kit::sql::InteropLayout::Django);
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
@@ -199,7 +199,7 @@ impl InteropStore {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use session_sql::{InteropLayout, InteropStore, TableName};
+    /// use session_kit::sql::{InteropLayout, InteropStore, TableName};
     /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django)
     ///     .await?
     ///     .with_table(TableName::new("legacy_sessions")?);
@@ -223,7 +223,7 @@ impl InteropStore {
     /// # Examples
     ///
     /// ```
-    /// use session_sql::{Dialect, InteropLayout, InteropStore, TableName};
+    /// use session_kit::sql::{Dialect, InteropLayout, InteropStore, TableName};
     /// let table = TableName::new("django_session")?;
     /// let ddl = InteropStore::schema_sql(Dialect::Sqlite, InteropLayout::Django, &table)?;
     /// assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS"));
@@ -243,8 +243,8 @@ impl InteropStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// use session_sql::{InteropLayout, InteropStore};
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// use session_kit::sql::{InteropLayout, InteropStore};
     /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
     /// assert_eq!(store.layout(), InteropLayout::Django);
     /// # Ok(()) }
@@ -259,8 +259,8 @@ impl InteropStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// use session_sql::{InteropLayout, InteropStore};
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// use session_kit::sql::{InteropLayout, InteropStore};
     /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
     /// assert_eq!(store.table().as_str(), "django_session");
     /// # Ok(()) }
@@ -281,8 +281,8 @@ impl InteropStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::InteropStore::connect("sqlite::memory:", session_sql::InteropLayout::Django).await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::sql::InteropStore::connect("sqlite::memory:", session_kit::sql::InteropLayout::Django).await?;
     /// store.migrate().await?;
     /// store.migrate().await?; // idempotent
     /// # Ok(()) }
@@ -297,8 +297,8 @@ impl InteropStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// use session_sql::{InteropLayout, InteropStore, TableLayout};
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// use session_kit::sql::{InteropLayout, InteropStore, TableLayout};
     /// let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
     /// assert_eq!(store.into_inner().layout(), TableLayout::Django);
     /// # Ok(()) }

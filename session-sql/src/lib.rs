@@ -1,5 +1,15 @@
 //! # session-sql
 //!
+//! **Most users add `session-kit` with feature `sqlite`, `postgres` or `mysql`**
+//! (`session-kit = { version = "0.1", features = ["postgres"] }`) **and reach this crate as
+//! `session_kit::sql`**: [`SqlStore`] is `session_kit::SqlStore`, [`SqlStoreBuilder`]
+//! `session_kit::SqlStoreBuilder`, [`TableLayout`] and [`TableName`] `session_kit::TableLayout`
+//! and `session_kit::TableName`, and the rest ([`Dialect`], [`InteropStore`], [`sqlx`], ...)
+//! `session_kit::sql::X`. This crate's own [`ConfigError`] is `session_kit::sql::ConfigError`
+//! (`session_kit::ConfigError` is the [`StoreError::Config`] payload). The examples on these
+//! pages use those paths and are compiled against `session-kit`, so they can be pasted into
+//! such an application; `session_kit::guide::stores` has more.
+//!
 //! [`SqlStore`]: the canonical [`SessionStore`] on PostgreSQL, SQLite and MySQL/MariaDB,
 //! over [sqlx](https://docs.rs/sqlx). One API for the three databases, chosen by cargo
 //! feature: `sqlite` (default), `postgres`, `mysql`.
@@ -8,10 +18,9 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session_core::Error> {
+//! # async fn main() -> Result<(), session_kit::Error> {
 //! use std::sync::Arc;
-//! use session_core::{CookieAction, Session, SessionConfig, SessionStore};
-//! use session_sql::SqlStore;
+//! use session_kit::{CookieAction, Session, SessionConfig, SessionStore, SqlStore};
 //!
 //! // "sqlite://sessions.db" for a file, "postgres://..." or "mysql://..." for a server.
 //! let store = SqlStore::connect("sqlite::memory:").await?;
@@ -139,7 +148,8 @@
 //!   for a server that accepts connections but stops answering;
 //! - on PostgreSQL and MySQL, a server that is down is noticed by a background probe (a
 //!   fresh connection, opened when an operation has waited 100 ms or hit a connection
-//!   error, with a 1 s timeout). While it cannot connect, operations fail at once with
+//!   error, allowed half the operation timeout: 2.5 s by default, so a slow network is
+//!   not taken for an outage). While it cannot connect, operations fail at once with
 //!   [`StoreError::Unavailable`] instead of each waiting the acquire timeout, and it
 //!   retries every 100 ms;
 //! - broken connections are dropped by the pool, and connections that sat idle for more
@@ -156,8 +166,8 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session_core::StoreError> {
-//! use session_sql::{SqlStore, TableLayout};
+//! # async fn main() -> Result<(), session_kit::StoreError> {
+//! use session_kit::{SqlStore, TableLayout};
 //! let store = SqlStore::builder().layout(TableLayout::Django).connect("sqlite::memory:").await?;
 //! store.migrate().await?; // Django's own DDL; skip it when Django's migrations made the table
 //! # Ok(()) }
@@ -222,8 +232,8 @@ use session_core::{
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
-/// use session_sql::{Dialect, SqlStore};
+/// # async fn main() -> Result<(), session_kit::StoreError> {
+/// use session_kit::sql::{Dialect, SqlStore};
 /// let store = SqlStore::connect("sqlite::memory:").await?;
 /// assert_eq!(store.dialect(), Dialect::Sqlite);
 /// # Ok(()) }
@@ -298,7 +308,7 @@ mod sealed {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use session_sql::{sqlx::SqlitePool, SqlStore};
+/// use session_kit::sql::{sqlx::SqlitePool, SqlStore};
 /// let pool = SqlitePool::connect("sqlite::memory:").await?;
 /// let store = SqlStore::from_pool(pool);
 /// # let _ = store;
@@ -368,10 +378,9 @@ pub(crate) fn dialect_disabled(dialect: Dialect) -> session_core::StoreError {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
-/// use session_core::chrono::{Duration, Utc};
-/// use session_core::{Record, SessionKey, SessionStore, StoreError, UserIndex};
-/// use session_sql::SqlStore;
+/// # async fn main() -> Result<(), session_kit::StoreError> {
+/// use session_kit::chrono::{Duration, Utc};
+/// use session_kit::{Record, SessionKey, SessionStore, SqlStore, StoreError, UserIndex};
 ///
 /// let store = SqlStore::connect("sqlite::memory:").await?;
 /// store.migrate().await?;
@@ -483,8 +492,8 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::builder().table("s").connect("sqlite::memory:").await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::builder().table("s").connect("sqlite::memory:").await?;
     /// assert_eq!(store.table().as_str(), "s");
     /// # Ok(()) }
     /// ```
@@ -504,8 +513,8 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
@@ -520,7 +529,7 @@ impl SqlStore {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use session_sql::{sqlx::SqlitePool, SqlStore};
+    /// use session_kit::sql::{sqlx::SqlitePool, SqlStore};
     /// let store = SqlStore::from_pool(SqlitePool::connect("sqlite::memory:").await?);
     /// assert_eq!(store.table().as_str(), "sessions");
     /// # Ok(()) }
@@ -616,8 +625,8 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// store.migrate().await?; // nothing to do the second time
     /// # Ok(()) }
@@ -655,7 +664,7 @@ impl SqlStore {
     /// # Examples
     ///
     /// ```
-    /// use session_sql::{Dialect, SqlStore, TableName};
+    /// use session_kit::sql::{Dialect, SqlStore, TableName};
     /// let ddl = SqlStore::schema_sql(Dialect::Sqlite, &TableName::new("sessions")?)?;
     /// assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS \"sessions\""));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -670,9 +679,9 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
-    /// assert_eq!(store.table().as_str(), session_sql::DEFAULT_TABLE_NAME);
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.table().as_str(), session_kit::sql::DEFAULT_TABLE_NAME);
     /// # Ok(()) }
     /// ```
     pub fn table(&self) -> &TableName {
@@ -685,9 +694,9 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
-    /// assert_eq!(store.layout(), session_sql::TableLayout::Native);
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.layout(), session_kit::TableLayout::Native);
     /// # Ok(()) }
     /// ```
     pub fn layout(&self) -> TableLayout {
@@ -700,9 +709,9 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
-    /// assert_eq!(store.dialect(), session_sql::Dialect::Sqlite);
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// let store = session_kit::SqlStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.dialect(), session_kit::sql::Dialect::Sqlite);
     /// # Ok(()) }
     /// ```
     pub fn dialect(&self) -> Dialect {
@@ -716,9 +725,9 @@ impl SqlStore {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::StoreError> {
-    /// use session_core::{SessionKey, SessionStore};
-    /// let store = session_sql::SqlStore::connect("sqlite::memory:").await?;
+    /// # async fn main() -> Result<(), session_kit::StoreError> {
+    /// use session_kit::{SessionKey, SessionStore};
+    /// let store = session_kit::SqlStore::connect("sqlite::memory:").await?;
     /// store.close().await;
     /// assert!(store.exists(&SessionKey::generate()).await.unwrap_err().is_unavailable());
     /// # Ok(()) }
@@ -850,7 +859,7 @@ impl TableLayout {
     /// # Examples
     ///
     /// ```
-    /// use session_sql::{Dialect, TableLayout, TableName};
+    /// use session_kit::sql::{Dialect, TableLayout, TableName};
     /// let table = TableName::new("django_session")?;
     /// let ddl = TableLayout::Django.schema_sql(Dialect::Sqlite, &table)?;
     /// assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS \"django_session\""));

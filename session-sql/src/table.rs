@@ -24,7 +24,7 @@ pub const DEFAULT_TABLE_NAME: &str = "sessions";
 /// # Examples
 ///
 /// ```
-/// use session_sql::TableName;
+/// use session_kit::TableName;
 ///
 /// let name = TableName::new("app_sessions")?;
 /// assert_eq!(name.as_str(), "app_sessions");
@@ -36,7 +36,7 @@ pub const DEFAULT_TABLE_NAME: &str = "sessions";
 /// assert!(TableName::new("sessions; DROP TABLE users").is_err());
 /// assert!(TableName::new("a.b.c").is_err());
 /// assert!(TableName::new("").is_err());
-/// # Ok::<(), session_sql::InvalidTableName>(())
+/// # Ok::<(), session_kit::sql::InvalidTableName>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TableName(String);
@@ -46,7 +46,7 @@ pub struct TableName(String);
 /// # Examples
 ///
 /// ```
-/// use session_sql::{InvalidTableName, TableName};
+/// use session_kit::sql::{InvalidTableName, TableName};
 ///
 /// assert_eq!(TableName::new("9lives"), Err(InvalidTableName::BadStart));
 /// assert_eq!(TableName::new("a-b"), Err(InvalidTableName::BadCharacter { position: 1 }));
@@ -87,8 +87,8 @@ impl TableName {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_sql::TableName::new("Sessions_2").is_ok());
-    /// assert!(session_sql::TableName::new("séance").is_err());
+    /// assert!(session_kit::TableName::new("Sessions_2").is_ok());
+    /// assert!(session_kit::TableName::new("séance").is_err());
     /// ```
     pub fn new(name: impl Into<String>) -> Result<Self, InvalidTableName> {
         let name = name.into();
@@ -107,7 +107,7 @@ impl TableName {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_sql::TableName::new("sessions").unwrap().schema(), None);
+    /// assert_eq!(session_kit::TableName::new("sessions").unwrap().schema(), None);
     /// ```
     pub fn schema(&self) -> Option<&str> {
         self.0.split_once('.').map(|(schema, _)| schema)
@@ -118,7 +118,7 @@ impl TableName {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_sql::TableName::new("app.s").unwrap().table(), "s");
+    /// assert_eq!(session_kit::TableName::new("app.s").unwrap().table(), "s");
     /// ```
     pub fn table(&self) -> &str {
         self.0.split_once('.').map_or(&self.0, |(_, table)| table)
@@ -163,7 +163,7 @@ impl TableName {
     /// # Examples
     ///
     /// ```
-    /// let name = session_sql::TableName::new("sessions").unwrap();
+    /// let name = session_kit::TableName::new("sessions").unwrap();
     /// assert_eq!(name.as_str(), "sessions");
     /// ```
     pub fn as_str(&self) -> &str {
@@ -228,16 +228,15 @@ impl AsRef<str> for TableName {
 /// device columns: a record's version is a fingerprint of its data, `update` and
 /// `delete_at_version` are a compare-and-swap on it in a short row-locking transaction,
 /// and there is no [`UserIndex`](session_core::UserIndex). Store their data with
-/// `session_signed::SignedCodec` (Django's salt and `SECRET_KEY`), or
-/// `session_signed::PlainJsonCodec` for `PlainJson`.
+/// `session_kit::SignedCodec` (feature `django`; Django's salt and `SECRET_KEY`), or
+/// `session_kit::django::PlainJsonCodec` for `PlainJson`.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
-/// use session_core::SessionStore;
-/// use session_sql::{SqlStore, TableLayout};
+/// # async fn main() -> Result<(), session_kit::StoreError> {
+/// use session_kit::{SessionStore, SqlStore, TableLayout};
 ///
 /// assert_eq!(TableLayout::default(), TableLayout::Native);
 /// let store = SqlStore::builder().layout(TableLayout::Django).connect("sqlite::memory:").await?;
@@ -273,7 +272,7 @@ impl TableLayout {
     /// # Examples
     ///
     /// ```
-    /// use session_sql::TableLayout;
+    /// use session_kit::TableLayout;
     /// assert_eq!(TableLayout::Django.default_table(), "django_session");
     /// assert_eq!(TableLayout::Native.default_table(), "sessions");
     /// ```
@@ -290,7 +289,7 @@ impl TableLayout {
     /// # Examples
     ///
     /// ```
-    /// use session_sql::TableLayout;
+    /// use session_kit::TableLayout;
     /// assert_eq!(TableLayout::Django.expiry_column(), "expire_date");
     /// assert_eq!(TableLayout::PlainJson.expiry_column(), "expires_at");
     /// ```
