@@ -6,7 +6,11 @@
 //!   sharing one store), checked against a model of what each client was told: no
 //!   acknowledged write lost, no logged-out or revoked session readable, no resurrection of
 //!   a dead key, no key issued twice; RSS and open file descriptors of the app processes
-//!   sampled and required flat after warm-up.
+//!   sampled and required flat after warm-up. With `--session-age-secs` (the apps'
+//!   `SESSION_AGE_SECONDS`; `scripts/soak` uses 4 s) it also checks expiry: some clients
+//!   go idle past the age and must then find their sessions gone (anonymous, empty, the old
+//!   data never back, a write gets a new, empty session), others keep theirs alive by
+//!   writes; see [`model`]'s "Expiry".
 //! - `faults`: the same traffic while a store server is stopped (`SIGSTOP`) or killed
 //!   (`SIGKILL`) and restarted: how many requests got an answer within the timeout + 10%,
 //!   which status codes (503 with `Retry-After`), how long until requests succeed again,

@@ -14,6 +14,24 @@
 //! `sqlite:web-sessions.sqlite`; `memory:`, `postgres://...` with feature `postgres`,
 //! `mysql://...` with `mysql`, `redis://...` with `redis`).
 //!
+//! ## Session age
+//!
+//! `SESSION_AGE_SECONDS` (whole seconds, 1 to 400 days; default two weeks) sets
+//! [`AppOptions::session_age`], which the app hands to
+//! [`SessionConfig::with_idle_timeout`]: Django's `SESSION_COOKIE_AGE`, an idle timeout
+//! counted from the last save. Every request that saves the session (a login, a counter or
+//! cart write, a password change) sets its expiry to that moment plus the age, and the
+//! cookie's `Max-Age` to the age; a request that only reads it (the home page, the devices
+//! page) does not move it, as in Django without `SESSION_SAVE_EVERY_REQUEST`. (On top of
+//! Django, the library lets a read push the expiry with a cheap touch once it would move by
+//! the touch interval, one minute; with an age of a minute or less a live session never
+//! gets there, so reads never extend it.) After the age, the session reads as anonymous and
+//! empty, its cookie is removed, and a write with the old cookie starts a new, empty
+//! session under a new key. `SESSION_AGE_SECONDS=4 cargo run -p session-web-example` shows
+//! it in a browser; the soak (`scripts/soak`) runs the app so. A value that is not a whole
+//! number of seconds in that range stops the app at startup with a message
+//! ([`parse_session_age`]).
+//!
 //! ## Tests
 //!
 //! - `cargo test -p session-web-example`: the app over HTTP, no browser needed.
@@ -51,6 +69,7 @@
 
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -72,6 +91,51 @@ pub use users::{LoginRefused, Source, Users, DEMO_SECRET};
 /// The default store URL: a SQLite file in the working directory.
 pub const DEFAULT_STORE_URL: &str = "sqlite:web-sessions.sqlite";
 
+/// The environment variable `main` reads the session age from ([`parse_session_age`]).
+pub const SESSION_AGE_ENV: &str = "SESSION_AGE_SECONDS";
+
+/// The longest session age [`parse_session_age`] accepts: 400 days, where browsers cap a
+/// cookie's `Max-Age` (RFC 6265bis).
+pub const MAX_SESSION_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// Parses a session age given in whole seconds (the value of `SESSION_AGE_SECONDS`): 1 to
+/// [`MAX_SESSION_AGE`].
+///
+/// # Errors
+///
+/// A message saying what is wrong with the value (not a whole number, zero, too long).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use session_web_example::parse_session_age;
+///
+/// assert_eq!(parse_session_age("4"), Ok(Duration::from_secs(4)));
+/// assert_eq!(parse_session_age(" 1209600 "), Ok(Duration::from_secs(14 * 24 * 3600)));
+/// assert!(parse_session_age("0").is_err());
+/// assert!(parse_session_age("4s").is_err());
+/// assert!(parse_session_age("-1").is_err());
+/// ```
+pub fn parse_session_age(value: &str) -> Result<Duration, String> {
+    let secs: u64 = value.trim().parse().map_err(|_| {
+        format!(
+            "{value:?} is not a whole number of seconds (1 to {})",
+            MAX_SESSION_AGE.as_secs()
+        )
+    })?;
+    if secs == 0 {
+        return Err("the session age must be at least 1 second".to_owned());
+    }
+    if secs > MAX_SESSION_AGE.as_secs() {
+        return Err(format!(
+            "{secs} s is longer than {} s (400 days, the longest cookie Max-Age browsers keep)",
+            MAX_SESSION_AGE.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 /// Options of the app.
 #[derive(Debug, Clone)]
 pub struct AppOptions {
@@ -85,6 +149,10 @@ pub struct AppOptions {
     pub users: Arc<Users>,
     /// Serve `GET /metrics` from this Prometheus recorder ([`metrics_handle`]).
     pub metrics: Option<PrometheusHandle>,
+    /// The session age (`SESSION_AGE_SECONDS`): Django's `SESSION_COOKIE_AGE`, an idle
+    /// timeout that every save of the session restarts
+    /// ([`SessionConfig::with_idle_timeout`]). `None`: the library's default, two weeks.
+    pub session_age: Option<Duration>,
 }
 
 impl Default for AppOptions {
@@ -94,6 +162,7 @@ impl Default for AppOptions {
             trusted_ip_header: None,
             users: Arc::new(Users::new()),
             metrics: None,
+            session_age: None,
         }
     }
 }
@@ -128,6 +197,11 @@ pub fn app(store: Arc<dyn SessionStore>, options: &AppOptions) -> Router {
         .with_auth_hash_source(Source(options.users.clone()))
         // `AuthUser` sends visitors who are not logged in to the login form.
         .with_login_url("/");
+    // `SESSION_AGE_SECONDS`: the idle timeout, restarted by every save.
+    let config = match options.session_age {
+        Some(age) => config.with_idle_timeout(age),
+        None => config,
+    };
     let layer = SessionLayer::from_shared_store(store)
         .with_config(config)
         .with_secure(options.secure_cookie)

@@ -1,23 +1,53 @@
 //! `cargo run -p session-web-example`: the example app on http://127.0.0.1:3000
 //! (`PORT` to change the port, `SESSION_STORE_URL` to change the store,
-//! `TRUSTED_IP_HEADER=x-real-ip` behind a reverse proxy you trust). `GET /metrics` serves
-//! the session store's metrics in the Prometheus text format.
+//! `TRUSTED_IP_HEADER=x-real-ip` behind a reverse proxy you trust,
+//! `SESSION_AGE_SECONDS` for the session age: an idle timeout in whole seconds that every
+//! save of the session restarts, Django's `SESSION_COOKIE_AGE`, default two weeks). `GET
+//! /metrics` serves the session store's metrics in the Prometheus text format. A setting
+//! that cannot be used stops the app before it listens, with a message and exit status 2.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use session_web_example::{app, metrics_handle, AppOptions, DEFAULT_STORE_URL};
+use session_web_example::{
+    app, metrics_handle, parse_session_age, AppOptions, DEFAULT_STORE_URL, SESSION_AGE_ENV,
+};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,session_tower=debug")),
         )
         .init();
+    let options = match settings() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("web: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The settings from the environment: port, store URL, app options.
+struct Settings {
+    port: u16,
+    url: String,
+    options: AppOptions,
+}
+
+fn settings() -> Result<Settings, String> {
     let url = std::env::var("SESSION_STORE_URL").unwrap_or_else(|_| DEFAULT_STORE_URL.to_owned());
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
@@ -32,23 +62,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Err(_) => None,
     };
+    let session_age = match std::env::var(SESSION_AGE_ENV) {
+        Ok(v) => Some(parse_session_age(&v).map_err(|e| format!("{SESSION_AGE_ENV}: {e}"))?),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return Err(format!("{SESSION_AGE_ENV}={v:?} is not UTF-8"));
+        }
+    };
     let options = AppOptions {
         trusted_ip_header,
         metrics: Some(metrics_handle()?),
+        session_age,
         ..AppOptions::default()
     };
+    Ok(Settings { port, url, options })
+}
+
+async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Opens the store and creates the SQL table when missing.
-    let store = session_kit::connect(&url).await?;
+    let store = session_kit::connect(&s.url).await?;
     let _cleanup = session_kit::spawn_cleanup(store.clone(), Duration::from_secs(600));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], s.port))).await?;
     tracing::info!(
-        store = url.split(':').next().unwrap_or("?"),
+        store = s.url.split(':').next().unwrap_or("?"),
+        session_age_secs = s.options.session_age.map(|a| a.as_secs()),
         "listening on http://{}",
         listener.local_addr()?
     );
     axum::serve(
         listener,
-        app(store, &options).into_make_service_with_connect_info::<SocketAddr>(),
+        app(store, &s.options).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,10 +1,17 @@
 //! `soak --urls http://127.0.0.1:P1,http://127.0.0.1:P2 --pids PID1,PID2 --seconds 60
-//! [--groups 8] [--devices 2] [--label sqlite] [--json out.json] [--seed N]`
+//! [--groups 8] [--devices 2] [--session-age-secs 4] [--label sqlite] [--json out.json]
+//! [--seed N]`
 //!
 //! Mixed traffic against running demo-app processes that share one store, checked by the
 //! model in `session_reliability::model`; samples RSS and file descriptors of the app
 //! processes. Prints a JSON summary (and writes it to `--json`); exits 1 on any violation,
 //! any failed request, or growth of RSS/descriptors after warm-up.
+//!
+//! `--session-age-secs N` (1 to 60) says the apps run with `SESSION_AGE_SECONDS=N`: the
+//! model then checks expiry, every client of a user but the first goes idle around and past
+//! the age, and the run also fails if no session expired (the figures must show expiry
+//! happened). Without it (or 0) the apps must run with the default age (two weeks) and
+//! nothing expires.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -12,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use session_reliability::model::{run_group, Global, Traffic};
+use session_reliability::model::{run_group_with, Global, GroupOptions, Traffic, MAX_MODELLED_AGE};
 use session_reliability::proc_stats::{sample, trend};
 use session_reliability::{http, Args};
 
@@ -44,6 +51,16 @@ async fn run() -> Result<bool, String> {
     let devices = args.get_u64("devices", 2)?.max(1) as usize;
     let seed = args.get_u64("seed", 1)?;
     let label = args.get("label").unwrap_or("?").to_owned();
+    let session_age = match args.get_u64("session-age-secs", 0)? {
+        0 => None,
+        n if n > MAX_MODELLED_AGE.as_secs() => {
+            return Err(format!(
+                "--session-age-secs {n}: the model handles ages up to {} s (beyond, a read may extend a session)",
+                MAX_MODELLED_AGE.as_secs()
+            ));
+        }
+        n => Some(Duration::from_secs(n)),
+    };
     let warmup = args
         .get_u64("warmup", (seconds / 4).clamp(5, 120))?
         .min(seconds.saturating_sub(1));
@@ -77,8 +94,9 @@ async fn run() -> Result<bool, String> {
     };
     let mut tasks = Vec::new();
     for g in 0..groups {
-        tasks.push(tokio::spawn(run_group(
+        tasks.push(tokio::spawn(run_group_with(
             traffic.clone(),
+            GroupOptions { session_age },
             format!("user{g}"),
             devices,
             seed.wrapping_mul(1000).wrapping_add(g),
@@ -114,7 +132,12 @@ async fn run() -> Result<bool, String> {
         }));
     }
     let failures = g.failures();
-    let ok = g.violation_count == 0 && failures == 0 && flat;
+    // With an age, expiries must have happened (and been checked).
+    let expired_ok = session_age.is_none() || g.expired > 0;
+    if !expired_ok {
+        eprintln!("soak: no session expired although the apps run with a session age");
+    }
+    let ok = g.violation_count == 0 && failures == 0 && flat && expired_ok;
     let summary = json!({
         "label": label,
         "seconds": elapsed,
@@ -129,6 +152,9 @@ async fn run() -> Result<bool, String> {
         "lost_writes": g.lost_writes,
         "keys_issued": g.keys_issued,
         "keys_dead": g.keys_dead,
+        "session_age_secs": session_age.map(|a| a.as_secs()),
+        "expired": g.expired,
+        "kept_alive": g.kept_alive,
         "dead_probes": g.dead_probes,
         "resyncs": g.resyncs,
         "violations": g.violation_count,
