@@ -33,15 +33,15 @@ session_http::session_error! {
     ///
     /// ```
     /// use actix_web::ResponseError;
-    /// use session_core::{Error, StoreError};
-    /// use session_actix::SessionError;
+    /// use session_kit::{Error, StoreError};
+    /// use session_kit::actix::SessionError;
     ///
     /// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
     /// assert_eq!(err.status_code().as_u16(), 503);
     /// assert_eq!(SessionError::from(Error::Interrupted).status_code().as_u16(), 400);
     /// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status_code().as_u16(), 413);
     /// ```
-    SessionError, "session_actix"
+    SessionError, "session_kit::actix", core = "session_kit"
 }
 
 impl ResponseError for SessionError {

@@ -20,18 +20,18 @@ session_http::tagged_session! {
     /// # Examples
     ///
     /// ```
-    /// use session_actix::{ActixSession, SessionError};
+    /// use session_kit::actix::{ActixSession, SessionError};
     ///
     /// async fn visits(session: ActixSession) -> Result<String, SessionError> {
     ///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
     ///     Ok(format!("visit number {n}"))
     /// }
     /// let app = actix_web::App::new()
-    ///     .wrap(session_actix::SessionMiddleware::new(session_memory::MemoryStore::new()))
+    ///     .wrap(session_kit::actix::SessionMiddleware::new(session_kit::MemoryStore::new()))
     ///     .route("/", actix_web::web::get().to(visits));
     /// # let _ = app;
     /// ```
-    ActixSession, "session_actix"
+    ActixSession, "session_kit::actix", core = "session_kit"
 }
 
 impl<T: 'static> FromRequest for ActixSession<T> {
@@ -63,7 +63,7 @@ pub(crate) fn session_of<T: 'static>(
 ///
 /// ```
 /// use actix_web::ResponseError;
-/// let r = session_actix::MissingSessionMiddleware { tag: "DefaultSession" };
+/// let r = session_kit::actix::MissingSessionMiddleware { tag: "DefaultSession" };
 /// assert!(r.to_string().contains("SessionMiddleware"));
 /// assert_eq!(r.status_code().as_u16(), 500);
 /// ```

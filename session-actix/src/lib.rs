@@ -1,23 +1,24 @@
 //! # session-actix
 //!
+//! **Most users add `session-kit` with feature `actix`**
+//! (`session-kit = { version = "0.1", features = ["actix"] }`) **and reach this crate as
+//! `session_kit::actix`**: [`SessionMiddleware`] is `session_kit::actix::SessionMiddleware`
+//! (also `session_kit::SessionMiddleware`), [`ActixSession`] `session_kit::actix::ActixSession`
+//! (also `session_kit::ActixSession`), [`AuthUser`] `session_kit::actix::AuthUser`, and so on.
+//! The examples on these pages use those paths and are compiled against `session-kit`, so
+//! they can be pasted into such an application; `session_kit::guide::actix` has more.
+//!
 //! actix-web 4 integration for the `session` crates: a [`SessionMiddleware`] that gives
 //! every request a lazy [`Session`](session_core::Session) and writes the session cookie
 //! by Django's rules, and the [`ActixSession`] extractor. The rules are the same as
 //! `session-tower`'s (axum) — both are thin adapters over `session-http`.
 //!
-//! **Using `session-kit`?** This crate is `session_kit::actix` there (feature `actix`), and
-//! its middleware and extractor are also `session_kit::SessionMiddleware` and
-//! `session_kit::ActixSession`: read `session_actix::X` on these pages as
-//! `session_kit::actix::X`, and `session_memory::MemoryStore` as `session_kit::MemoryStore`.
-//! The guide with this crate's examples in `session_kit::` paths is
-//! `session_kit::guide::actix`.
-//!
 //! ## Guide
 //!
 //! ```
 //! use actix_web::{web, App, HttpServer};
-//! use session_actix::{ActixSession, SessionError, SessionMiddleware};
-//! use session_memory::MemoryStore;
+//! use session_kit::actix::{ActixSession, SessionError, SessionMiddleware};
+//! use session_kit::MemoryStore;
 //!
 //! async fn counter(session: ActixSession) -> Result<String, SessionError> {
 //!     // Atomic read-modify-write: concurrent requests never lose an increment.
@@ -96,8 +97,8 @@
 //! drop.
 //!
 //! ```
-//! use session_actix::{CookieConfigError, SessionMiddleware};
-//! let err = SessionMiddleware::builder(session_memory::MemoryStore::new())
+//! use session_kit::actix::{CookieConfigError, SessionMiddleware};
+//! let err = SessionMiddleware::builder(session_kit::MemoryStore::new())
 //!     .with_cookie_name("__Host-id")
 //!     .with_secure(false)
 //!     .build()
@@ -121,8 +122,8 @@
 //!
 //! ```
 //! use actix_web::{web, App};
-//! use session_actix::{ActixSession, AuthUser, SessionError, SessionMiddleware};
-//! use session_core::{auth_hash_fn, SessionConfig};
+//! use session_kit::actix::{ActixSession, AuthUser, SessionError, SessionMiddleware};
+//! use session_kit::{auth_hash_fn, SessionConfig};
 //!
 //! async fn login(session: ActixSession) -> Result<&'static str, SessionError> {
 //!     // (check the password, then) the user's credential stamp goes into the session.
@@ -136,13 +137,13 @@
 //! // Where the current stamp comes from (your user table).
 //! let stamps = auth_hash_fn(|_user: String| async { Ok(Some("stamp-1".to_owned())) });
 //! let config = SessionConfig::default().with_login_url("/login").with_auth_hash_source(stamps);
-//! let sessions = SessionMiddleware::builder(session_memory::MemoryStore::new()).with_config(config).build()?;
+//! let sessions = SessionMiddleware::builder(session_kit::MemoryStore::new()).with_config(config).build()?;
 //! let app = App::new()
 //!     .wrap(sessions)
 //!     .route("/login", web::post().to(login))
 //!     .route("/account", web::get().to(account));
 //! # let _ = app;
-//! # Ok::<(), session_actix::CookieConfigError>(())
+//! # Ok::<(), session_kit::actix::CookieConfigError>(())
 //! ```
 //!
 //! ## Device pages

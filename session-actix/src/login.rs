@@ -38,21 +38,21 @@ session_http::auth_user! {
     ///
     /// ```
     /// use actix_web::{web, App};
-    /// use session_actix::{AuthUser, SessionMiddleware};
-    /// use session_core::SessionConfig;
+    /// use session_kit::actix::{AuthUser, SessionMiddleware};
+    /// use session_kit::SessionConfig;
     ///
     /// async fn account(user: AuthUser) -> String {
     ///     format!("hello {}", user.user_id())
     /// }
     ///
-    /// let sessions = SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let sessions = SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_config(SessionConfig::default().with_login_url("/login"))
     ///     .build()?;
     /// let app = App::new().wrap(sessions).route("/account", web::get().to(account));
     /// # let _ = app;
-    /// # Ok::<(), session_actix::CookieConfigError>(())
+    /// # Ok::<(), session_kit::actix::CookieConfigError>(())
     /// ```
-    AuthUser, ActixSession, "session_actix"
+    AuthUser, ActixSession, "session_kit::actix"
 }
 
 /// The logged-in user if there is one: `None` for an anonymous visitor, a rejection only
@@ -61,7 +61,7 @@ session_http::auth_user! {
 /// # Examples
 ///
 /// ```
-/// use session_actix::OptionalAuthUser;
+/// use session_kit::actix::OptionalAuthUser;
 ///
 /// async fn home(OptionalAuthUser(user): OptionalAuthUser) -> String {
 ///     user.map_or_else(|| "hello stranger".to_owned(), |u| format!("hello {}", u.user_id()))
@@ -77,7 +77,7 @@ session_http::login_rejection! {
     ///
     /// ```
     /// use actix_web::ResponseError;
-    /// use session_actix::LoginRejection;
+    /// use session_kit::actix::LoginRejection;
     ///
     /// let r = LoginRejection::NotLoggedIn { location: None };
     /// assert_eq!(r.status_code().as_u16(), 401);
@@ -89,7 +89,7 @@ session_http::login_rejection! {
     /// No [`SessionMiddleware`](crate::SessionMiddleware) with this tag wraps the route
     /// (500).
     MissingMiddleware(MissingSessionMiddleware),
-    "session_actix"
+    "session_kit::actix", core = "session_kit"
 }
 
 impl LoginRejection {

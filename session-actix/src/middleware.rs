@@ -58,7 +58,7 @@ struct Shared {
 ///
 /// ```
 /// use actix_web::{web, App};
-/// use session_actix::{ActixSession, SessionError, SessionMiddleware};
+/// use session_kit::actix::{ActixSession, SessionError, SessionMiddleware};
 ///
 /// async fn counter(session: ActixSession) -> Result<String, SessionError> {
 ///     let n = session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
@@ -68,7 +68,7 @@ struct Shared {
 /// # actix_web::rt::System::new().block_on(async {
 /// let app = actix_web::test::init_service(
 ///     App::new()
-///         .wrap(SessionMiddleware::builder(session_memory::MemoryStore::new()).with_secure(false).build()?)
+///         .wrap(SessionMiddleware::builder(session_kit::MemoryStore::new()).with_secure(false).build()?)
 ///         .route("/", web::get().to(counter)),
 /// )
 /// .await;
@@ -76,7 +76,7 @@ struct Shared {
 /// let set_cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
 /// assert!(set_cookie.starts_with("id="));
 /// assert_eq!(res.headers().get("cache-control").unwrap(), "private, no-store");
-/// # Ok::<(), session_actix::CookieConfigError>(())
+/// # Ok::<(), session_kit::actix::CookieConfigError>(())
 /// # }).unwrap();
 /// ```
 pub struct SessionMiddleware<T = DefaultSession> {
@@ -110,7 +110,7 @@ impl SessionMiddleware<DefaultSession> {
     /// # Examples
     ///
     /// ```
-    /// let mw = session_actix::SessionMiddleware::new(session_memory::MemoryStore::new());
+    /// let mw = session_kit::actix::SessionMiddleware::new(session_kit::MemoryStore::new());
     /// assert_eq!(mw.cookie_name(), "id");
     /// ```
     pub fn new(store: impl SessionStore) -> Self {
@@ -124,9 +124,9 @@ impl SessionMiddleware<DefaultSession> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::SessionStore;
-    /// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
-    /// let mw = session_actix::SessionMiddleware::from_shared_store(store.clone());
+    /// use session_kit::SessionStore;
+    /// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
+    /// let mw = session_kit::actix::SessionMiddleware::from_shared_store(store.clone());
     /// assert!(Arc::ptr_eq(mw.store(), &store));
     /// ```
     pub fn from_shared_store(store: Arc<dyn SessionStore>) -> Self {
@@ -145,11 +145,11 @@ impl SessionMiddleware<DefaultSession> {
     /// # Examples
     ///
     /// ```
-    /// let mw = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let mw = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_cookie_name("__Host-sid")
     ///     .build()?;
     /// assert_eq!(mw.cookie_name(), "__Host-sid");
-    /// # Ok::<(), session_actix::CookieConfigError>(())
+    /// # Ok::<(), session_kit::actix::CookieConfigError>(())
     /// ```
     pub fn builder(store: impl SessionStore) -> SessionMiddlewareBuilder {
         SessionMiddlewareBuilder::new(Arc::new(store))
@@ -161,11 +161,11 @@ impl SessionMiddleware<DefaultSession> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::SessionStore;
-    /// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
-    /// let mw = session_actix::SessionMiddleware::builder_from_shared_store(store).build()?;
+    /// use session_kit::SessionStore;
+    /// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
+    /// let mw = session_kit::actix::SessionMiddleware::builder_from_shared_store(store).build()?;
     /// # let _ = mw;
-    /// # Ok::<(), session_actix::CookieConfigError>(())
+    /// # Ok::<(), session_kit::actix::CookieConfigError>(())
     /// ```
     pub fn builder_from_shared_store(store: Arc<dyn SessionStore>) -> SessionMiddlewareBuilder {
         SessionMiddlewareBuilder::new(store)
@@ -178,7 +178,7 @@ impl<T> SessionMiddleware<T> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_actix::SessionMiddleware::new(session_memory::MemoryStore::new()).cookie_name(), "id");
+    /// assert_eq!(session_kit::actix::SessionMiddleware::new(session_kit::MemoryStore::new()).cookie_name(), "id");
     /// ```
     pub fn cookie_name(&self) -> &str {
         self.shared.rules.cookie.name()
@@ -189,7 +189,7 @@ impl<T> SessionMiddleware<T> {
     /// # Examples
     ///
     /// ```
-    /// let mw = session_actix::SessionMiddleware::new(session_memory::MemoryStore::new());
+    /// let mw = session_kit::actix::SessionMiddleware::new(session_kit::MemoryStore::new());
     /// let store = mw.store().clone(); // for a cleanup task or a "your devices" page
     /// # let _ = store;
     /// ```
@@ -207,10 +207,10 @@ impl<T> SessionMiddleware<T> {
 /// ```
 /// use std::time::Duration;
 /// use actix_web::http::StatusCode;
-/// use session_actix::{DeviceMetadata, SameSite, SessionMiddleware};
-/// use session_core::SessionConfig;
+/// use session_kit::actix::{DeviceMetadata, SameSite, SessionMiddleware};
+/// use session_kit::SessionConfig;
 ///
-/// let mw = SessionMiddleware::builder(session_memory::MemoryStore::new())
+/// let mw = SessionMiddleware::builder(session_kit::MemoryStore::new())
 ///     .with_config(SessionConfig::default().with_idle_timeout(Duration::from_secs(1800)))
 ///     .with_cookie_name("sid")
 ///     .with_path("/app")
@@ -219,7 +219,7 @@ impl<T> SessionMiddleware<T> {
 ///     .with_unavailable_status(StatusCode::INTERNAL_SERVER_ERROR)
 ///     .build()?;
 /// assert_eq!(mw.cookie_name(), "sid");
-/// # Ok::<(), session_actix::CookieConfigError>(())
+/// # Ok::<(), session_kit::actix::CookieConfigError>(())
 /// ```
 pub struct SessionMiddlewareBuilder<T = DefaultSession> {
     store: Arc<dyn SessionStore>,
@@ -276,16 +276,16 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_actix::{ActixSession, SessionMiddleware};
+    /// use session_kit::actix::{ActixSession, SessionMiddleware};
     /// struct Admin;
-    /// let admin = SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let admin = SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_cookie_name("admin_id")
     ///     .with_path("/admin")
     ///     .with_tag::<Admin>()
     ///     .build()?;
     /// async fn handler(_shop: ActixSession, _admin: ActixSession<Admin>) -> &'static str { "" }
     /// # let _ = admin;
-    /// # Ok::<(), session_actix::CookieConfigError>(())
+    /// # Ok::<(), session_kit::actix::CookieConfigError>(())
     /// ```
     pub fn with_tag<U>(self) -> SessionMiddlewareBuilder<U> {
         SessionMiddlewareBuilder {
@@ -307,8 +307,8 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// use session_kit::SessionConfig;
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_config(SessionConfig::default().with_save_every_request(true));
     /// # let _ = b;
     /// ```
@@ -324,8 +324,8 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_actix::{CookieConfigError, SessionMiddleware};
-    /// let err = SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// use session_kit::actix::{CookieConfigError, SessionMiddleware};
+    /// let err = SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_cookie_name("__Host-sid")
     ///     .with_domain(Some("example.com"))
     ///     .build()
@@ -343,7 +343,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// let err = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let err = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_path("app")
     ///     .build()
     ///     .unwrap_err();
@@ -360,11 +360,11 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// let mw = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let mw = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_domain(Some("example.com"))
     ///     .build()?;
     /// # let _ = mw;
-    /// # Ok::<(), session_actix::CookieConfigError>(())
+    /// # Ok::<(), session_kit::actix::CookieConfigError>(())
     /// ```
     pub fn with_domain(mut self, domain: Option<impl Into<String>>) -> Self {
         self.domain = Some(domain.map(Into::into));
@@ -378,7 +378,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// let err = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let err = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_cookie_name("__Secure-id")
     ///     .with_secure(false)
     ///     .build()
@@ -395,7 +395,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new()).with_http_only(true);
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new()).with_http_only(true);
     /// # let _ = b;
     /// ```
     pub fn with_http_only(mut self, http_only: bool) -> Self {
@@ -409,8 +409,8 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_actix::SameSite;
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// use session_kit::actix::SameSite;
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_same_site(Some(SameSite::Strict));
     /// # let _ = b;
     /// ```
@@ -424,7 +424,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new()).with_partitioned(true);
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new()).with_partitioned(true);
     /// # let _ = b;
     /// ```
     pub fn with_partitioned(mut self, partitioned: bool) -> Self {
@@ -439,8 +439,8 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_actix::{DeviceMetadata, IpSource};
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// use session_kit::actix::{DeviceMetadata, IpSource};
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_device_metadata(DeviceMetadata::all().with_ip(IpSource::header("x-real-ip")));
     /// # let _ = b;
     /// ```
@@ -456,7 +456,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     ///
     /// ```
     /// use actix_web::http::StatusCode;
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_unavailable_status(StatusCode::INTERNAL_SERVER_ERROR);
     /// # let _ = b;
     /// ```
@@ -474,7 +474,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     ///
     /// ```
     /// use actix_web::http::StatusCode;
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_too_large_status(StatusCode::UNPROCESSABLE_ENTITY);
     /// # let _ = b;
     /// ```
@@ -492,7 +492,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     ///
     /// ```
     /// use actix_web::HttpResponse;
-    /// let b = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let b = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_error_handler(|err| {
     ///         if err.is_unavailable() {
     ///             HttpResponse::ServiceUnavailable().body("<h1>Back soon</h1>")
@@ -523,7 +523,7 @@ impl<T> SessionMiddlewareBuilder<T> {
     /// # Examples
     ///
     /// ```
-    /// let err = session_actix::SessionMiddleware::builder(session_memory::MemoryStore::new())
+    /// let err = session_kit::actix::SessionMiddleware::builder(session_kit::MemoryStore::new())
     ///     .with_cookie_name("__Host-id")
     ///     .with_path("/app")
     ///     .build()
@@ -586,7 +586,7 @@ where
 /// ```
 /// // Made by actix-web when the middleware is wrapped around an app or a scope:
 /// let app = actix_web::App::new()
-///     .wrap(session_actix::SessionMiddleware::new(session_memory::MemoryStore::new()));
+///     .wrap(session_kit::actix::SessionMiddleware::new(session_kit::MemoryStore::new()));
 /// # let _ = app;
 /// ```
 pub struct SessionService<S, T = DefaultSession> {

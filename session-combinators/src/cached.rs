@@ -31,8 +31,7 @@ const REVOKE_ROUNDS: usize = 8;
 /// # Examples
 ///
 /// ```
-/// use session_combinators::{Arrangement, CachedStore};
-/// use session_memory::MemoryStore;
+/// use session_kit::{Arrangement, CachedStore, MemoryStore};
 ///
 /// let store = CachedStore::per_process(MemoryStore::new(), MemoryStore::new());
 /// assert_eq!(store.arrangement(), Arrangement::PerProcess);
@@ -103,12 +102,10 @@ pub enum Arrangement {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
+/// # async fn main() -> Result<(), session_kit::StoreError> {
 /// use std::time::Duration;
-/// use session_combinators::CachedStore;
-/// use session_core::chrono::{TimeDelta, Utc};
-/// use session_core::{Record, SessionKey, SessionStore};
-/// use session_memory::MemoryStore;
+/// use session_kit::chrono::{TimeDelta, Utc};
+/// use session_kit::{CachedStore, MemoryStore, Record, SessionKey, SessionStore};
 ///
 /// // In production the durable store is an SqlStore.
 /// let store = CachedStore::per_process(MemoryStore::new(), MemoryStore::new())
@@ -149,8 +146,7 @@ impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     /// # Examples
     ///
     /// ```
-    /// use session_combinators::{Arrangement, CachedStore};
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{Arrangement, CachedStore, MemoryStore};
     ///
     /// // In production: CachedStore::shared(redis_store, sql_store).
     /// let store = CachedStore::shared(MemoryStore::new(), MemoryStore::new());
@@ -167,11 +163,10 @@ impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     /// # Examples
     ///
     /// ```
-    /// use session_combinators::CachedStore;
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{CachedStore, MemoryStore};
     ///
     /// let store = CachedStore::per_process(MemoryStore::new(), MemoryStore::new());
-    /// assert_eq!(store.front_ttl(), session_combinators::DEFAULT_PER_PROCESS_TTL);
+    /// assert_eq!(store.front_ttl(), session_kit::DEFAULT_PER_PROCESS_TTL);
     /// ```
     pub fn per_process(front: F, durable: D) -> Self {
         Self::new(
@@ -199,8 +194,7 @@ impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session_combinators::CachedStore;
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{CachedStore, MemoryStore};
     ///
     /// let store = CachedStore::per_process(MemoryStore::new(), MemoryStore::new())
     ///     .with_front_ttl(Duration::from_millis(500));
@@ -244,8 +238,7 @@ impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     /// # Examples
     ///
     /// ```
-    /// use session_combinators::CachedStore;
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{CachedStore, MemoryStore};
     ///
     /// let store = CachedStore::per_process(MemoryStore::new(), MemoryStore::new());
     /// assert!(store.front().is_empty());
@@ -259,8 +252,7 @@ impl<F: FrontStore, D: SessionStore> CachedStore<F, D> {
     /// # Examples
     ///
     /// ```
-    /// use session_combinators::CachedStore;
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{CachedStore, MemoryStore};
     ///
     /// let store = CachedStore::per_process(MemoryStore::new(), MemoryStore::new());
     /// assert!(store.durable().is_empty());

@@ -56,10 +56,9 @@ mod sealed {
 /// # Examples
 ///
 /// ```
-/// use session_combinators::{CachedStore, FrontStore, LocalFront};
-/// use session_memory::MemoryStore;
+/// use session_kit::{CachedStore, FrontStore, LocalFront, MemoryStore};
 ///
-/// fn front_of<F: FrontStore, D: session_core::SessionStore>(store: &CachedStore<F, D>) -> &F {
+/// fn front_of<F: FrontStore, D: session_kit::SessionStore>(store: &CachedStore<F, D>) -> &F {
 ///     store.front()
 /// }
 /// let store = CachedStore::per_process(LocalFront::new(), MemoryStore::new());
@@ -247,11 +246,9 @@ const SWEEP_AFTER: usize = 64;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
-/// use session_combinators::{CachedStore, LocalFront};
-/// use session_core::chrono::{TimeDelta, Utc};
-/// use session_core::{Record, SessionKey, SessionStore};
-/// use session_memory::MemoryStore;
+/// # async fn main() -> Result<(), session_kit::StoreError> {
+/// use session_kit::chrono::{TimeDelta, Utc};
+/// use session_kit::{CachedStore, LocalFront, MemoryStore, Record, SessionKey, SessionStore};
 ///
 /// // In production the durable store is an SqlStore.
 /// let store = CachedStore::per_process(LocalFront::new(), MemoryStore::new());
@@ -288,7 +285,7 @@ impl LocalFront {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_combinators::LocalFront::new().is_empty());
+    /// assert!(session_kit::LocalFront::new().is_empty());
     /// ```
     pub fn new() -> Self {
         Self::with_shards(64)
@@ -299,7 +296,7 @@ impl LocalFront {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_combinators::LocalFront::with_shards(4).len(), 0);
+    /// assert_eq!(session_kit::LocalFront::with_shards(4).len(), 0);
     /// ```
     pub fn with_shards(shards: usize) -> Self {
         Self {
@@ -330,7 +327,7 @@ impl LocalFront {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_combinators::LocalFront::new().is_empty());
+    /// assert!(session_kit::LocalFront::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -45,10 +45,8 @@ const CONTEXT: &[u8] = b"session-combinators.HashedKeys.v1:";
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use session_combinators::HashedKeys;
-/// use session_core::chrono::{TimeDelta, Utc};
-/// use session_core::{Record, SessionKey, SessionStore, UserIndex};
-/// use session_memory::MemoryStore;
+/// use session_kit::chrono::{TimeDelta, Utc};
+/// use session_kit::{HashedKeys, MemoryStore, Record, SessionKey, SessionStore, UserIndex};
 ///
 /// let store = HashedKeys::new(MemoryStore::new(), b"0123456789abcdef0123456789abcdef")?;
 /// let cookie = SessionKey::generate();
@@ -91,8 +89,7 @@ impl<S: SessionStore> HashedKeys<S> {
     /// # Examples
     ///
     /// ```
-    /// use session_combinators::HashedKeys;
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{HashedKeys, MemoryStore};
     ///
     /// assert!(HashedKeys::new(MemoryStore::new(), b"short").is_err());
     /// assert!(HashedKeys::new(MemoryStore::new(), [7u8; 32]).is_ok());
@@ -119,9 +116,7 @@ impl<S: SessionStore> HashedKeys<S> {
     /// # Examples
     ///
     /// ```
-    /// use session_combinators::HashedKeys;
-    /// use session_core::SessionKey;
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{HashedKeys, MemoryStore, SessionKey};
     ///
     /// let store = HashedKeys::new(MemoryStore::new(), [7u8; 32]).unwrap();
     /// let cookie = SessionKey::generate();

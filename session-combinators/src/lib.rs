@@ -1,5 +1,13 @@
 //! # session-combinators
 //!
+//! **Most users add `session-kit` with feature `cache` (for [`CachedStore`]) or
+//! `hashed-keys` (for [`HashedKeys`])** (`session-kit = { version = "0.1", features =
+//! ["cache"] }`) **and reach these items as `session_kit::...`**: [`CachedStore`] is
+//! `session_kit::CachedStore`, [`HashedKeys`] `session_kit::HashedKeys`, and so on for
+//! [`Arrangement`], [`FrontStore`], [`LocalFront`] and the constants. The examples on these
+//! pages use those paths and are compiled against `session-kit`, so they can be pasted into
+//! such an application.
+//!
 //! Stores built from other stores:
 //!
 //! - [`CachedStore`]: a fast front store (the memory store, or a Redis store shared by
@@ -17,9 +25,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use session_combinators::{CachedStore, HashedKeys};
-//! use session_core::SessionStore;
-//! use session_memory::MemoryStore;
+//! use session_kit::{CachedStore, HashedKeys, MemoryStore, SessionStore};
 //!
 //! // In production: a MemoryStore (or RedisStore) before an SqlStore.
 //! let cached = CachedStore::per_process(MemoryStore::new(), MemoryStore::new());

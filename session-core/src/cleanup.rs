@@ -45,9 +45,9 @@ impl CleanupTask {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::{sync::Arc, time::Duration};
-/// use session_core::{spawn_cleanup, SessionStore};
+/// use session_kit::{spawn_cleanup, SessionStore};
 ///
-/// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+/// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
 /// let task = spawn_cleanup(store, Duration::from_secs(300));
 /// // ... serve requests ...
 /// task.shutdown().await;

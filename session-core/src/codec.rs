@@ -33,7 +33,7 @@ impl CodecError {
     /// # Examples
     ///
     /// ```
-    /// use session_core::CodecError;
+    /// use session_kit::CodecError;
     /// assert!(CodecError::BadSignature.is_suspicious());
     /// assert!(!CodecError::UnknownFormat.is_suspicious());
     /// ```
@@ -50,7 +50,7 @@ impl CodecError {
 /// # Examples
 ///
 /// ```
-/// use session_core::{Codec, JsonCodec, SessionMap};
+/// use session_kit::{Codec, JsonCodec, SessionMap};
 ///
 /// let mut map = SessionMap::new();
 /// map.insert("user_id".into(), 42.into());
@@ -74,7 +74,7 @@ pub trait Codec: Send + Sync + 'static {
     /// # Examples
     ///
     /// ```
-    /// use session_core::{Codec, JsonCodec};
+    /// use session_kit::{Codec, JsonCodec};
     ///
     /// assert_eq!(JsonCodec.json_object("j1:{\"a\":1}"), Some("{\"a\":1}"));
     /// assert_eq!(JsonCodec.json_object("x:{}"), None);
@@ -93,7 +93,7 @@ pub trait Codec: Send + Sync + 'static {
 /// # Examples
 ///
 /// ```
-/// use session_core::{Codec, JsonCodec, SessionMap};
+/// use session_kit::{Codec, JsonCodec, SessionMap};
 /// let mut map = SessionMap::new();
 /// map.insert("a".into(), 1.into());
 /// assert_eq!(JsonCodec.encode(&map).unwrap(), r#"j1:{"a":1}"#);

@@ -27,7 +27,7 @@ pub const EXPIRY_KEY: &str = "_session_expiry";
 ///
 /// ```
 /// use std::time::Duration;
-/// use session_core::Expiry;
+/// use session_kit::Expiry;
 ///
 /// let short = Expiry::Idle(Duration::from_secs(3600));
 /// let at_close = Expiry::BrowserClose;
@@ -128,7 +128,7 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use session_core::SessionConfig;
+/// use session_kit::SessionConfig;
 ///
 /// let config = SessionConfig::default()
 ///     .with_idle_timeout(Duration::from_secs(30 * 60))
@@ -193,7 +193,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::{JsonCodec, SessionConfig};
+    /// use session_kit::{JsonCodec, SessionConfig};
     /// let config = SessionConfig::default().with_codec(JsonCodec);
     /// # let _ = config;
     /// ```
@@ -208,7 +208,7 @@ impl SessionConfig {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::{JsonCodec, SessionConfig};
+    /// use session_kit::{JsonCodec, SessionConfig};
     /// let config = SessionConfig::default().with_shared_codec(Arc::new(JsonCodec));
     /// # let _ = config;
     /// ```
@@ -224,7 +224,7 @@ impl SessionConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_idle_timeout(Duration::from_secs(600));
     /// assert_eq!(c.idle_timeout().as_secs(), 600);
     /// ```
@@ -240,7 +240,7 @@ impl SessionConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_absolute_timeout(Some(Duration::from_secs(8 * 3600)));
     /// assert!(c.absolute_timeout().is_some());
     /// ```
@@ -255,7 +255,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_expire_at_browser_close(true);
     /// # let _ = c;
     /// ```
@@ -272,7 +272,7 @@ impl SessionConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_touch_interval(Some(Duration::from_secs(300)));
     /// # let _ = c;
     /// ```
@@ -287,7 +287,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_save_every_request(true);
     /// # let _ = c;
     /// ```
@@ -304,7 +304,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_max_conflict_retries(16);
     /// # let _ = c;
     /// ```
@@ -318,7 +318,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_max_create_attempts(3);
     /// # let _ = c;
     /// ```
@@ -333,7 +333,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_max_data_len(64 * 1024);
     /// # let _ = c;
     /// ```

@@ -20,7 +20,7 @@ pub type StoreResult<T> = std::result::Result<T, StoreError>;
 /// # Examples
 ///
 /// ```
-/// use session_core::StoreError;
+/// use session_kit::StoreError;
 ///
 /// let err = StoreError::unavailable(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"));
 /// assert!(err.is_unavailable());
@@ -80,7 +80,7 @@ impl StoreError {
     /// # Examples
     ///
     /// ```
-    /// use session_core::StoreError;
+    /// use session_kit::StoreError;
     /// let e = StoreError::unavailable(std::io::Error::other("connection reset"));
     /// assert!(e.is_unavailable());
     /// ```
@@ -95,7 +95,7 @@ impl StoreError {
     /// # Examples
     ///
     /// ```
-    /// use session_core::StoreError;
+    /// use session_kit::StoreError;
     /// let e = StoreError::backend(std::io::Error::other("syntax error"));
     /// assert!(!e.is_unavailable());
     /// ```
@@ -110,7 +110,7 @@ impl StoreError {
     /// # Examples
     ///
     /// ```
-    /// use session_core::StoreError;
+    /// use session_kit::StoreError;
     /// let e = StoreError::corrupt("expires_at is not a timestamp");
     /// assert!(e.to_string().contains("expires_at"));
     /// ```
@@ -125,7 +125,7 @@ impl StoreError {
     /// # Examples
     ///
     /// ```
-    /// use session_core::StoreError;
+    /// use session_kit::StoreError;
     /// assert!(!StoreError::NotFound.is_unavailable());
     /// ```
     pub fn is_unavailable(&self) -> bool {
@@ -139,7 +139,7 @@ impl StoreError {
 /// # Examples
 ///
 /// ```
-/// use session_core::ConfigError;
+/// use session_kit::ConfigError;
 ///
 /// let err = ConfigError::feature_disabled("postgres://db/app", "postgres");
 /// assert_eq!(err.feature(), Some("postgres"));
@@ -163,7 +163,7 @@ impl ConfigError {
     /// # Examples
     ///
     /// ```
-    /// let e = session_core::ConfigError::invalid("pool size", "must be at least 1");
+    /// let e = session_kit::ConfigError::invalid("pool size", "must be at least 1");
     /// assert_eq!(e.to_string(), "invalid pool size: must be at least 1");
     /// ```
     pub fn invalid(what: &str, reason: impl std::fmt::Display) -> Self {
@@ -180,7 +180,7 @@ impl ConfigError {
     ///
     /// ```
     /// let parse = "x".parse::<u32>().unwrap_err();
-    /// let e = session_core::ConfigError::invalid_with_source("port", parse);
+    /// let e = session_kit::ConfigError::invalid_with_source("port", parse);
     /// assert!(std::error::Error::source(&e).is_some());
     /// ```
     pub fn invalid_with_source(
@@ -199,7 +199,7 @@ impl ConfigError {
     /// # Examples
     ///
     /// ```
-    /// let e = session_core::ConfigError::feature_disabled("redis://localhost", "redis");
+    /// let e = session_kit::ConfigError::feature_disabled("redis://localhost", "redis");
     /// assert_eq!(e.feature(), Some("redis"));
     /// ```
     pub fn feature_disabled(what: &str, feature: &'static str) -> Self {
@@ -216,7 +216,7 @@ impl ConfigError {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_core::ConfigError::invalid("x", "y").feature(), None);
+    /// assert_eq!(session_kit::ConfigError::invalid("x", "y").feature(), None);
     /// ```
     pub fn feature(&self) -> Option<&'static str> {
         self.feature
@@ -232,7 +232,7 @@ impl ConfigError {
 /// # Examples
 ///
 /// ```
-/// use session_core::{Error, StoreError};
+/// use session_kit::{Error, StoreError};
 ///
 /// let err = Error::from(StoreError::unavailable(std::io::Error::other("refused")));
 /// assert!(err.is_unavailable());
@@ -294,7 +294,7 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use session_core::{Error, StoreError};
+    /// use session_kit::{Error, StoreError};
     /// assert!(Error::from(StoreError::unavailable(std::io::Error::other("x"))).is_unavailable());
     /// ```
     pub fn is_unavailable(&self) -> bool {

@@ -24,7 +24,7 @@ const SHOWN_PREFIX: usize = 4;
 /// # Examples
 ///
 /// ```
-/// use session_core::SessionKey;
+/// use session_kit::SessionKey;
 ///
 /// let key = SessionKey::generate();
 /// assert_eq!(key.as_str().len(), 32);
@@ -68,7 +68,7 @@ impl SessionKey {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionKey;
+    /// use session_kit::SessionKey;
     /// assert_ne!(SessionKey::generate(), SessionKey::generate());
     /// ```
     pub fn generate() -> Self {
@@ -85,7 +85,7 @@ impl SessionKey {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionKey;
+    /// use session_kit::SessionKey;
     /// let key = SessionKey::try_generate().expect("OS randomness");
     /// assert!(key.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     /// ```
@@ -113,7 +113,7 @@ impl SessionKey {
     /// # Examples
     ///
     /// ```
-    /// use session_core::{InvalidKey, SessionKey};
+    /// use session_kit::{InvalidKey, SessionKey};
     /// assert!(SessionKey::parse("abcdefghijklmnopqrstuvwxyz012345").is_ok());
     /// assert_eq!(SessionKey::parse(""), Err(InvalidKey::Length(0)));
     /// assert_eq!(
@@ -139,7 +139,7 @@ impl SessionKey {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionKey;
+    /// use session_kit::SessionKey;
     /// let key = SessionKey::generate();
     /// assert_eq!(key.as_str().len(), 32);
     /// ```
@@ -152,7 +152,7 @@ impl SessionKey {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionKey;
+    /// use session_kit::SessionKey;
     /// let key = SessionKey::generate();
     /// assert!(key.as_str().starts_with(key.log_prefix()));
     /// ```

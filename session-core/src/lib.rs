@@ -1,5 +1,15 @@
 //! # session-core
 //!
+//! **Most users add `session-kit`** (`session-kit = "0.1"`, with the features of their store
+//! and web framework) **and reach everything here as `session_kit::X`**: [`Session`] is
+//! `session_kit::Session`, [`SessionStore`] `session_kit::SessionStore`, [`Error`]
+//! `session_kit::Error`, and so on (`session-kit` re-exports this whole crate). The examples
+//! on these pages use those paths and are compiled against `session-kit` (with its default
+//! `memory` feature, for `session_kit::MemoryStore`), so they can be pasted into such an
+//! application. **Writing a custom store?** Then you may depend on `session-core` (and the
+//! `session-conformance` test suite) alone: read `session_kit::X` in these examples as
+//! `session_core::X` (and `session_kit::MemoryStore` as `session_memory::MemoryStore`).
+//!
 //! The core of a server-side session library with pluggable storage, carrying the session
 //! model of Django and Plain into Rust: the cookie holds only a random [`SessionKey`]; the
 //! data lives in a [`SessionStore`] (SQL, Redis, memory, or your own).
@@ -21,17 +31,13 @@
 //!   checked against an [`AuthHashSource`] on every load), and [`Session::require_user`]
 //!   (401, or a redirect to [`SessionConfig::with_login_url`]).
 //!
-//! Most applications use the facade crate, which re-exports this crate and the
-//! stores behind feature flags.
-//!
 //! # Example
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session_core::Error> {
+//! # async fn main() -> Result<(), session_kit::Error> {
 //! use std::sync::Arc;
-//! use session_core::{CookieAction, Session, SessionConfig, SessionStore};
-//! use session_memory::MemoryStore;
+//! use session_kit::{CookieAction, MemoryStore, Session, SessionConfig, SessionStore};
 //!
 //! let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
 //! let config = Arc::new(SessionConfig::default());

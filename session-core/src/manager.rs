@@ -15,11 +15,10 @@ use crate::{Codec, Error, Record, Result, SessionKey, SessionStore, StoreError};
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::Error> {
+/// # async fn main() -> Result<(), session_kit::Error> {
 /// use std::sync::Arc;
-/// use chrono::{Duration, Utc};
-/// use session_core::{JsonCodec, SessionKey, SessionManager, SessionMap};
-/// use session_memory::MemoryStore;
+/// use session_kit::chrono::{Duration, Utc};
+/// use session_kit::{JsonCodec, MemoryStore, SessionKey, SessionManager, SessionMap};
 ///
 /// let manager = SessionManager::new(Arc::new(MemoryStore::new()), Arc::new(JsonCodec));
 /// let key = SessionKey::generate();
@@ -52,8 +51,8 @@ impl SessionManager {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::{JsonCodec, SessionManager};
-    /// let m = SessionManager::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(JsonCodec));
+    /// use session_kit::{JsonCodec, SessionManager};
+    /// let m = SessionManager::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(JsonCodec));
     /// # let _ = m;
     /// ```
     pub fn new(store: Arc<dyn SessionStore>, codec: Arc<dyn Codec>) -> Self {
@@ -71,8 +70,8 @@ impl SessionManager {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::{JsonCodec, SessionManager, SessionMap};
-    /// let m = SessionManager::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(JsonCodec));
+    /// use session_kit::{JsonCodec, SessionManager, SessionMap};
+    /// let m = SessionManager::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(JsonCodec));
     /// assert_eq!(m.encode(&SessionMap::new()).unwrap(), "j1:{}");
     /// ```
     pub fn encode(&self, map: &SessionMap) -> Result<String> {
@@ -85,8 +84,8 @@ impl SessionManager {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::{JsonCodec, SessionManager};
-    /// let m = SessionManager::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(JsonCodec));
+    /// use session_kit::{JsonCodec, SessionManager};
+    /// let m = SessionManager::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(JsonCodec));
     /// assert!(m.decode("j1:{}").unwrap().is_empty());
     /// assert!(m.decode("nonsense").is_err());
     /// ```

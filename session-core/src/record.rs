@@ -13,8 +13,8 @@ use crate::SessionKey;
 /// # Examples
 ///
 /// ```
-/// use chrono::{Duration, Utc};
-/// use session_core::{Record, SessionKey};
+/// use session_kit::chrono::{Duration, Utc};
+/// use session_kit::{Record, SessionKey};
 ///
 /// let record = Record::new(SessionKey::generate(), "v1:{}".to_owned(), Utc::now() + Duration::hours(1));
 /// assert_eq!(record.version, 1);
@@ -54,8 +54,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use chrono::{Duration, Utc};
-    /// use session_core::{Record, SessionKey};
+    /// use session_kit::chrono::{Duration, Utc};
+    /// use session_kit::{Record, SessionKey};
     /// let r = Record::new(SessionKey::generate(), String::new(), Utc::now() + Duration::minutes(5));
     /// assert!(r.user_id.is_none());
     /// ```
@@ -78,8 +78,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use chrono::{Duration, Utc};
-    /// use session_core::{Record, SessionKey};
+    /// use session_kit::chrono::{Duration, Utc};
+    /// use session_kit::{Record, SessionKey};
     /// let r = Record::new(SessionKey::generate(), String::new(), Utc::now() + Duration::minutes(5))
     ///     .with_user(Some("alice"))
     ///     .with_version(7);
@@ -105,8 +105,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use chrono::{Duration, Utc};
-    /// use session_core::{Record, SessionKey};
+    /// use session_kit::chrono::{Duration, Utc};
+    /// use session_kit::{Record, SessionKey};
     /// let t = Utc::now() - Duration::days(1);
     /// let r = Record::new(SessionKey::generate(), String::new(), Utc::now()).with_created_at(t);
     /// assert_eq!(r.created_at, t);
@@ -122,8 +122,8 @@ impl Record {
     /// # Examples
     ///
     /// ```
-    /// use chrono::{Duration, Utc};
-    /// use session_core::{Record, SessionKey};
+    /// use session_kit::chrono::{Duration, Utc};
+    /// use session_kit::{Record, SessionKey};
     /// let now = Utc::now();
     /// let r = Record::new(SessionKey::generate(), String::new(), now);
     /// assert!(!r.is_live_at(now));

@@ -17,7 +17,7 @@ use crate::{Record, SessionKey, StoreError, StoreResult};
 /// # Examples
 ///
 /// ```
-/// use session_core::Capabilities;
+/// use session_kit::Capabilities;
 ///
 /// let caps = Capabilities::all();
 /// assert!(caps.device_metadata && caps.exact_versions);
@@ -44,7 +44,7 @@ impl Capabilities {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_core::Capabilities::all().device_metadata);
+    /// assert!(session_kit::Capabilities::all().device_metadata);
     /// ```
     pub const fn all() -> Self {
         Self {
@@ -58,7 +58,7 @@ impl Capabilities {
     /// # Examples
     ///
     /// ```
-    /// assert!(!session_core::Capabilities::all().with_device_metadata(false).device_metadata);
+    /// assert!(!session_kit::Capabilities::all().with_device_metadata(false).device_metadata);
     /// ```
     pub const fn with_device_metadata(mut self, yes: bool) -> Self {
         self.device_metadata = yes;
@@ -70,7 +70,7 @@ impl Capabilities {
     /// # Examples
     ///
     /// ```
-    /// assert!(!session_core::Capabilities::all().with_exact_versions(false).exact_versions);
+    /// assert!(!session_kit::Capabilities::all().with_exact_versions(false).exact_versions);
     /// ```
     pub const fn with_exact_versions(mut self, yes: bool) -> Self {
         self.exact_versions = yes;
@@ -113,8 +113,8 @@ impl Default for Capabilities {
 /// # Implementing a store
 ///
 /// ```
-/// use session_core::chrono::{DateTime, Utc};
-/// use session_core::{async_trait, Record, SessionKey, SessionStore, StoreError, StoreResult};
+/// use session_kit::chrono::{DateTime, Utc};
+/// use session_kit::{async_trait, Record, SessionKey, SessionStore, StoreError, StoreResult};
 ///
 /// /// A store that is always down (for showing the signatures only).
 /// struct Offline;
@@ -218,9 +218,9 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::SessionStore;
+    /// use session_kit::SessionStore;
     ///
-    /// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+    /// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
     /// assert_eq!(store.backend_name(), "memory");
     /// ```
     fn backend_name(&self) -> &'static str {
@@ -236,11 +236,11 @@ pub trait SessionStore: Send + Sync + 'static {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
+/// # async fn main() -> Result<(), session_kit::StoreError> {
 /// use std::sync::Arc;
-/// use session_core::SessionStore;
+/// use session_kit::SessionStore;
 ///
-/// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+/// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
 /// if let Some(index) = store.user_index() {
 ///     assert!(index.list_for_user("alice").await?.is_empty());
 /// }
@@ -266,11 +266,11 @@ pub trait UserIndex: Send + Sync {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::StoreError> {
+/// # async fn main() -> Result<(), session_kit::StoreError> {
 /// use std::sync::Arc;
-/// use session_core::SessionStore;
+/// use session_kit::SessionStore;
 ///
-/// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+/// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
 /// assert_eq!(store.delete_expired().await?, 0);
 /// # Ok(()) }
 /// ```

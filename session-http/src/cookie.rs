@@ -13,19 +13,22 @@ use session_core::SessionKey;
 /// # Examples
 ///
 /// ```
-/// use session_http::{CookieConfigError, CookieSettings};
+/// use session_kit::{CookieConfigError, MemoryStore, SessionLayer};
 ///
-/// let err = CookieSettings::default().with_name("bad name;").unwrap_err();
+/// let err = SessionLayer::new(MemoryStore::new()).with_cookie_name("bad name;").unwrap_err();
 /// assert!(err.to_string().contains("cookie name"));
 ///
-/// let err = CookieSettings::default()
+/// let err = SessionLayer::new(MemoryStore::new())
 ///     .with_domain(Some("example.com"))?
-///     .with_name("__Host-id")
+///     .with_cookie_name("__Host-id")
 ///     .unwrap_err();
 /// assert!(matches!(err, CookieConfigError::HostPrefix { .. }));
 /// assert!(err.to_string().contains("no Domain"));
 /// # Ok::<(), CookieConfigError>(())
 /// ```
+///
+/// With actix-web, the middleware's builder returns it from `build`
+/// (`session_kit::actix::CookieConfigError` is the same type).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CookieConfigError {

@@ -10,7 +10,8 @@ use crate::RequestHead;
 /// # Examples
 ///
 /// ```
-/// assert_eq!(session_http::MAX_USER_AGENT_LEN, 512);
+/// // With `session-kit`, the constant is in the `actix` module (feature `actix`).
+/// assert_eq!(session_kit::actix::MAX_USER_AGENT_LEN, 512);
 /// ```
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
@@ -19,7 +20,7 @@ pub const MAX_USER_AGENT_LEN: usize = 512;
 /// # Examples
 ///
 /// ```
-/// use session_http::IpSource;
+/// use session_kit::IpSource; // `session_kit::actix::IpSource` is the same type
 ///
 /// // Behind a reverse proxy you trust, which sets `X-Real-IP`:
 /// let source = IpSource::header("X-Real-IP");
@@ -47,7 +48,8 @@ impl IpSource {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_http::IpSource::header("X-Forwarded-For"), session_http::IpSource::Header("x-forwarded-for".into()));
+    /// use session_kit::IpSource;
+    /// assert_eq!(IpSource::header("X-Forwarded-For"), IpSource::Header("x-forwarded-for".into()));
     /// ```
     pub fn header(name: impl AsRef<str>) -> Self {
         Self::Header(name.as_ref().to_ascii_lowercase())
@@ -64,7 +66,7 @@ impl IpSource {
 /// # Examples
 ///
 /// ```
-/// use session_http::{DeviceMetadata, IpSource};
+/// use session_kit::{DeviceMetadata, IpSource}; // also in `session_kit::actix`
 ///
 /// let meta = DeviceMetadata::default().with_user_agent(true).with_ip(IpSource::Connection);
 /// assert!(meta.user_agent());
@@ -83,7 +85,7 @@ impl DeviceMetadata {
     /// # Examples
     ///
     /// ```
-    /// use session_http::{DeviceMetadata, IpSource};
+    /// use session_kit::{DeviceMetadata, IpSource};
     /// assert_eq!(DeviceMetadata::all().ip(), Some(&IpSource::Connection));
     /// ```
     pub fn all() -> Self {
@@ -98,7 +100,7 @@ impl DeviceMetadata {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_http::DeviceMetadata::default().with_user_agent(true).user_agent());
+    /// assert!(session_kit::DeviceMetadata::default().with_user_agent(true).user_agent());
     /// ```
     pub fn with_user_agent(mut self, yes: bool) -> Self {
         self.user_agent = yes;
@@ -110,7 +112,7 @@ impl DeviceMetadata {
     /// # Examples
     ///
     /// ```
-    /// use session_http::{DeviceMetadata, IpSource};
+    /// use session_kit::{DeviceMetadata, IpSource};
     /// assert_eq!(DeviceMetadata::all().with_ip(IpSource::None).ip(), None);
     /// ```
     pub fn with_ip(mut self, source: IpSource) -> Self {
@@ -126,7 +128,7 @@ impl DeviceMetadata {
     /// # Examples
     ///
     /// ```
-    /// assert!(!session_http::DeviceMetadata::default().user_agent());
+    /// assert!(!session_kit::DeviceMetadata::default().user_agent());
     /// ```
     pub fn user_agent(&self) -> bool {
         self.user_agent
@@ -137,7 +139,7 @@ impl DeviceMetadata {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_http::DeviceMetadata::default().ip(), None);
+    /// assert_eq!(session_kit::DeviceMetadata::default().ip(), None);
     /// ```
     pub fn ip(&self) -> Option<&IpSource> {
         self.ip.as_ref()
@@ -148,19 +150,22 @@ impl DeviceMetadata {
     /// # Examples
     ///
     /// ```
-    /// assert!(!session_http::DeviceMetadata::default().is_enabled());
+    /// assert!(!session_kit::DeviceMetadata::default().is_enabled());
     /// ```
     pub fn is_enabled(&self) -> bool {
         self.user_agent || self.ip.is_some()
     }
 
-    /// The (User-Agent, IP) of a request, as configured.
+    /// The (User-Agent, IP) of a request, as configured. The session layer or middleware
+    /// calls it; [`RequestHead`] is `session-http`'s view of a request, for writing an
+    /// integration (`session-kit` does not re-export it).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::net::IpAddr;
-    /// use session_http::{DeviceMetadata, IpSource, RequestHead};
+    /// use session_http::RequestHead;
+    /// use session_kit::{DeviceMetadata, IpSource};
     ///
     /// struct Req;
     /// impl RequestHead for Req {

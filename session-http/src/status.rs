@@ -7,7 +7,8 @@
 /// # Examples
 ///
 /// ```
-/// assert!(session_http::SESSION_INTERRUPTED.contains("session was deleted"));
+/// // With `session-kit`, the constant is in the `actix` module (feature `actix`).
+/// assert!(session_kit::actix::SESSION_INTERRUPTED.contains("session was deleted"));
 /// ```
 pub const SESSION_INTERRUPTED: &str = "The request's session was deleted before the request \
 completed. The user may have logged out in a concurrent request, for example.";
@@ -211,7 +212,8 @@ pub fn log_error(err: &session_core::Error) {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(session_http::LOGIN_REQUIRED, "Login required.");
+/// // With `session-kit`, the constant is in the `actix` module (feature `actix`).
+/// assert_eq!(session_kit::actix::LOGIN_REQUIRED, "Login required.");
 /// ```
 pub const LOGIN_REQUIRED: &str = "Login required.";
 

@@ -9,8 +9,12 @@
 /// # Examples
 ///
 /// ```
-/// let tag = session_http::DefaultSession;
-/// assert_eq!(tag, session_http::DefaultSession::default());
+/// use session_kit::{DefaultSession, HttpSession}; // also `session_kit::actix::DefaultSession`
+///
+/// // The session of the layer built without a tag.
+/// fn untagged(session: HttpSession) -> HttpSession<DefaultSession> { session }
+/// assert_eq!(DefaultSession, DefaultSession::default());
+/// # let _ = untagged;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct DefaultSession;
@@ -19,14 +23,20 @@ pub struct DefaultSession;
 /// [`Session`](session_core::Session) handle tagged with the layer's tag type `T`, with
 /// `new` (crate-private), `session`, `into_inner`, `Clone`, `Debug`, `Deref<Target =
 /// Session>` and `AsRef<Session>`. The framework's extractor impl stays in the
-/// integration. `$krate` is the integration's crate name (for the generated examples).
+/// integration.
+///
+/// The string parameters are paths for the examples generated on the type's methods, as an
+/// application writes them: `$krate` is where the application finds `$name` (the
+/// integration's crate, or a facade's module re-exporting it), and the optional
+/// `core = "..."` is where it finds `session-core`'s items (default `"session_core"`; the
+/// workspace's integrations pass `"session_kit"`).
 ///
 /// # Examples
 ///
 /// ```
 /// session_http::tagged_session! {
 ///     /// The session of the current request.
-///     MySession, "rust_out"
+///     MySession, "rust_out", core = "session_core"
 /// }
 /// struct Admin;
 /// let s: MySession<Admin> = MySession::new(session_core::Session::new(
@@ -39,6 +49,9 @@ pub struct DefaultSession;
 #[macro_export]
 macro_rules! tagged_session {
     ($(#[$attr:meta])* $name:ident, $krate:literal) => {
+        $crate::tagged_session! { $(#[$attr])* $name, $krate, core = "session_core" }
+    };
+    ($(#[$attr:meta])* $name:ident, $krate:literal, core = $core:literal) => {
         $(#[$attr])*
         pub struct $name<T = $crate::DefaultSession> {
             session: $crate::__private::Session,
@@ -59,7 +72,7 @@ macro_rules! tagged_session {
             /// # Examples
             ///
             /// ```
-            #[doc = concat!("fn handle(s: &", $krate, "::", stringify!($name), ") -> &session_core::Session { s.session() }")]
+            #[doc = concat!("fn handle(s: &", $krate, "::", stringify!($name), ") -> &", $core, "::Session { s.session() }")]
             /// ```
             pub fn session(&self) -> &$crate::__private::Session {
                 &self.session
@@ -70,7 +83,7 @@ macro_rules! tagged_session {
             /// # Examples
             ///
             /// ```
-            #[doc = concat!("fn handle(s: ", $krate, "::", stringify!($name), ") -> session_core::Session { s.into_inner() }")]
+            #[doc = concat!("fn handle(s: ", $krate, "::", stringify!($name), ") -> ", $core, "::Session { s.into_inner() }")]
             /// ```
             pub fn into_inner(self) -> $crate::__private::Session {
                 self.session
@@ -111,14 +124,15 @@ macro_rules! tagged_session {
 /// `Display` and `source` are the core error's, with `From<session_core::Error>`,
 /// `From<session_core::StoreError>` (so `?` works on direct store calls in a handler)
 /// and `into_inner`. The framework's response impl stays in the integration, rendering
-/// with [`ErrorPolicy`](crate::ErrorPolicy).
+/// with [`ErrorPolicy`](crate::ErrorPolicy). The string parameters are paths for the
+/// generated examples, as in [`tagged_session!`](crate::tagged_session).
 ///
 /// # Examples
 ///
 /// ```
 /// session_http::session_error! {
 ///     /// A session error returned by a handler.
-///     MyError, "rust_out"
+///     MyError, "rust_out", core = "session_core"
 /// }
 /// let err = MyError::from(session_core::StoreError::unavailable(std::io::Error::other("down")));
 /// assert!(err.0.is_unavailable());
@@ -127,6 +141,9 @@ macro_rules! tagged_session {
 #[macro_export]
 macro_rules! session_error {
     ($(#[$attr:meta])* $name:ident, $krate:literal) => {
+        $crate::session_error! { $(#[$attr])* $name, $krate, core = "session_core" }
+    };
+    ($(#[$attr:meta])* $name:ident, $krate:literal, core = $core:literal) => {
         $(#[$attr])*
         #[derive(Debug)]
         pub struct $name(pub $crate::__private::Error);
@@ -156,7 +173,7 @@ macro_rules! session_error {
         /// # Examples
         ///
         /// ```
-        #[doc = concat!("let err = ", $krate, "::", stringify!($name), "::from(session_core::StoreError::unavailable(std::io::Error::other(\"down\")));")]
+        #[doc = concat!("let err = ", $krate, "::", stringify!($name), "::from(", $core, "::StoreError::unavailable(std::io::Error::other(\"down\")));")]
         /// assert!(err.0.is_unavailable());
         /// ```
         impl ::core::convert::From<$crate::__private::StoreError> for $name {
@@ -171,8 +188,8 @@ macro_rules! session_error {
             /// # Examples
             ///
             /// ```
-            #[doc = concat!("let err = ", $krate, "::", stringify!($name), "(session_core::Error::Interrupted);")]
-            /// assert!(matches!(err.into_inner(), session_core::Error::Interrupted));
+            #[doc = concat!("let err = ", $krate, "::", stringify!($name), "(", $core, "::Error::Interrupted);")]
+            #[doc = concat!("assert!(matches!(err.into_inner(), ", $core, "::Error::Interrupted));")]
             /// ```
             pub fn into_inner(self) -> $crate::__private::Error {
                 self.0
@@ -186,6 +203,9 @@ macro_rules! session_error {
 /// [`tagged_session!`](crate::tagged_session)), with `new` (crate-private), `user_id`,
 /// `into_user_id`, `session`, `Clone` and a `Debug` that leaves the user id out. The
 /// extractor impl stays in the integration and uses [`require_user`](crate::require_user).
+/// The string parameters are paths for the generated examples, as in
+/// [`tagged_session!`](crate::tagged_session) (`$krate` also names the integration's
+/// `SessionError`).
 ///
 /// # Examples
 ///
@@ -196,7 +216,7 @@ macro_rules! session_error {
 /// }
 /// session_http::auth_user! {
 ///     /// The logged-in user.
-///     MyUser, MySession, "rust_out"
+///     MyUser, MySession, "rust_out", core = "session_core"
 /// }
 /// let session = MySession::<session_http::DefaultSession>::new(session_core::Session::new(
 ///     std::sync::Arc::new(session_memory::MemoryStore::new()),
@@ -210,6 +230,9 @@ macro_rules! session_error {
 #[macro_export]
 macro_rules! auth_user {
     ($(#[$attr:meta])* $name:ident, $session:ident, $krate:literal) => {
+        $crate::auth_user! { $(#[$attr])* $name, $session, $krate, core = "session_core" }
+    };
+    ($(#[$attr:meta])* $name:ident, $session:ident, $krate:literal, core = $core:literal) => {
         $(#[$attr])*
         pub struct $name<T = $crate::DefaultSession> {
             user_id: ::std::string::String,
@@ -286,7 +309,9 @@ macro_rules! auth_user {
 /// [`NotLoggedInResponse`](crate::NotLoggedInResponse)), `$name::Session($error)` (a
 /// session failure, rendered like any session error) and a third variant for a missing
 /// layer, with `Display`/`Error`, `From` each inner error, `From<LoginFailure>` and
-/// `from_outcome`. The framework's response impl stays in the integration.
+/// `from_outcome`. The framework's response impl stays in the integration. The string
+/// parameters are paths for the generated examples, as in
+/// [`tagged_session!`](crate::tagged_session).
 ///
 /// # Examples
 ///
@@ -303,7 +328,7 @@ macro_rules! auth_user {
 ///     MyRejection, MyError,
 ///     /// No layer wraps the route.
 ///     MissingLayer(NoLayer),
-///     "rust_out"
+///     "rust_out", core = "session_core"
 /// }
 /// let r = MyRejection::from(session_http::LoginFailure::NotLoggedIn { location: None });
 /// assert_eq!(r.to_string(), "login required");
@@ -315,6 +340,17 @@ macro_rules! login_rejection {
         $(#[$attr:meta])* $name:ident, $error:ident,
         $(#[$mattr:meta])* $missing:ident($missing_ty:ty),
         $krate:literal
+    ) => {
+        $crate::login_rejection! {
+            $(#[$attr])* $name, $error,
+            $(#[$mattr])* $missing($missing_ty),
+            $krate, core = "session_core"
+        }
+    };
+    (
+        $(#[$attr:meta])* $name:ident, $error:ident,
+        $(#[$mattr:meta])* $missing:ident($missing_ty:ty),
+        $krate:literal, core = $core:literal
     ) => {
         $(#[$attr])*
         #[derive(Debug)]
@@ -381,7 +417,7 @@ macro_rules! login_rejection {
             /// # Examples
             ///
             /// ```
-            /// use session_core::{NotLoggedIn, RequireUserError};
+            #[doc = concat!("use ", $core, "::{NotLoggedIn, RequireUserError};")]
             #[doc = concat!("use ", $krate, "::", stringify!($name), ";")]
             ///
             /// let outcome = RequireUserError::from(NotLoggedIn::new(Some("/login".into())));
@@ -393,4 +429,48 @@ macro_rules! login_rejection {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    //! The forms without `core = "..."` still expand (their examples name `session_core`).
+    // The generated API is not all used here.
+    #![allow(dead_code)]
+
+    /// The missing-layer error of the test rejection.
+    #[derive(Debug, thiserror::Error)]
+    #[error("no layer")]
+    pub struct NoLayer;
+
+    crate::tagged_session! {
+        /// A session.
+        ShortSession, "short"
+    }
+    crate::session_error! {
+        /// An error.
+        ShortError, "short"
+    }
+    crate::auth_user! {
+        /// A user.
+        ShortUser, ShortSession, "short"
+    }
+    crate::login_rejection! {
+        /// A rejection.
+        ShortRejection, ShortError,
+        /// No layer.
+        MissingLayer(NoLayer),
+        "short"
+    }
+
+    #[test]
+    fn short_forms_expand() {
+        let err = ShortError::from(session_core::Error::Interrupted);
+        let rejection = ShortRejection::from(err);
+        assert!(matches!(rejection, ShortRejection::Session(_)));
+        assert!(matches!(
+            ShortRejection::from(NoLayer),
+            ShortRejection::MissingLayer(_)
+        ));
+        let _: Option<ShortUser> = None;
+    }
 }

@@ -10,9 +10,14 @@
 //!   the user's other sessions out (Django's `update_session_auth_hash`).
 //! - [`errors`]: what can fail and how the HTTP layers answer.
 //!
-//! The member crates' own pages (`session_tower::SessionLayer`, `session_sql::SqlStore`,
-//! ...) name the member crate in their examples; in an application on `session-kit` read
-//! them with this crate's paths:
+//! The member crates' own pages (`SessionLayer`, `SqlStore`, `Session`, ...) use this crate's
+//! paths in their examples, compiled against it, including the pages `session-tower` and
+//! `session-actix` take from their internal `session-http` crate (`DeviceMetadata`,
+//! `IpSource`, `DefaultSession`, `CookieConfigError`, and the constants
+//! `SESSION_INTERRUPTED`, `LOGIN_REQUIRED`, `MAX_USER_AGENT_LEN`, whose only home here is
+//! `session_kit::actix`) and the method examples it writes for them (on `HttpSession`,
+//! `ActixSession`, `SessionError`, `LoginRejection`). Some prose and links there name member
+//! crates; in an application on `session-kit` read them with this crate's paths:
 //!
 //! | on a member crate's page | with `session-kit` | feature |
 //! | --- | --- | --- |
@@ -191,8 +196,8 @@ pub mod stores {}
 /// ```
 ///
 /// The layer's own pages (every setting, what each status means) are
-/// [`SessionLayer`](crate::SessionLayer)'s, in the `session-tower` crate: there, read
-/// `session_tower::X` as `session_kit::X`.
+/// [`SessionLayer`](crate::SessionLayer)'s, in the `session-tower` crate; their examples use
+/// this crate's paths too.
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum {}
@@ -262,8 +267,8 @@ pub mod axum {}
 /// ```
 ///
 /// Everything else of `session-actix` (its builder's settings, `OptionalAuthUser`,
-/// `LoginRejection`) is in [`session_kit::actix`](crate::actix): on its pages read
-/// `session_actix::X` as `session_kit::actix::X`.
+/// `LoginRejection`) is in [`session_kit::actix`](crate::actix); the examples on its pages
+/// use this crate's paths too.
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix {}

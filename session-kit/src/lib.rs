@@ -124,13 +124,15 @@
 //! # Where the docs of each item live
 //!
 //! The items of this crate are re-exported from the member crates (`session-core`,
-//! `session-tower`, `session-sql`, ...) and their pages are those crates' pages, whose
-//! examples name the member crate (`session_tower::SessionLayer`): each such item is
-//! `session_kit::<Name>` here (`session_kit::SessionLayer`, `session_kit::SqlStore`), and
-//! the member crate's modules are `session_kit::sql`, `session_kit::redis`,
-//! `session_kit::actix` and `session_kit::django`; the [`guide`]'s first page has the whole
-//! mapping. The [`guide`] and the examples on this page use this crate's paths and are
-//! compiled against it.
+//! `session-tower`, `session-sql`, ...) and their pages are those crates' pages. Their
+//! examples use this crate's paths and are compiled against it, including the pages
+//! `session-tower` and `session-actix` take from their internal `session-http` crate
+//! (`DeviceMetadata`, `IpSource`, ...). Some prose and links there name the member crates:
+//! each such item is `session_kit::<Name>` here (`session_kit::SessionLayer`,
+//! `session_kit::SqlStore`), and the member crate's modules are `session_kit::sql`,
+//! `session_kit::redis`, `session_kit::actix` and `session_kit::django`; the [`guide`]'s
+//! first page has the whole mapping. The [`guide`] and the examples on this page use this
+//! crate's paths and are compiled against it.
 //!
 //! # Errors
 //!
@@ -175,9 +177,9 @@ pub mod guide;
 
 pub use connect::{connect, ConnectError, ConnectOptions};
 
-// The re-exports are not inlined: their docs are the member crates' own, with the member
-// crates' paths in their examples; what is shown under this crate uses this crate's paths
-// (this page, `guide`, `connect`).
+// The re-exports are not inlined: their docs are the member crates' own, whose examples use
+// this crate's paths too; what is shown under this crate uses this crate's paths (this page,
+// `guide`, `connect`).
 #[doc(no_inline)]
 pub use session_core::*;
 // Named explicitly as well, so the contract types stay visible in this crate's docs.

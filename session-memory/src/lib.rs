@@ -1,5 +1,10 @@
 //! # session-memory
 //!
+//! **Most users add `session-kit` with feature `memory`** (its default:
+//! `session-kit = "0.1"`) **and reach [`MemoryStore`] as `session_kit::MemoryStore`.** The
+//! examples on these pages use that path and are compiled against `session-kit`, so they can
+//! be pasted into such an application; `session_kit::guide::stores` has more.
+//!
 //! [`MemoryStore`]: a [`SessionStore`] kept in process memory. Use it in tests (it passes
 //! the same conformance suite as the SQL and Redis stores) and for single-process apps
 //! whose sessions may vanish at restart.
@@ -13,10 +18,9 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session_core::StoreError> {
-//! use session_core::chrono::{Duration, Utc};
-//! use session_core::{Record, SessionKey, SessionStore};
-//! use session_memory::MemoryStore;
+//! # async fn main() -> Result<(), session_kit::StoreError> {
+//! use session_kit::chrono::{Duration, Utc};
+//! use session_kit::{MemoryStore, Record, SessionKey, SessionStore};
 //!
 //! let store = MemoryStore::new();
 //! let record = Record::new(SessionKey::generate(), "j1:{}".into(), Utc::now() + Duration::hours(1));
@@ -49,8 +53,7 @@ type UserShard = RwLock<HashMap<String, HashSet<SessionKey, RandomState>, Random
 ///
 /// ```
 /// use std::sync::Arc;
-/// use session_core::SessionStore;
-/// use session_memory::MemoryStore;
+/// use session_kit::{MemoryStore, SessionStore};
 ///
 /// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_shards(16));
 /// # let _ = store;
@@ -82,7 +85,7 @@ impl MemoryStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_memory::MemoryStore::new();
+    /// let store = session_kit::MemoryStore::new();
     /// assert_eq!(store.len(), 0);
     /// ```
     pub fn new() -> Self {
@@ -94,7 +97,7 @@ impl MemoryStore {
     /// # Examples
     ///
     /// ```
-    /// let store = session_memory::MemoryStore::with_shards(1);
+    /// let store = session_kit::MemoryStore::with_shards(1);
     /// assert!(store.is_empty());
     /// ```
     pub fn with_shards(shards: usize) -> Self {
@@ -115,7 +118,7 @@ impl MemoryStore {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_memory::MemoryStore::new().len(), 0);
+    /// assert_eq!(session_kit::MemoryStore::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
@@ -126,7 +129,7 @@ impl MemoryStore {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_memory::MemoryStore::new().is_empty());
+    /// assert!(session_kit::MemoryStore::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.shards.iter().all(|s| s.read().is_empty())

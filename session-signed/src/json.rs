@@ -73,13 +73,13 @@ pub(crate) fn to_python_json(map: &Map<String, Value>) -> serde_json::Result<Vec
 /// # Examples
 ///
 /// ```
-/// use session_core::Codec;
-/// use session_signed::{PlainJsonCodec, PYTHON_INT_KEY};
+/// use session_kit::django::{PlainJsonCodec, PYTHON_INT_KEY};
+/// use session_kit::Codec;
 ///
 /// let map = PlainJsonCodec.decode(r#"{"n":12345678901234567890123}"#)?;
 /// assert_eq!(map["n"][PYTHON_INT_KEY], "12345678901234567890123");
 /// assert_eq!(PlainJsonCodec.encode(&map)?, r#"{"n":12345678901234567890123}"#);
-/// # Ok::<(), session_core::CodecError>(())
+/// # Ok::<(), session_kit::CodecError>(())
 /// ```
 pub const PYTHON_INT_KEY: &str = "$python_int";
 

@@ -1,5 +1,14 @@
 //! # session-signed
 //!
+//! **Most users add `session-kit` with feature `django`**
+//! (`session-kit = { version = "0.1", features = ["django", "postgres"] }`, with the SQL
+//! feature of the shared database) **and reach this crate as `session_kit::django`**:
+//! [`SignedCodec`] is `session_kit::SignedCodec` (also `session_kit::django::SignedCodec`),
+//! [`Salt`] `session_kit::Salt`, and the rest ([`PlainJsonCodec`], [`SecretError`],
+//! [`NonFinite`], the salts, ...) `session_kit::django::X`. The examples on these pages use
+//! those paths and are compiled against `session-kit`, so they can be pasted into such an
+//! application.
+//!
 //! A [`Codec`] that stores session data exactly as **Django** (and **Plain ≤ 0.22**) do, so a
 //! Rust service and a Python one can share the same session rows while an application moves
 //! from one to the other, one endpoint at a time: a user logged in on either side stays
@@ -77,8 +86,7 @@
 //! ## Example
 //!
 //! ```
-//! use session_core::{Codec, SessionMap};
-//! use session_signed::{Salt, SignedCodec};
+//! use session_kit::{Codec, Salt, SessionMap, SignedCodec};
 //!
 //! let codec = SignedCodec::new(Salt::Django, "example-secret-key")?
 //!     .with_fallback("old-secret-key")?;
@@ -99,28 +107,27 @@
 //! [`SessionConfig::with_codec`](session_core::SessionConfig::with_codec):
 //!
 //! ```
-//! use session_core::SessionConfig;
-//! use session_signed::{Salt, SignedCodec};
+//! use session_kit::{Salt, SessionConfig, SignedCodec};
 //!
 //! let config = SessionConfig::default()
 //!     .with_codec(SignedCodec::new(Salt::Django, "django-insecure-...")?);
 //! # let _ = config;
-//! # Ok::<(), session_signed::SecretError>(())
+//! # Ok::<(), session_kit::django::SecretError>(())
 //! ```
 //!
 //! ## Sharing Django's table
 //!
-//! `session_sql::InteropStore` stores sessions in Django's `django_session` (or Plain ≤ 0.22's
-//! `plainsessions_session`) table, on SQLite, PostgreSQL and MySQL/MariaDB. With this codec, Django's
-//! `SECRET_KEY` and its fallbacks, both applications read and write the same rows:
+//! `session_kit::sql::InteropStore` (feature `sqlite`, `postgres` or `mysql`) stores
+//! sessions in Django's `django_session` (or Plain ≤ 0.22's `plainsessions_session`) table,
+//! on SQLite, PostgreSQL and MySQL/MariaDB. With this codec, Django's `SECRET_KEY` and its
+//! fallbacks, both applications read and write the same rows:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use session_core::{Session, SessionConfig, SessionStore};
-//! use session_signed::SignedCodec;
-//! use session_sql::{InteropLayout, InteropStore};
+//! use session_kit::sql::{InteropLayout, InteropStore};
+//! use session_kit::{Session, SessionConfig, SessionStore, SignedCodec};
 //!
 //! let store = InteropStore::connect("sqlite::memory:", InteropLayout::Django).await?;
 //! store.migrate().await?; // a real Django project's migrations create the table instead
@@ -136,7 +143,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The `django_interop` example of this crate does the same against a real Django database.
+//! The workspace's `examples/django_interop.rs` (in the repository, not in this crate: run it
+//! with `cargo run -p session-examples --example django_interop`) does the same against a
+//! real Django database.
 //!
 //! ## Tested against the real Django
 //!
@@ -209,7 +218,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// # Examples
 ///
 /// ```
-/// use session_signed::Salt;
+/// use session_kit::Salt;
 /// assert_eq!(Salt::Django.as_str(), "django.contrib.sessions.SessionStore");
 /// assert_eq!(Salt::Plain.as_str(), "plain.sessions.SessionStore");
 /// // A Django project whose session store class is named `MyStore`:
@@ -236,7 +245,7 @@ impl Salt {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(session_signed::Salt::Plain.as_str(), session_signed::PLAIN_SALT);
+    /// assert_eq!(session_kit::Salt::Plain.as_str(), session_kit::django::PLAIN_SALT);
     /// ```
     pub fn as_str(&self) -> &str {
         match self {
@@ -253,10 +262,10 @@ impl Salt {
 /// # Examples
 ///
 /// ```
-/// use session_signed::{NonFinite, Salt, SignedCodec};
+/// use session_kit::django::{NonFinite, Salt, SignedCodec};
 /// let strict = SignedCodec::new(Salt::Django, "secret")?.with_non_finite(NonFinite::Reject);
 /// # let _ = strict;
-/// # Ok::<(), session_signed::SecretError>(())
+/// # Ok::<(), session_kit::django::SecretError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -273,7 +282,7 @@ pub enum NonFinite {
 /// # Examples
 ///
 /// ```
-/// use session_signed::{Salt, SecretError, SignedCodec};
+/// use session_kit::django::{Salt, SecretError, SignedCodec};
 /// assert!(matches!(SignedCodec::new(Salt::Django, ""), Err(SecretError::Empty)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -293,14 +302,13 @@ pub enum SecretError {
 /// # Examples
 ///
 /// ```
-/// use session_core::{Codec, SessionMap};
-/// use session_signed::{Salt, SignedCodec};
+/// use session_kit::{Codec, Salt, SessionMap, SignedCodec};
 ///
 /// let old = SignedCodec::new(Salt::Django, "old-secret")?;
 /// let rotated = SignedCodec::new(Salt::Django, "new-secret")?.with_fallback("old-secret")?;
 ///
 /// let mut map = SessionMap::new();
-/// map.insert("cart".into(), serde_json::json!(["apple", "pear"]));
+/// map.insert("cart".into(), session_kit::serde_json::json!(["apple", "pear"]));
 /// let signed_with_old = old.encode(&map)?;
 /// assert_eq!(rotated.decode(&signed_with_old)?, map);
 /// assert!(format!("{rotated:?}").contains("keys: 2"));
@@ -339,11 +347,11 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_signed::{Salt, SignedCodec};
+    /// use session_kit::{Salt, SignedCodec};
     /// let django = SignedCodec::new(Salt::Django, "django-insecure-abc")?;
     /// let plain = SignedCodec::new(Salt::Plain, b"raw bytes work too")?;
     /// # let _ = (django, plain);
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn new(salt: Salt, secret: impl AsRef<[u8]>) -> Result<Self, SecretError> {
         let key = derive_key(&salt, secret.as_ref())?;
@@ -365,9 +373,9 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = session_signed::SignedCodec::django("django-insecure-abc")?;
+    /// let codec = session_kit::SignedCodec::django("django-insecure-abc")?;
     /// # let _ = codec;
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn django(secret: impl AsRef<[u8]>) -> Result<Self, SecretError> {
         Self::new(Salt::Django, secret)
@@ -382,9 +390,9 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = session_signed::SignedCodec::plain("plain-secret")?;
+    /// let codec = session_kit::SignedCodec::plain("plain-secret")?;
     /// # let _ = codec;
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn plain(secret: impl AsRef<[u8]>) -> Result<Self, SecretError> {
         Self::new(Salt::Plain, secret)
@@ -400,10 +408,10 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_signed::SignedCodec;
+    /// use session_kit::SignedCodec;
     /// let codec = SignedCodec::django("current")?.with_fallback("previous")?.with_fallback("older")?;
     /// # let _ = codec;
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn with_fallback(mut self, secret: impl AsRef<[u8]>) -> Result<Self, SecretError> {
         self.keys.push(derive_key(&self.salt, secret.as_ref())?);
@@ -419,10 +427,10 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_signed::SignedCodec;
+    /// use session_kit::SignedCodec;
     /// let codec = SignedCodec::django("current")?.with_fallbacks(["previous", "older"])?;
     /// # let _ = codec;
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn with_fallbacks<S: AsRef<[u8]>>(
         self,
@@ -436,12 +444,12 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_core::Codec;
-    /// use session_signed::{NonFinite, SignedCodec};
+    /// use session_kit::django::{NonFinite, SignedCodec};
+    /// use session_kit::Codec;
     /// let codec = SignedCodec::django("s")?;
     /// let strict = codec.clone().with_non_finite(NonFinite::Reject);
     /// let data = codec.sign_json(br#"{"score":NaN}"#, 0);
-    /// assert_eq!(codec.decode(&data)?["score"], serde_json::Value::Null);
+    /// assert_eq!(codec.decode(&data)?["score"], session_kit::serde_json::Value::Null);
     /// assert!(strict.decode(&data).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -456,9 +464,9 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = session_signed::SignedCodec::django("s")?.with_max_decoded_len(1 << 20);
+    /// let codec = session_kit::SignedCodec::django("s")?.with_max_decoded_len(1 << 20);
     /// # let _ = codec;
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn with_max_decoded_len(mut self, max: usize) -> Self {
         self.max_decoded_len = max;
@@ -472,8 +480,8 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_core::{Codec, SessionMap};
-    /// let codec = session_signed::SignedCodec::django("s")?.with_compression(false);
+    /// use session_kit::{Codec, SessionMap};
+    /// let codec = session_kit::SignedCodec::django("s")?.with_compression(false);
     /// let mut map = SessionMap::new();
     /// map.insert("blob".into(), "x".repeat(1000).into());
     /// let data = codec.encode(&map)?;
@@ -491,9 +499,9 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = session_signed::SignedCodec::plain("s")?;
-    /// assert_eq!(codec.salt(), &session_signed::Salt::Plain);
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// let codec = session_kit::SignedCodec::plain("s")?;
+    /// assert_eq!(codec.salt(), &session_kit::Salt::Plain);
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn salt(&self) -> &Salt {
         &self.salt
@@ -509,8 +517,8 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionMap;
-    /// let codec = session_signed::SignedCodec::django("s")?;
+    /// use session_kit::SessionMap;
+    /// let codec = session_kit::SignedCodec::django("s")?;
     /// let data = codec.encode_at(&SessionMap::new(), 0)?;
     /// assert!(data.starts_with("e30:0:"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -528,11 +536,11 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_core::Codec;
-    /// let codec = session_signed::SignedCodec::django("s")?;
+    /// use session_kit::Codec;
+    /// let codec = session_kit::SignedCodec::django("s")?;
     /// let data = codec.sign_json(b"[1,2]", 0);
     /// assert!(!codec.decode(&data).unwrap_err().is_suspicious()); // signed, but not an object
-    /// # Ok::<(), session_signed::SecretError>(())
+    /// # Ok::<(), session_kit::django::SecretError>(())
     /// ```
     pub fn sign_json(&self, json: &[u8], unix_seconds: i64) -> String {
         let compressed = if self.compress {
@@ -566,8 +574,8 @@ impl SignedCodec {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionMap;
-    /// let codec = session_signed::SignedCodec::django("s")?;
+    /// use session_kit::SessionMap;
+    /// let codec = session_kit::SignedCodec::django("s")?;
     /// let data = codec.encode_at(&SessionMap::new(), 1_767_225_600)?;
     /// assert_eq!(codec.signed_at(&data)?, 1_767_225_600);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

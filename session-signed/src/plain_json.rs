@@ -4,7 +4,7 @@ use serde_json::Value;
 use session_core::{Codec, CodecError, SessionMap};
 
 /// Untagged, unsigned compact JSON objects: what current Plain (`plain.sessions` ≥ 0.23)
-/// stores in its `jsonb` `session_data` column, for `session_sql::InteropStore` with
+/// stores in its `jsonb` `session_data` column, for `session_kit::sql::InteropStore` with
 /// `InteropLayout::PlainJson`.
 ///
 /// Unlike [`JsonCodec`](session_core::JsonCodec) it writes no format tag, because the
@@ -15,8 +15,8 @@ use session_core::{Codec, CodecError, SessionMap};
 /// # Examples
 ///
 /// ```
-/// use session_core::{Codec, SessionMap};
-/// use session_signed::PlainJsonCodec;
+/// use session_kit::django::PlainJsonCodec;
+/// use session_kit::{Codec, SessionMap};
 ///
 /// let mut map = SessionMap::new();
 /// map.insert("user_id".into(), 42.into());
@@ -26,7 +26,7 @@ use session_core::{Codec, CodecError, SessionMap};
 ///
 /// map.insert("bad".into(), "a\0b".into());
 /// assert!(PlainJsonCodec.encode(&map).is_err());
-/// # Ok::<(), session_core::CodecError>(())
+/// # Ok::<(), session_kit::CodecError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlainJsonCodec;

@@ -285,8 +285,14 @@ mod tests {
 
     #[test]
     fn the_probe_gets_half_the_operation_timeout_and_at_least_a_second() {
-        assert_eq!(probe_timeout(Some(Duration::from_secs(5))), Duration::from_millis(2500));
-        assert_eq!(probe_timeout(Some(Duration::from_millis(300))), MIN_PROBE_TIMEOUT);
+        assert_eq!(
+            probe_timeout(Some(Duration::from_secs(5))),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            probe_timeout(Some(Duration::from_millis(300))),
+            MIN_PROBE_TIMEOUT
+        );
         assert_eq!(probe_timeout(None), DEFAULT_PROBE_TIMEOUT);
     }
 
@@ -319,7 +325,10 @@ mod tests {
             .run("load", true, slow_operation(Duration::from_secs(60)))
             .await;
         let took = started.elapsed();
-        assert!(matches!(answer, Err(StoreError::Unavailable { .. })), "{answer:?}");
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable { .. })),
+            "{answer:?}"
+        );
         assert!(
             took >= Duration::from_millis(2500) && took < Duration::from_secs(3),
             "answered after {took:?}: PROBE_AFTER + the probe's 2.5 s"
@@ -328,7 +337,13 @@ mod tests {
         let next = guard
             .run("load", true, slow_operation(Duration::from_secs(60)))
             .await;
-        assert!(matches!(next, Err(StoreError::Unavailable { .. })), "{next:?}");
-        assert!(started.elapsed() < Duration::from_millis(10), "fails fast while down");
+        assert!(
+            matches!(next, Err(StoreError::Unavailable { .. })),
+            "{next:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(10),
+            "fails fast while down"
+        );
     }
 }

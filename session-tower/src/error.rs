@@ -33,15 +33,14 @@ session_http::session_error! {
     /// # Examples
     ///
     /// ```
-    /// use session_core::{Error, StoreError};
-    /// use session_tower::SessionError;
+    /// use session_kit::{Error, SessionError, StoreError};
     ///
     /// let err = SessionError::from(Error::from(StoreError::unavailable(std::io::Error::other("down"))));
     /// assert_eq!(err.status().as_u16(), 503);
     /// assert_eq!(SessionError::from(Error::Interrupted).status().as_u16(), 400);
     /// assert_eq!(SessionError::from(Error::TooLarge { len: 9000, max: 4096 }).status().as_u16(), 413);
     /// ```
-    SessionError, "session_tower"
+    SessionError, "session_kit", core = "session_kit"
 }
 
 impl SessionError {
@@ -50,8 +49,8 @@ impl SessionError {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::SessionError;
-    /// let err = SessionError(session_core::Error::KeyCollisions { attempts: 3 });
+    /// use session_kit::SessionError;
+    /// let err = SessionError(session_kit::Error::KeyCollisions { attempts: 3 });
     /// assert_eq!(err.status().as_u16(), 500);
     /// ```
     pub fn status(&self) -> StatusCode {

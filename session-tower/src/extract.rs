@@ -17,14 +17,14 @@ session_http::tagged_session! {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::HttpSession;
+    /// use session_kit::HttpSession;
     ///
-    /// async fn visits(session: HttpSession) -> Result<String, session_tower::SessionError> {
+    /// async fn visits(session: HttpSession) -> Result<String, session_kit::SessionError> {
     ///     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
     ///     Ok(format!("visit number {n}"))
     /// }
     /// ```
-    HttpSession, "session_tower"
+    HttpSession, "session_kit", core = "session_kit"
 }
 
 /// The rejection when a handler asks for an [`HttpSession`] but no
@@ -34,7 +34,7 @@ session_http::tagged_session! {
 /// # Examples
 ///
 /// ```
-/// let r = session_tower::MissingSessionLayer { tag: "DefaultSession" };
+/// let r = session_kit::MissingSessionLayer { tag: "DefaultSession" };
 /// assert!(r.to_string().contains("SessionLayer"));
 /// ```
 #[derive(Debug, Clone, Copy, thiserror::Error)]

@@ -63,16 +63,14 @@ impl Shared {
 /// # Examples
 ///
 /// ```
-/// use session_core::SessionConfig;
-/// use session_memory::MemoryStore;
-/// use session_tower::SessionLayer;
+/// use session_kit::{MemoryStore, SessionConfig, SessionLayer};
 ///
 /// let layer = SessionLayer::new(MemoryStore::new())
 ///     .with_config(SessionConfig::default().with_save_every_request(true))
 ///     .with_cookie_name("sid")?
 ///     .with_secure(false); // plain-HTTP development only
 /// # let _ = layer;
-/// # Ok::<(), session_tower::CookieConfigError>(())
+/// # Ok::<(), session_kit::CookieConfigError>(())
 /// ```
 pub struct SessionLayer<T = DefaultSession> {
     shared: Arc<Shared>,
@@ -106,7 +104,7 @@ impl SessionLayer<DefaultSession> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new());
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new());
     /// assert_eq!(layer.cookie_name(), "id");
     /// ```
     pub fn new(store: impl SessionStore) -> Self {
@@ -119,9 +117,9 @@ impl SessionLayer<DefaultSession> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::SessionStore;
-    /// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
-    /// let layer = session_tower::SessionLayer::from_shared_store(store.clone());
+    /// use session_kit::SessionStore;
+    /// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
+    /// let layer = session_kit::SessionLayer::from_shared_store(store.clone());
     /// # let _ = layer;
     /// ```
     pub fn from_shared_store(store: Arc<dyn SessionStore>) -> Self {
@@ -157,15 +155,15 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::{HttpSession, SessionLayer};
+    /// use session_kit::{HttpSession, SessionLayer};
     /// struct Admin;
-    /// let admin = SessionLayer::new(session_memory::MemoryStore::new())
+    /// let admin = SessionLayer::new(session_kit::MemoryStore::new())
     ///     .with_cookie_name("admin_id")?
     ///     .with_path("/admin")?
     ///     .with_tag::<Admin>();
     /// async fn handler(_shop: HttpSession, _admin: HttpSession<Admin>) {}
     /// # let _ = admin;
-    /// # Ok::<(), session_tower::CookieConfigError>(())
+    /// # Ok::<(), session_kit::CookieConfigError>(())
     /// ```
     pub fn with_tag<U>(self) -> SessionLayer<U> {
         SessionLayer {
@@ -180,8 +178,8 @@ impl<T> SessionLayer<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session_core::SessionConfig;
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
+    /// use session_kit::SessionConfig;
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new())
     ///     .with_config(SessionConfig::default().with_idle_timeout(Duration::from_secs(1800)));
     /// # let _ = layer;
     /// ```
@@ -202,9 +200,9 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_cookie_name("__Host-sid")?;
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_cookie_name("__Host-sid")?;
     /// assert_eq!(layer.cookie_name(), "__Host-sid");
-    /// # Ok::<(), session_tower::CookieConfigError>(())
+    /// # Ok::<(), session_kit::CookieConfigError>(())
     /// ```
     pub fn with_cookie_name(self, name: impl Into<String>) -> Result<Self, CookieConfigError> {
         self.try_map(|c| c.with_name(name))
@@ -221,9 +219,9 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_path("/app")?;
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_path("/app")?;
     /// # let _ = layer;
-    /// # Ok::<(), session_tower::CookieConfigError>(())
+    /// # Ok::<(), session_kit::CookieConfigError>(())
     /// ```
     pub fn with_path(self, path: impl Into<String>) -> Result<Self, CookieConfigError> {
         self.try_map(|c| c.with_path(path))
@@ -240,9 +238,9 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_domain(Some("example.com"))?;
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_domain(Some("example.com"))?;
     /// # let _ = layer;
-    /// # Ok::<(), session_tower::CookieConfigError>(())
+    /// # Ok::<(), session_kit::CookieConfigError>(())
     /// ```
     pub fn with_domain(self, domain: Option<impl Into<String>>) -> Result<Self, CookieConfigError> {
         self.try_map(|c| c.with_domain(domain))
@@ -257,7 +255,7 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_secure(false);
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_secure(false);
     /// # let _ = layer;
     /// ```
     pub fn with_secure(self, secure: bool) -> Self {
@@ -275,7 +273,7 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_http_only(true);
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_http_only(true);
     /// # let _ = layer;
     /// ```
     pub fn with_http_only(self, http_only: bool) -> Self {
@@ -288,8 +286,8 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::SameSite;
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_same_site(Some(SameSite::Strict));
+    /// use session_kit::SameSite;
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_same_site(Some(SameSite::Strict));
     /// # let _ = layer;
     /// ```
     pub fn with_same_site(self, same_site: Option<SameSite>) -> Self {
@@ -301,7 +299,7 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).with_partitioned(true);
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).with_partitioned(true);
     /// # let _ = layer;
     /// ```
     pub fn with_partitioned(self, partitioned: bool) -> Self {
@@ -315,7 +313,7 @@ impl<T> SessionLayer<T> {
     ///
     /// ```
     /// use http::StatusCode;
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new())
     ///     .with_unavailable_status(StatusCode::INTERNAL_SERVER_ERROR);
     /// # let _ = layer;
     /// ```
@@ -334,7 +332,7 @@ impl<T> SessionLayer<T> {
     ///
     /// ```
     /// use http::StatusCode;
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new())
     ///     .with_too_large_status(StatusCode::UNPROCESSABLE_ENTITY);
     /// # let _ = layer;
     /// ```
@@ -353,7 +351,7 @@ impl<T> SessionLayer<T> {
     ///
     /// ```
     /// use http::{Response, StatusCode};
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new())
     ///     .with_error_handler(|err| {
     ///         let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_REQUEST };
     ///         let mut res = Response::new("<h1>Please sign in again</h1>".to_owned());
@@ -374,8 +372,8 @@ impl<T> SessionLayer<T> {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::DeviceMetadata;
-    /// let layer = session_tower::SessionLayer::new(session_memory::MemoryStore::new())
+    /// use session_kit::DeviceMetadata;
+    /// let layer = session_kit::SessionLayer::new(session_kit::MemoryStore::new())
     ///     .with_device_metadata(DeviceMetadata::all());
     /// # let _ = layer;
     /// ```
@@ -413,7 +411,7 @@ impl<S, T> Layer<S> for SessionLayer<T> {
 /// ```
 /// use tower_layer::Layer;
 /// # #[derive(Clone)] struct MyService;
-/// let service = session_tower::SessionLayer::new(session_memory::MemoryStore::new()).layer(MyService);
+/// let service = session_kit::SessionLayer::new(session_kit::MemoryStore::new()).layer(MyService);
 /// # let _ = service;
 /// ```
 pub struct SessionService<S, T = DefaultSession> {

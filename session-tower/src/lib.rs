@@ -1,22 +1,24 @@
 //! # session-tower
 //!
+//! **Most users add `session-kit` with feature `axum`**
+//! (`session-kit = { version = "0.1", features = ["axum"] }`) **and reach these items as
+//! `session_kit::...`**: [`SessionLayer`] is `session_kit::SessionLayer`, [`HttpSession`]
+//! `session_kit::HttpSession`, [`AuthUser`] `session_kit::AuthUser`, [`SessionError`]
+//! `session_kit::SessionError`, and so on (only the constants [`SESSION_INTERRUPTED`],
+//! [`LOGIN_REQUIRED`] and [`MAX_USER_AGENT_LEN`] are not re-exported). The examples on these
+//! pages use those paths and are compiled against `session-kit`, so they can be pasted into
+//! such an application; `session_kit::guide::axum` has more.
+//!
 //! HTTP integration for the `session` crates: a tower [`SessionLayer`] that gives every
 //! request a lazy [`Session`](session_core::Session) and writes the session cookie by
 //! Django's rules, and (feature `axum`) an [`HttpSession`] extractor.
-//!
-//! **Using `session-kit`?** Everything here is re-exported there with feature `axum`:
-//! read `session_tower::X` on these pages as `session_kit::X` (`session_kit::SessionLayer`,
-//! `session_kit::HttpSession`, `session_kit::AuthUser`, `session_kit::SessionError`, ...),
-//! and `session_memory::MemoryStore` as `session_kit::MemoryStore`. The guide with this
-//! crate's examples in `session_kit::` paths is `session_kit::guide::axum`.
 //!
 //! ## Guide
 //!
 //! ```
 //! # #[cfg(feature = "axum")] {
 //! use axum::{routing::{get, post}, Router};
-//! use session_memory::MemoryStore;
-//! use session_tower::{HttpSession, SessionError, SessionLayer};
+//! use session_kit::{HttpSession, MemoryStore, SessionError, SessionLayer};
 //!
 //! async fn counter(session: HttpSession) -> Result<String, SessionError> {
 //!     // Atomic read-modify-write: concurrent requests never lose an increment.

@@ -30,9 +30,7 @@ session_http::auth_user! {
     /// ```
     /// # #[cfg(feature = "axum")] {
     /// use axum::{routing::get, Router};
-    /// use session_core::SessionConfig;
-    /// use session_memory::MemoryStore;
-    /// use session_tower::{AuthUser, SessionLayer};
+    /// use session_kit::{AuthUser, MemoryStore, SessionConfig, SessionLayer};
     ///
     /// async fn account(user: AuthUser) -> String {
     ///     format!("hello {}", user.user_id())
@@ -43,7 +41,7 @@ session_http::auth_user! {
     /// let app: Router = Router::new().route("/account", get(account)).layer(layer);
     /// # let _ = app; }
     /// ```
-    AuthUser, HttpSession, "session_tower"
+    AuthUser, HttpSession, "session_kit"
 }
 
 session_http::login_rejection! {
@@ -52,7 +50,7 @@ session_http::login_rejection! {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::LoginRejection;
+    /// use session_kit::LoginRejection;
     ///
     /// let r = LoginRejection::NotLoggedIn { location: None };
     /// assert_eq!(r.status().as_u16(), 401);
@@ -62,7 +60,7 @@ session_http::login_rejection! {
     LoginRejection, SessionError,
     /// No [`SessionLayer`](crate::SessionLayer) with this tag wraps the route (500).
     MissingLayer(MissingSessionLayer),
-    "session_tower"
+    "session_kit", core = "session_kit"
 }
 
 impl LoginRejection {
@@ -89,7 +87,7 @@ impl LoginRejection {
     /// # Examples
     ///
     /// ```
-    /// use session_tower::LoginRejection;
+    /// use session_kit::LoginRejection;
     /// let r = LoginRejection::NotLoggedIn { location: Some("/login?next=/".into()) };
     /// let res = r.not_logged_in_response().unwrap();
     /// assert_eq!(res.status().as_u16(), 303);

@@ -44,7 +44,7 @@ pub const AUTH_HASH_KEY: &str = "_auth_user_hash";
 /// # Examples
 ///
 /// ```
-/// use session_core::{async_trait, AuthHashSource, SessionConfig, StoreResult};
+/// use session_kit::{async_trait, AuthHashSource, SessionConfig, StoreResult};
 ///
 /// struct Users; // your user table
 ///
@@ -79,7 +79,7 @@ impl<F> std::fmt::Debug for AuthHashFn<F> {
 /// # Examples
 ///
 /// ```
-/// use session_core::{auth_hash_fn, SessionConfig};
+/// use session_kit::{auth_hash_fn, SessionConfig};
 ///
 /// let config = SessionConfig::default().with_auth_hash_source(auth_hash_fn(|user_id: String| async move {
 ///     Ok(Some(format!("stamp-of-{user_id}")))
@@ -115,10 +115,10 @@ where
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::sync::Arc;
-/// use session_core::{RequireUserError, Session, SessionConfig};
+/// use session_kit::{RequireUserError, Session, SessionConfig};
 ///
 /// let config = Arc::new(SessionConfig::default().with_login_url("/accounts/login/"));
-/// let s = Session::new(Arc::new(session_memory::MemoryStore::new()), config, None);
+/// let s = Session::new(Arc::new(session_kit::MemoryStore::new()), config, None);
 /// let Err(RequireUserError::NotLoggedIn(not)) = s.require_user().await else { unreachable!() };
 /// assert_eq!(
 ///     not.redirect_location("/orders?page=2").as_deref(),
@@ -138,7 +138,7 @@ impl NotLoggedIn {
     /// # Examples
     ///
     /// ```
-    /// let n = session_core::NotLoggedIn::new(None);
+    /// let n = session_kit::NotLoggedIn::new(None);
     /// assert_eq!(n.login_url(), None);
     /// ```
     pub fn new(login_url: Option<String>) -> Self {
@@ -150,7 +150,7 @@ impl NotLoggedIn {
     /// # Examples
     ///
     /// ```
-    /// let n = session_core::NotLoggedIn::new(Some("/login".into()));
+    /// let n = session_kit::NotLoggedIn::new(Some("/login".into()));
     /// assert_eq!(n.login_url(), Some("/login"));
     /// ```
     pub fn login_url(&self) -> Option<&str> {
@@ -163,7 +163,7 @@ impl NotLoggedIn {
     /// # Examples
     ///
     /// ```
-    /// let n = session_core::NotLoggedIn::new(Some("/login".into()));
+    /// let n = session_kit::NotLoggedIn::new(Some("/login".into()));
     /// assert_eq!(n.redirect_location("/a b").as_deref(), Some("/login?next=/a%20b"));
     /// ```
     pub fn redirect_location(&self, next: &str) -> Option<String> {
@@ -178,7 +178,7 @@ impl NotLoggedIn {
 /// # Examples
 ///
 /// ```
-/// use session_core::{Error, NotLoggedIn, RequireUserError};
+/// use session_kit::{Error, NotLoggedIn, RequireUserError};
 /// let e = RequireUserError::from(Error::Interrupted);
 /// assert!(matches!(e, RequireUserError::Session(Error::Interrupted)));
 /// let e = RequireUserError::from(NotLoggedIn::new(None));
@@ -204,7 +204,7 @@ pub enum RequireUserError {
 /// # Examples
 ///
 /// ```
-/// use session_core::login_redirect_url;
+/// use session_kit::login_redirect_url;
 /// assert_eq!(login_redirect_url("/login/", "/a/b?x=1&y=é"), "/login/?next=/a/b%3Fx%3D1%26y%3D%C3%A9");
 /// assert_eq!(login_redirect_url("/login?lang=fr", "/"), "/login?lang=fr&next=/");
 /// ```
@@ -248,7 +248,7 @@ impl SessionConfig {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use session_core::{auth_hash_fn, AuthHashSource, SessionConfig};
+    /// use session_kit::{auth_hash_fn, AuthHashSource, SessionConfig};
     /// let source: Arc<dyn AuthHashSource> = Arc::new(auth_hash_fn(|_user: String| async { Ok(None) }));
     /// let config = SessionConfig::default().with_shared_auth_hash_source(source);
     /// # let _ = config;
@@ -263,7 +263,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// assert!(session_core::SessionConfig::default().auth_hash_source().is_none());
+    /// assert!(session_kit::SessionConfig::default().auth_hash_source().is_none());
     /// ```
     pub fn auth_hash_source(&self) -> Option<&Arc<dyn AuthHashSource>> {
         self.auth_hash_source.as_ref()
@@ -276,7 +276,7 @@ impl SessionConfig {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionConfig;
+    /// use session_kit::SessionConfig;
     /// let c = SessionConfig::default().with_login_url("/accounts/login/");
     /// assert_eq!(c.login_url(), Some("/accounts/login/"));
     /// assert_eq!(SessionConfig::default().login_url(), None);
@@ -317,9 +317,9 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// use std::sync::{Arc, Mutex};
-    /// use session_core::{auth_hash_fn, CookieAction, Session, SessionConfig, SessionStore};
+    /// use session_kit::{auth_hash_fn, CookieAction, Session, SessionConfig, SessionStore};
     ///
     /// // The user table: alice's current stamp.
     /// let stamp = Arc::new(Mutex::new("v1".to_owned()));
@@ -330,7 +330,7 @@ impl Session {
     ///         async move { Ok(Some(current)) }
     ///     },
     /// )));
-    /// let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+    /// let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
     ///
     /// let s = Session::new(store.clone(), config.clone(), None);
     /// s.login_with_auth_hash("alice", "v1").await?;
@@ -370,10 +370,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig, AUTH_HASH_KEY};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig, AUTH_HASH_KEY};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.login_with_auth_hash("alice", "v1").await?;
     /// s.save().await?;
     /// // ... the password is changed in the user table, its hash is now "v2" ...
@@ -408,10 +408,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{RequireUserError, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{RequireUserError, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert!(matches!(s.require_user().await, Err(RequireUserError::NotLoggedIn(_))));
     /// s.login("alice").await?;
     /// assert_eq!(s.require_user().await.ok().as_deref(), Some("alice"));

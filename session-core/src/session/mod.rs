@@ -39,7 +39,7 @@ use crate::{Error, Record, Result, SessionConfig, SessionKey, SessionStore, Stor
 /// # Examples
 ///
 /// ```
-/// use session_core::CookieAction;
+/// use session_kit::CookieAction;
 ///
 /// fn apply(action: CookieAction) -> Option<String> {
 ///     match action {
@@ -216,10 +216,9 @@ struct Inner {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::Error> {
+/// # async fn main() -> Result<(), session_kit::Error> {
 /// use std::sync::Arc;
-/// use session_core::{CookieAction, Session, SessionConfig, SessionStore};
-/// use session_memory::MemoryStore;
+/// use session_kit::{CookieAction, MemoryStore, Session, SessionConfig, SessionStore};
 ///
 /// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
 /// let config = Arc::new(SessionConfig::default());
@@ -265,8 +264,7 @@ impl Session {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use session_core::{Session, SessionConfig};
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{MemoryStore, Session, SessionConfig};
     ///
     /// let s = Session::new(Arc::new(MemoryStore::new()), Arc::new(SessionConfig::default()), Some("../etc/passwd"));
     /// assert!(s.key().await.is_none());
@@ -297,8 +295,7 @@ impl Session {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use session_core::{Session, SessionConfig, SessionKey};
-    /// use session_memory::MemoryStore;
+    /// use session_kit::{MemoryStore, Session, SessionConfig, SessionKey};
     ///
     /// let key = SessionKey::generate();
     /// let s = Session::with_key(Arc::new(MemoryStore::new()), Arc::new(SessionConfig::default()), Some(key.clone()), true);
@@ -336,10 +333,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert!(!s.is_accessed());
     /// let _ = s.get::<String>("name").await?;
     /// assert!(s.is_accessed());
@@ -355,10 +352,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("k", 1).await?;
     /// assert!(s.is_modified());
     /// s.save().await?;
@@ -375,8 +372,8 @@ impl Session {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), Some("junk"));
+    /// # use session_kit::{Session, SessionConfig};
+    /// let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), Some("junk"));
     /// assert!(s.cookie_sent());
     /// ```
     pub fn cookie_sent(&self) -> bool {
@@ -389,8 +386,8 @@ impl Session {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert!(s.store().user_index().is_some());
     /// ```
     pub fn store(&self) -> &Arc<dyn SessionStore> {
@@ -403,8 +400,8 @@ impl Session {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert_eq!(s.config().idle_timeout().as_secs(), 14 * 24 * 3600);
     /// ```
     pub fn config(&self) -> &Arc<SessionConfig> {
@@ -418,10 +415,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert!(s.key().await.is_none());
     /// s.insert("k", 1).await?;
     /// s.save().await?;
@@ -530,10 +527,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.load().await?;
     /// assert!(s.is_accessed());
     /// # Ok(()) }
@@ -552,10 +549,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("theme", "dark").await?;
     /// assert_eq!(s.get::<String>("theme").await?.as_deref(), Some("dark"));
     /// assert!(s.get::<u32>("theme").await.is_err());
@@ -579,12 +576,12 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
-    /// s.insert_value("n", serde_json::json!(5)).await?;
-    /// assert_eq!(s.get_value("n").await?, Some(serde_json::json!(5)));
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// s.insert_value("n", session_kit::serde_json::json!(5)).await?;
+    /// assert_eq!(s.get_value("n").await?, Some(session_kit::serde_json::json!(5)));
     /// # Ok(()) }
     /// ```
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>> {
@@ -597,10 +594,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert!(!s.contains_key("csrf").await?);
     /// # Ok(()) }
     /// ```
@@ -614,10 +611,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("a", 1).await?;
     /// assert_eq!(s.data().await?.len(), 1);
     /// # Ok(()) }
@@ -638,10 +635,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     /// struct Cart { items: Vec<String> }
     /// s.insert("cart", Cart { items: vec!["apple".into()] }).await?;
@@ -662,11 +659,11 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
-    /// s.insert_value("flags", serde_json::json!(["beta"])).await?;
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// s.insert_value("flags", session_kit::serde_json::json!(["beta"])).await?;
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<()> {
@@ -698,10 +695,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// let visits = s.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
     /// assert_eq!(visits, 1);
     /// let cart = s
@@ -742,10 +739,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("flash", "saved!").await?;
     /// assert_eq!(s.remove::<String>("flash").await?.as_deref(), Some("saved!"));
     /// assert_eq!(s.remove::<String>("flash").await?, None);
@@ -769,10 +766,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert_eq!(s.remove_value("missing").await?, None);
     /// assert!(!s.is_modified());
     /// # Ok(()) }
@@ -800,10 +797,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("a", 1).await?;
     /// s.clear().await?;
     /// assert!(s.data().await?.is_empty());
@@ -831,10 +828,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{CookieAction, Session, SessionConfig, SessionStore};
-    /// # let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+    /// # use session_kit::{CookieAction, Session, SessionConfig, SessionStore};
+    /// # let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
     /// # let config = Arc::new(SessionConfig::default());
     /// # let s = Session::new(store.clone(), config.clone(), None);
     /// # s.insert("user", 1).await?;
@@ -861,10 +858,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{CookieAction, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{CookieAction, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.login("alice").await?;
     /// s.save().await?;
     /// s.logout().await?;
@@ -912,10 +909,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig, SessionStore};
-    /// # let store: Arc<dyn SessionStore> = Arc::new(session_memory::MemoryStore::new());
+    /// # use session_kit::{Session, SessionConfig, SessionStore};
+    /// # let store: Arc<dyn SessionStore> = Arc::new(session_kit::MemoryStore::new());
     /// let s = Session::new(store.clone(), Arc::new(SessionConfig::default()), None);
     /// s.insert("cart", 2).await?;
     /// s.save().await?;
@@ -960,10 +957,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("cart", vec!["apple"]).await?;
     /// s.login("alice").await?;                 // same browser, first login: cart kept
     /// s.save().await?;
@@ -985,10 +982,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.set_user(Some("42")).await?;
     /// assert_eq!(s.user_id().await?.as_deref(), Some("42"));
     /// # Ok(()) }
@@ -1005,10 +1002,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.set_user(Some("alice")).await?;
     /// s.set_user(None::<String>).await?;
     /// assert_eq!(s.user_id().await?, None);
@@ -1036,8 +1033,8 @@ impl Session {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.set_user_agent(Some("Mozilla/5.0")).await;
     /// assert!(!s.is_modified());
     /// # }
@@ -1054,8 +1051,8 @@ impl Session {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.set_ip(Some("203.0.113.7")).await;
     /// # }
     /// ```
@@ -1070,10 +1067,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::{sync::Arc, time::Duration};
-    /// # use session_core::{CookieAction, Expiry, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{CookieAction, Expiry, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.set_expiry(Expiry::Idle(Duration::from_secs(3600))).await?;
     /// let CookieAction::Set { max_age, .. } = s.save().await? else { unreachable!() };
     /// assert_eq!(max_age, Some(Duration::from_secs(3600)));
@@ -1092,10 +1089,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Expiry, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Expiry, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert_eq!(s.expiry().await?, Expiry::Default);
     /// # Ok(()) }
     /// ```
@@ -1109,11 +1106,11 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
-    /// assert!(s.expiry_date().await? > chrono::Utc::now());
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// assert!(s.expiry_date().await? > session_kit::chrono::Utc::now());
     /// # Ok(()) }
     /// ```
     pub async fn expiry_date(&self) -> Result<DateTime<Utc>> {
@@ -1128,10 +1125,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert_eq!(s.expiry_age().await?.num_seconds(), 14 * 24 * 3600);
     /// # Ok(()) }
     /// ```
@@ -1149,10 +1146,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{Expiry, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Expiry, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.set_expiry(Expiry::BrowserClose).await?;
     /// assert!(s.expire_at_browser_close().await?);
     /// # Ok(()) }
@@ -1171,8 +1168,8 @@ impl Session {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::sync::Arc;
-    /// # use session_core::{Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// assert!(s.is_empty().await);
     /// # }
     /// ```
@@ -1514,10 +1511,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{CookieAction, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{CookieAction, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// // Untouched, cookie-less: nothing to do.
     /// assert_eq!(s.save().await?, CookieAction::Unchanged);
     /// s.insert("k", "v").await?;
@@ -1538,10 +1535,10 @@ impl Session {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::Error> {
+    /// # async fn main() -> Result<(), session_kit::Error> {
     /// # use std::sync::Arc;
-    /// # use session_core::{CookieAction, Session, SessionConfig};
-    /// # let s = Session::new(Arc::new(session_memory::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
+    /// # use session_kit::{CookieAction, Session, SessionConfig};
+    /// # let s = Session::new(Arc::new(session_kit::MemoryStore::new()), Arc::new(SessionConfig::default()), None);
     /// s.insert("k", 1).await?;
     /// let by_handler = s.save().await?;          // the handler saves early
     /// assert!(matches!(by_handler, CookieAction::Set { .. }));
