@@ -184,6 +184,31 @@ pub fn metrics_handle() -> Result<PrometheusHandle, String> {
         .clone()
 }
 
+/// How often [`spawn_metrics_upkeep`] drains the histograms.
+pub const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Drains the recorder's histograms into their buckets every `every`, for as long as the
+/// returned task runs (abort it to stop).
+///
+/// `metrics-exporter-prometheus` keeps every histogram sample (one per store operation)
+/// until an upkeep drains it; `install_recorder` starts no task of its own. Without this, a
+/// process that nobody scrapes grows by about 8 bytes per store operation: the soak saw the
+/// demo's RSS climb 14-16 MiB in 10 minutes on every backend, with `/metrics` never read.
+/// Call it from within a Tokio runtime.
+pub fn spawn_metrics_upkeep(
+    handle: PrometheusHandle,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
+    })
+}
+
 #[derive(Clone)]
 struct AppState {
     users: Arc<Users>,
@@ -234,7 +259,8 @@ pub fn app(store: Arc<dyn SessionStore>, options: &AppOptions) -> Router {
 
 /// `GET /metrics`: the Prometheus text format.
 async fn metrics(handle: PrometheusHandle) -> Response {
-    // Histograms are drained into their buckets here (no background upkeep task).
+    // Drained here too, so a scrape sees every sample (`spawn_metrics_upkeep` drains the
+    // rest of the time).
     handle.run_upkeep();
     (
         [(

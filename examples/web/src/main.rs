@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use session_web_example::{
-    app, metrics_handle, parse_session_age, AppOptions, DEFAULT_STORE_URL, SESSION_AGE_ENV,
+    app, metrics_handle, parse_session_age, spawn_metrics_upkeep, AppOptions, DEFAULT_STORE_URL,
+    METRICS_UPKEEP_EVERY, SESSION_AGE_ENV,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -82,6 +83,11 @@ async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Opens the store and creates the SQL table when missing.
     let store = session_kit::connect(&s.url).await?;
     let _cleanup = session_kit::spawn_cleanup(store.clone(), Duration::from_secs(600));
+    let _upkeep = s
+        .options
+        .metrics
+        .clone()
+        .map(|handle| spawn_metrics_upkeep(handle, METRICS_UPKEEP_EVERY));
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], s.port))).await?;
     tracing::info!(
