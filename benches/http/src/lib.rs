@@ -6,6 +6,9 @@
 //! - `GET /write`: reads the counter and writes it plus one (answers the new value);
 //! - `GET /update`: adds one to the counter with the handle's atomic `update` (the hot
 //!   session scenario: many connections on one session).
+//!
+//! The same app on our actix-web middleware is in [`actix`] (served by
+//! `bench-http-actix-server`).
 
 use std::sync::Arc;
 
@@ -13,6 +16,8 @@ use axum::routing::get;
 use axum::Router;
 use session_core::SessionStore;
 use session_tower::{HttpSession, SessionError, SessionLayer};
+
+pub mod actix;
 
 /// The profile every login stores (200 bytes), so a session's data is a realistic size.
 pub const PROFILE: &str = "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
@@ -62,6 +67,21 @@ pub fn app(store: Arc<dyn SessionStore>) -> Router {
 ///
 /// The store's connection or migration error, as text.
 pub async fn store(backend: &str, url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    store_for(backend, url, "ours").await
+}
+
+/// [`store`] with its own SQL table (`bench_http_TAG`) and Redis key prefix
+/// (`bench-http-TAG:`), so two of our servers on one database (the axum and the actix one)
+/// keep their sessions apart.
+///
+/// # Errors
+///
+/// The store's connection or migration error, as text.
+pub async fn store_for(
+    backend: &str,
+    url: &str,
+    tag: &str,
+) -> Result<Arc<dyn SessionStore>, String> {
     Ok(match backend {
         "memory" => Arc::new(session_memory::MemoryStore::new()),
         "sqlite" | "postgres" => {
@@ -71,7 +91,7 @@ pub async fn store(backend: &str, url: &str) -> Result<Arc<dyn SessionStore>, St
                 url.to_owned()
             };
             let store = session_sql::SqlStore::builder()
-                .table("bench_http_ours")
+                .table(format!("bench_http_{tag}"))
                 .max_connections(16)
                 .connect(&url)
                 .await
@@ -84,7 +104,7 @@ pub async fn store(backend: &str, url: &str) -> Result<Arc<dyn SessionStore>, St
         }
         "redis" => Arc::new(
             session_redis::RedisStore::builder()
-                .key_prefix("bench-http-ours:")
+                .key_prefix(format!("bench-http-{tag}:"))
                 .connect(url)
                 .await
                 .map_err(|e| format!("redis store: {e}"))?,

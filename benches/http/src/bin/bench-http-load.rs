@@ -2,10 +2,17 @@
 //! connection (cookies handled by hand), closed loop, interleaved rounds.
 //!
 //! `bench-http-load --backend NAME --secs S --rounds R [--conns 1,32] [--scenarios LIST]
-//! --target NAME=ADDR@PID ...`: for every round, every cell (scenario x connections) runs
-//! every target in turn (the order rotates each round), `S` seconds each; server CPU comes
-//! from `/proc/PID/stat`. Prints a markdown table of medians over the rounds, with the
-//! ratios of the first target to each of the others, and the lost-write check.
+//! --target NAME=ADDR@PID ... [--compare OURS=PEER ...] [--no-peer OURS=LABEL ...]
+//! [--note TEXT ...]`: for every round, every cell (scenario x connections) runs every
+//! target in turn (the order rotates each round), `S` seconds each; server CPU comes from
+//! `/proc/PID/stat`. Prints markdown tables of medians over the rounds, with the ratios of
+//! each compared pair (by default the first target against each of the others), and the
+//! lost-write check.
+//!
+//! `--compare OURS=PEER` names a pair of targets; `--no-peer OURS=LABEL` says that `LABEL`
+//! has no counterpart of target `OURS` on this backend (its ratio cells read "no peer").
+//! With two pairs or more, a summary table comes first: one column of ratios per pair.
+//! `--note` lines are printed under the backend's first heading.
 //!
 //! Scenarios: `read` (GET /read), `mixed` (80% /read, 20% /write), `login` (GET /login
 //! without a cookie: a new session every request), `hot` (every connection on one session,
@@ -80,8 +87,12 @@ impl Conn {
                 len = value.parse().map_err(|_| "bad content-length".to_owned())?;
             } else if name.eq_ignore_ascii_case("set-cookie") {
                 let pair = value.split(';').next().unwrap_or_default();
-                let removed =
-                    pair.ends_with('=') || value.to_ascii_lowercase().contains("max-age=0");
+                // An empty value or `Max-Age=0` removes the cookie (a value may end with
+                // `=`: base64 padding, in actix-session's encrypted cookies).
+                let removed = pair
+                    .split_once('=')
+                    .is_none_or(|(_, v)| v.trim().is_empty())
+                    || value.to_ascii_lowercase().contains("max-age=0");
                 if removed {
                     self.cookie = None;
                 } else if send_cookie {
@@ -183,6 +194,8 @@ struct Worker {
     done: u64,
     errors: u64,
     acked: u64,
+    /// The cookie the connection holds at the end (a cookie store's data changes it on
+    /// every write; a server-side store's usually keeps it).
     cookie: Option<String>,
 }
 
@@ -199,7 +212,7 @@ async fn worker(
         done: 0,
         errors: 0,
         acked: 0,
-        cookie: conn.cookie.clone(),
+        cookie: None,
     };
     let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     while Instant::now() < until {
@@ -230,7 +243,7 @@ async fn worker(
                 w.errors += 1;
                 match Conn::open(&addr).await {
                     Ok(mut fresh) => {
-                        fresh.cookie = w.cookie.clone();
+                        fresh.cookie = conn.cookie.take();
                         conn = fresh;
                     }
                     Err(_) => break,
@@ -238,6 +251,7 @@ async fn worker(
             }
         }
     }
+    w.cookie = conn.cookie;
     w
 }
 
@@ -309,9 +323,20 @@ async fn run_cell(t: &Target, scenario: Scenario, conns: usize, secs: f64) -> Re
             }
         }
         Scenario::Hot => {
-            if let Some(cookie) = &shared {
-                let n = counter(&t.addr, cookie).await?;
-                cell.lost = cell.acked.saturating_sub(n);
+            // The best state any connection can still reach: with a server-side store every
+            // cookie names the one session; with a cookie store each connection holds its own
+            // copy of the data, and the copies diverge.
+            let mut cookies: Vec<&String> =
+                workers.iter().filter_map(|w| w.cookie.as_ref()).collect();
+            cookies.extend(shared.as_ref());
+            cookies.sort();
+            cookies.dedup();
+            let mut best = 0;
+            for cookie in cookies {
+                best = best.max(counter(&t.addr, cookie).await?);
+            }
+            if shared.is_some() {
+                cell.lost = cell.acked.saturating_sub(best);
             }
         }
         Scenario::Read | Scenario::Login => {}
@@ -326,6 +351,185 @@ async fn run_cell(t: &Target, scenario: Scenario, conns: usize, secs: f64) -> Re
         ticks as f64 * 10_000.0 / done as f64
     };
     Ok(cell)
+}
+
+/// Two targets compared in the tables: ours, and the peer (or the label of a peer that has
+/// no counterpart on this backend).
+struct Pair {
+    ours: usize,
+    peer: Result<usize, String>,
+}
+
+/// The medians of a run, for printing.
+struct Report<'a> {
+    backend: &'a str,
+    targets: &'a [Target],
+    cells: &'a [(Scenario, usize)],
+    /// `results[cell][target]`: one `Cell` per round.
+    results: &'a [Vec<Vec<Cell>>],
+}
+
+impl Report<'_> {
+    fn median(&self, ci: usize, t: usize, f: fn(&Cell) -> f64) -> f64 {
+        median(self.results[ci][t].iter().map(f).collect())
+    }
+
+    fn sum(&self, ci: usize, t: usize, f: fn(&Cell) -> u64) -> u64 {
+        self.results[ci][t].iter().map(f).sum()
+    }
+
+    /// One column of ratios per pair: ours ÷ peer for req/s, CPU per request and p99.
+    fn summary(&self, pairs: &[Pair]) {
+        let ratio = |a: f64, b: f64| {
+            if b > 0.0 {
+                format!("{:.2}", a / b)
+            } else {
+                "-".to_owned()
+            }
+        };
+        println!("Each cell: ours ÷ peer of req/s · CPU µs per request · p99 latency, medians over the rounds (a req/s ratio above 1 and CPU and p99 ratios below 1 favour ours); \"peer lost\": the share of the peer's acknowledged writes missing at the end.\n");
+        let mut head = "| scenario | c |".to_owned();
+        let mut rule = "| --- | ---: |".to_owned();
+        for pair in pairs {
+            let ours = &self.targets[pair.ours].name;
+            match &pair.peer {
+                Ok(peer) => head.push_str(&format!(" {ours} / {} |", self.targets[*peer].name)),
+                Err(label) => head.push_str(&format!(" {ours} / {label} |")),
+            }
+            rule.push_str(" --- |");
+        }
+        println!("{head}\n{rule}");
+        for (ci, &(scenario, conns)) in self.cells.iter().enumerate() {
+            let mut row = format!("| {} | {conns} |", scenario.name());
+            for pair in pairs {
+                let Ok(peer) = pair.peer else {
+                    row.push_str(" no peer |");
+                    continue;
+                };
+                let o = pair.ours;
+                row.push_str(&format!(
+                    " {} · {} · {}",
+                    ratio(
+                        self.median(ci, o, |c| c.rps),
+                        self.median(ci, peer, |c| c.rps)
+                    ),
+                    ratio(
+                        self.median(ci, o, |c| c.cpu_us),
+                        self.median(ci, peer, |c| c.cpu_us)
+                    ),
+                    ratio(
+                        self.median(ci, o, |c| c.p99_us),
+                        self.median(ci, peer, |c| c.p99_us)
+                    ),
+                ));
+                let (acked, lost) = (
+                    self.sum(ci, peer, |c| c.acked),
+                    self.sum(ci, peer, |c| c.lost),
+                );
+                if lost > 0 && acked > 0 {
+                    row.push_str(&format!(
+                        " (peer lost {:.0}%)",
+                        lost as f64 * 100.0 / acked as f64
+                    ));
+                }
+                let errors = self.sum(ci, o, |c| c.errors) + self.sum(ci, peer, |c| c.errors);
+                if errors > 0 {
+                    row.push_str(&format!(" ({errors} errors)"));
+                }
+                row.push_str(" |");
+            }
+            println!("{row}");
+        }
+        println!();
+    }
+
+    /// Ours against one peer, every measure.
+    fn pair(&self, ours: usize, peer: usize) {
+        let backend = self.backend;
+        let ours_name = &self.targets[ours].name;
+        let peer_name = &self.targets[peer].name;
+        println!("#### {backend}: {ours_name} vs {peer_name}\n");
+        println!("| scenario | c | req/s {ours_name} | req/s {peer_name} | ratio | p50 µs (ours / peer) | p99 µs (ours / peer) | write p99 µs (ours / peer) | CPU µs/req (ours / peer) | errors (ours / peer) | acked writes / lost (ours; peer) |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        for (ci, &(scenario, conns)) in self.cells.iter().enumerate() {
+            let m = |t: usize, f: fn(&Cell) -> f64| self.median(ci, t, f);
+            let sum = |t: usize, f: fn(&Cell) -> u64| self.sum(ci, t, f);
+            let (a, b) = (m(ours, |c| c.rps), m(peer, |c| c.rps));
+            let writes = matches!(scenario, Scenario::Mixed | Scenario::Hot | Scenario::Login);
+            let wp99 = if writes {
+                format!(
+                    "{:.0} / {:.0}",
+                    m(ours, |c| c.write_p99_us),
+                    m(peer, |c| c.write_p99_us)
+                )
+            } else {
+                "-".into()
+            };
+            let lost = if matches!(scenario, Scenario::Mixed | Scenario::Hot) {
+                format!(
+                    "{} / {}; {} / {}",
+                    sum(ours, |c| c.acked),
+                    sum(ours, |c| c.lost),
+                    sum(peer, |c| c.acked),
+                    sum(peer, |c| c.lost)
+                )
+            } else {
+                "-".into()
+            };
+            println!(
+                "| {} | {conns} | {a:.0} | {b:.0} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {wp99} | {:.1} / {:.1} | {} / {} | {lost} |",
+                scenario.name(),
+                if b > 0.0 { a / b } else { 0.0 },
+                m(ours, |c| c.p50_us),
+                m(peer, |c| c.p50_us),
+                m(ours, |c| c.p99_us),
+                m(peer, |c| c.p99_us),
+                m(ours, |c| c.cpu_us),
+                m(peer, |c| c.cpu_us),
+                sum(ours, |c| c.errors),
+                sum(peer, |c| c.errors),
+            );
+        }
+        println!();
+    }
+
+    /// One target on its own (`label`: the library with no counterpart here).
+    fn single(&self, t: usize, label: &str) {
+        let backend = self.backend;
+        let name = &self.targets[t].name;
+        if label.is_empty() {
+            println!("#### {backend}: {name}\n");
+        } else {
+            println!("#### {backend}: {name} (no {label} peer)\n");
+        }
+        println!("| scenario | c | req/s | p50 µs | p99 µs | write p99 µs | CPU µs/req | errors | acked writes / lost |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        for (ci, &(scenario, conns)) in self.cells.iter().enumerate() {
+            let m = |f: fn(&Cell) -> f64| self.median(ci, t, f);
+            let sum = |f: fn(&Cell) -> u64| self.sum(ci, t, f);
+            let writes = matches!(scenario, Scenario::Mixed | Scenario::Hot | Scenario::Login);
+            let wp99 = if writes {
+                format!("{:.0}", m(|c| c.write_p99_us))
+            } else {
+                "-".into()
+            };
+            let lost = if matches!(scenario, Scenario::Mixed | Scenario::Hot) {
+                format!("{} / {}", sum(|c| c.acked), sum(|c| c.lost))
+            } else {
+                "-".into()
+            };
+            println!(
+                "| {} | {conns} | {:.0} | {:.0} | {:.0} | {wp99} | {:.1} | {} | {lost} |",
+                scenario.name(),
+                m(|c| c.rps),
+                m(|c| c.p50_us),
+                m(|c| c.p99_us),
+                m(|c| c.cpu_us),
+                sum(|c| c.errors),
+            );
+        }
+        println!();
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -350,6 +554,9 @@ async fn main() -> Result<(), String> {
         Scenario::Hot,
     ];
     let mut targets = Vec::new();
+    // (ours, Ok(peer) or Err(label of the missing peer)), by target name.
+    let mut pairs: Vec<(String, Result<String, String>)> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -379,12 +586,51 @@ async fn main() -> Result<(), String> {
                     pid: pid.parse().map_err(|_| "bad pid")?,
                 });
             }
+            "--compare" => {
+                let v = value()?;
+                let (ours, peer) = v.split_once('=').ok_or("--compare OURS=PEER")?;
+                pairs.push((ours.to_owned(), Ok(peer.to_owned())));
+            }
+            "--no-peer" => {
+                let v = value()?;
+                let (ours, label) = v.split_once('=').ok_or("--no-peer OURS=LABEL")?;
+                pairs.push((ours.to_owned(), Err(label.to_owned())));
+            }
+            "--note" => notes.push(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if targets.is_empty() {
         return Err("no --target".into());
     }
+    let index = |name: &str| {
+        targets
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or(format!("no target named {name:?}"))
+    };
+    let pairs: Vec<Pair> = if pairs.is_empty() {
+        // The first target against each of the others.
+        (1..targets.len())
+            .map(|peer| Pair {
+                ours: 0,
+                peer: Ok(peer),
+            })
+            .collect()
+    } else {
+        pairs
+            .iter()
+            .map(|(ours, peer)| -> Result<Pair, String> {
+                Ok(Pair {
+                    ours: index(ours)?,
+                    peer: match peer {
+                        Ok(peer) => Ok(index(peer)?),
+                        Err(label) => Err(label.clone()),
+                    },
+                })
+            })
+            .collect::<Result<_, String>>()?
+    };
     let max_conns = conns_list.iter().copied().max().unwrap_or(32);
     let mut cells: Vec<(Scenario, usize)> = Vec::new();
     for &s in &scenarios {
@@ -415,52 +661,41 @@ async fn main() -> Result<(), String> {
         }
         eprintln!("{backend}: round {} of {rounds} done", round + 1);
     }
-    let ours = &targets[0].name;
-    for (peer, peer_target) in targets.iter().enumerate().skip(1) {
-        let peer_name = &peer_target.name;
-        println!("#### {backend}: {ours} vs {peer_name}\n");
-        println!("| scenario | c | req/s {ours} | req/s {peer_name} | ratio | p50 µs (ours / peer) | p99 µs (ours / peer) | write p99 µs (ours / peer) | CPU µs/req (ours / peer) | errors (ours / peer) | acked writes / lost (ours; peer) |");
-        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-        for (ci, &(scenario, conns)) in cells.iter().enumerate() {
-            let m = |t: usize, f: fn(&Cell) -> f64| median(results[ci][t].iter().map(f).collect());
-            let sum = |t: usize, f: fn(&Cell) -> u64| results[ci][t].iter().map(f).sum::<u64>();
-            let (a, b) = (m(0, |c| c.rps), m(peer, |c| c.rps));
-            let writes = matches!(scenario, Scenario::Mixed | Scenario::Hot | Scenario::Login);
-            let wp99 = if writes {
-                format!(
-                    "{:.0} / {:.0}",
-                    m(0, |c| c.write_p99_us),
-                    m(peer, |c| c.write_p99_us)
-                )
-            } else {
-                "-".into()
-            };
-            let lost = if matches!(scenario, Scenario::Mixed | Scenario::Hot) {
-                format!(
-                    "{} / {}; {} / {}",
-                    sum(0, |c| c.acked),
-                    sum(0, |c| c.lost),
-                    sum(peer, |c| c.acked),
-                    sum(peer, |c| c.lost)
-                )
-            } else {
-                "-".into()
-            };
-            println!(
-                "| {} | {conns} | {a:.0} | {b:.0} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {wp99} | {:.1} / {:.1} | {} / {} | {lost} |",
-                scenario.name(),
-                if b > 0.0 { a / b } else { 0.0 },
-                m(0, |c| c.p50_us),
-                m(peer, |c| c.p50_us),
-                m(0, |c| c.p99_us),
-                m(peer, |c| c.p99_us),
-                m(0, |c| c.cpu_us),
-                m(peer, |c| c.cpu_us),
-                sum(0, |c| c.errors),
-                sum(peer, |c| c.errors),
-            );
+    let report = Report {
+        backend: &backend,
+        targets: &targets,
+        cells: &cells,
+        results: &results,
+    };
+    if pairs.len() > 1 || !notes.is_empty() {
+        println!("#### {backend}: ratios\n");
+        for note in &notes {
+            println!("- {note}");
         }
-        println!();
+        if !notes.is_empty() {
+            println!();
+        }
+        if pairs.len() > 1 {
+            report.summary(&pairs);
+        }
+    }
+    for (i, pair) in pairs.iter().enumerate() {
+        match pair.peer {
+            Ok(peer) => report.pair(pair.ours, peer),
+            // A target with no peer here gets a table of its own unless a pair shows it.
+            Err(ref label) => {
+                let shown = pairs
+                    .iter()
+                    .enumerate()
+                    .any(|(j, p)| p.ours == pair.ours && (p.peer.is_ok() || j < i));
+                if !shown {
+                    report.single(pair.ours, label);
+                }
+            }
+        }
+    }
+    if pairs.is_empty() {
+        report.single(0, "");
     }
     Ok(())
 }
