@@ -196,6 +196,9 @@ pub(crate) struct Stmt {
     order: Option<Box<[usize]>>,
     /// How the statement's times bind and decode.
     pub(crate) clock: Clock,
+    /// Prepared once per connection and kept (sqlx's statement cache); otherwise parsed
+    /// and planned on every run ([`Stmt::one_shot`]).
+    pub(crate) persistent: bool,
 }
 
 impl Stmt {
@@ -206,11 +209,13 @@ impl Stmt {
                 sql: sql(text),
                 order: None,
                 clock,
+                persistent: true,
             },
             Dialect::Sqlite => Self {
                 sql: sql(text.replace('$', "?")),
                 order: None,
                 clock,
+                persistent: true,
             },
             Dialect::MySql => {
                 let mut out = String::with_capacity(text.len());
@@ -233,9 +238,20 @@ impl Stmt {
                     sql: sql(out),
                     order: Some(order.into()),
                     clock,
+                    persistent: true,
                 }
             }
         }
+    }
+
+    /// The statement run unprepared: parsed and planned for its values on every run (one
+    /// more round trip). PostgreSQL plans a statement kept prepared on a connection for
+    /// its values five times, then may switch to a generic plan made without them; for a
+    /// range condition with a `LIMIT` that plan can be a sequential scan (see
+    /// [`crate::ops::Common`]'s cleanup).
+    pub(crate) fn one_shot(mut self) -> Self {
+        self.persistent = false;
+        self
     }
 
     /// The arguments in the order the statement's placeholders take them.
@@ -362,23 +378,23 @@ where
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    cols.iter()
-        .enumerate()
-        .map(|(i, col)| {
-            Ok(match col {
-                Col::Text | Col::OptText => {
-                    let v: Option<String> = column(row, i, "text")?;
-                    if *col == Col::Text && v.is_none() {
-                        return Err(crate::error::corrupt(format!("column {i} is NULL")));
-                    }
-                    Value::Text(v)
+    // Allocated once at its size (collecting `Result`s would grow it from a guess).
+    let mut values = Vec::with_capacity(cols.len());
+    for (i, col) in cols.iter().enumerate() {
+        values.push(match col {
+            Col::Text | Col::OptText => {
+                let v: Option<String> = column(row, i, "text")?;
+                if *col == Col::Text && v.is_none() {
+                    return Err(crate::error::corrupt(format!("column {i} is NULL")));
                 }
-                Col::Int => Value::Int(column(row, i, "integer")?),
-                Col::Time => Value::Time(Some(required(time(row, i, "time", clock)?, "time")?)),
-                Col::OptTime => Value::Time(time(row, i, "time", clock)?),
-            })
-        })
-        .collect()
+                Value::Text(v)
+            }
+            Col::Int => Value::Int(column(row, i, "integer")?),
+            Col::Time => Value::Time(Some(required(time(row, i, "time", clock)?, "time")?)),
+            Col::OptTime => Value::Time(time(row, i, "time", clock)?),
+        });
+    }
+    Ok(values)
 }
 
 /// Decodes what a statement gave into the shape `want` asked for; `time` reads a time
@@ -434,7 +450,11 @@ where
 /// `Result<Raw<Row>, sqlx::Error>`.
 macro_rules! run_on {
     ($exec:expr, $stmt:expr, $args:expr, $want:expr, $bind:path) => {{
-        let query = $stmt.bind_all(sqlx::query($stmt.sql.clone()), $args, $bind);
+        let query = $stmt.bind_all(
+            sqlx::query($stmt.sql.clone()).persistent($stmt.persistent),
+            $args,
+            $bind,
+        );
         if $want.fetches_all() {
             query.fetch_all($exec).await.map(crate::engine::Raw::All)
         } else if $want.fetches() {

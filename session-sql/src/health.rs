@@ -121,7 +121,8 @@ impl Guard {
         } else {
             None
         };
-        let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+        let start = tokio::time::Instant::now();
+        let deadline = limit.map(|l| start + l);
         let Some(server) = &self.server else {
             return match deadline {
                 None => fut.await,
@@ -138,16 +139,17 @@ impl Guard {
             return Err(server_down(operation));
         }
         tokio::pin!(fut);
-        let expired = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(expired);
-        let probe_after = tokio::time::sleep(PROBE_AFTER);
-        tokio::pin!(probe_after);
-        let mut probed = false;
+        // One timer for both bounds (each armed timer costs a registration in the
+        // runtime's timer wheel and its removal, on every operation): first the moment
+        // to probe, then, reset, the deadline. A deadline before the probe moment comes
+        // first, and the operation ends there unprobed.
+        let probe_at = start + PROBE_AFTER;
+        let timer = tokio::time::sleep_until(match deadline {
+            Some(deadline) if deadline <= probe_at => deadline,
+            _ => probe_at,
+        });
+        tokio::pin!(timer);
+        let mut armed = true;
         loop {
             tokio::select! {
                 biased;
@@ -159,13 +161,16 @@ impl Guard {
                     return result;
                 }
                 () = &mut went_down => return Err(server_down(operation)),
-                () = &mut expired => {
-                    tracing::warn!(operation, ?limit, "session store operation timed out");
-                    return Err(timed_out(operation, limit));
-                }
-                () = &mut probe_after, if !probed => {
-                    probed = true;
+                () = &mut timer, if armed => {
+                    if Some(timer.deadline()) == deadline {
+                        tracing::warn!(operation, ?limit, "session store operation timed out");
+                        return Err(timed_out(operation, limit));
+                    }
                     Server::check(server);
+                    match deadline {
+                        Some(deadline) => timer.as_mut().reset(deadline),
+                        None => armed = false,
+                    }
                 }
             }
         }
@@ -294,6 +299,53 @@ mod tests {
             MIN_PROBE_TIMEOUT
         );
         assert_eq!(probe_timeout(None), DEFAULT_PROBE_TIMEOUT);
+    }
+
+    /// A probe that connects at once and counts its runs.
+    fn counting_probe(runs: Arc<std::sync::atomic::AtomicUsize>) -> Probe {
+        Arc::new(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        })
+    }
+
+    /// One timer serves both bounds: the probe starts at [`PROBE_AFTER`] and the operation
+    /// still times out at its deadline; a deadline before [`PROBE_AFTER`] ends the
+    /// operation unprobed.
+    #[tokio::test(start_paused = true)]
+    async fn the_probe_moment_and_the_deadline() {
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for (limit, probes) in [
+            (Duration::from_millis(300), 1),
+            (Duration::from_millis(50), 0),
+        ] {
+            runs.store(0, Ordering::SeqCst);
+            let guard = Guard::new(Some(limit), Some(counting_probe(runs.clone())));
+            let started = tokio::time::Instant::now();
+            let answer = guard
+                .run("load", true, slow_operation(Duration::from_secs(60)))
+                .await;
+            assert!(
+                matches!(&answer, Err(StoreError::Unavailable { source })
+                    if source.to_string().contains("did not finish within")),
+                "{answer:?}"
+            );
+            assert_eq!(started.elapsed(), limit, "answered at the deadline");
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                probes,
+                "probes under {limit:?}"
+            );
+            // Unbounded (`delete_expired`): probed once, then waits for the operation.
+            let answer = guard
+                .run(
+                    "delete_expired",
+                    false,
+                    slow_operation(Duration::from_secs(3)),
+                )
+                .await;
+            assert_eq!(answer.ok(), Some(7));
+        }
     }
 
     /// Regression (scripts/faults mysql-delay): with 200 ms added each way a MariaDB

@@ -482,8 +482,10 @@ impl crate::engine::Engine for SqliteBackend {
     ) -> StoreResult<Out> {
         let stmt = stmt.clone();
         // Built again if the batch has to be replayed one statement at a time.
-        let build: group::Build =
-            Box::new(move || stmt.bind_all(sqlx::query(stmt.sql.clone()), args.clone(), bind));
+        let build: group::Build = Box::new(move || {
+            let query = sqlx::query(stmt.sql.clone()).persistent(stmt.persistent);
+            stmt.bind_all(query, args.clone(), bind)
+        });
         let flag = want == Want::Flag;
         let shape = if flag {
             group::Shape::ReturningBool

@@ -126,7 +126,6 @@ fn thirty_two_racing_creates_one_wins() {
 
 #[test]
 fn delete_expired_removes_200k_rows_in_batches_and_keeps_live_ones() {
-    let _bulk = bulk_guard();
     const EXPIRED: i64 = 200_000;
     const LIVE: i64 = 1_000;
     runtime().block_on(async {
@@ -316,16 +315,6 @@ fn frozen_server_answers_every_operation_within_the_timeout() {
     });
 }
 
-/// Serialises the HOT measurement with the bulk loads: a long transaction anywhere in the
-/// cluster (a 300,000-row INSERT) holds back the horizon below which PostgreSQL may prune
-/// old row versions, so pages fill up and updates stop being HOT while it runs (measured:
-/// 0.41 instead of 0.99).
-static BULK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn bulk_guard() -> std::sync::MutexGuard<'static, ()> {
-    BULK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 async fn admin_pool() -> sqlx::PgPool {
     PgPoolOptions::new()
         .max_connections(1)
@@ -341,136 +330,8 @@ async fn exec(pool: &sqlx::PgPool, statement: String) {
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
-/// Updates of the native table are HOT (no index entry written): the indexed expiry is a
-/// coarse bucket that a moving expiry rarely leaves, and pages keep room (fillfactor).
-/// Measured with `pg_stat_user_tables` after a bounded loop of loads and updates.
-#[test]
-fn updates_are_hot() {
-    let _bulk = bulk_guard();
-    const SESSIONS: usize = 200;
-    const ROUNDS: usize = 20;
-    runtime().block_on(async {
-        let store = Arc::new(store("pghot").await);
-        let table = store.table().as_str().to_owned();
-        let mut keys = Vec::new();
-        for i in 0..SESSIONS {
-            let record = session_core::Record::new(
-                SessionKey::generate(),
-                format!("j1:{{\"n\":0,\"pad\":\"{}\"}}", "x".repeat(900 + i % 50)),
-                session_core::chrono::Utc::now() + TimeDelta::days(14),
-            )
-            .with_user(Some(format!("user-{}", i % 20)));
-            store.create(&record).await.expect("create");
-            keys.push(record.key);
-        }
-        let keys = Arc::new(keys);
-        let mut tasks = Vec::new();
-        for t in 0..8 {
-            let (store, keys) = (store.clone(), keys.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut updates = 0u64;
-                for round in 0..ROUNDS {
-                    for key in keys.iter().skip(t).step_by(8) {
-                        let mut r = store.load(key).await.expect("load").expect("live");
-                        r.data = r.data.replacen("\"n\":", &format!("\"n\":{round}"), 1);
-                        r.expires_at = session_core::chrono::Utc::now() + TimeDelta::days(14);
-                        r.last_active_at = Some(session_core::chrono::Utc::now());
-                        store.update(&r).await.expect("update");
-                        updates += 1;
-                        if round % 4 == 0 {
-                            let expires = session_core::chrono::Utc::now() + TimeDelta::days(14);
-                            assert!(store.touch(key, expires).await.expect("touch"));
-                            updates += 1;
-                        }
-                    }
-                }
-                updates
-            }));
-        }
-        let mut updates = 0;
-        for task in tasks {
-            updates += task.await.expect("task");
-        }
-        // Backends report their statistics when they exit.
-        store.close().await;
-        let admin = admin_pool().await;
-        let mut stats = (0i64, 0i64);
-        for _ in 0..100 {
-            stats = sqlx::query_as(
-                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = $1",
-            )
-            .bind(&table)
-            .fetch_one(&admin)
-            .await
-            .expect("stats");
-            if stats.0 >= updates as i64 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let (upd, hot) = stats;
-        let ratio = hot as f64 / upd.max(1) as f64;
-        eprintln!("{updates} updates and touches: n_tup_upd {upd}, n_tup_hot_upd {hot}, HOT ratio {ratio:.3}");
-        assert!(upd >= updates as i64, "statistics incomplete: {upd} of {updates}");
-        assert!(ratio >= 0.7, "HOT ratio {ratio:.3} below 0.7");
-        exec(&admin, format!("DROP TABLE \"{table}\"")).await;
-    });
-}
-
-/// The cleanup finds expired rows through the bucket index, on a table where few of
-/// 300,000 rows are expired, and removes exactly those.
-#[test]
-fn cleanup_uses_the_bucket_index_and_removes_only_expired_rows() {
-    let _bulk = bulk_guard();
-    const LIVE: i64 = 300_000;
-    const EXPIRED: i64 = 3_000;
-    runtime().block_on(async {
-        let store = store("pgbucket").await;
-        let table = store.table().as_str().to_owned();
-        let admin = admin_pool().await;
-        let bucket = |at: &str| format!("floor(extract(epoch FROM {at}) / 3600)::bigint");
-        // Live rows spread over two weeks of expiry; expired ones over the last day.
-        let live_at = "now() + (g % 20160) * interval '1 minute' + interval '1 minute'";
-        let dead_at = "now() - (g % 1440) * interval '1 minute' - interval '1 second'";
-        for (kind, count, at) in [("live", LIVE, live_at), ("dead", EXPIRED, dead_at)] {
-            exec(
-                &admin,
-                format!(
-                    "INSERT INTO \"{table}\" (session_key, data, expires_at, expires_bucket, version, created_at) \
-                     SELECT md5('{kind}' || g), 'j1:{{}}', {at}, {}, 1, now() \
-                     FROM generate_series(1, {count}) AS g",
-                    bucket(at)
-                ),
-            )
-            .await;
-        }
-        exec(&admin, format!("ANALYZE \"{table}\"")).await;
-        let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "EXPLAIN DELETE FROM \"{table}\" WHERE ctid = ANY(ARRAY(\
-             SELECT ctid FROM \"{table}\" WHERE expires_bucket <= {} AND expires_at <= now() \
-             LIMIT 5000 FOR UPDATE SKIP LOCKED)) AND expires_at <= now()",
-            bucket("now()")
-        )))
-        .fetch_all(&admin)
-        .await
-        .expect("explain");
-        let plan = plan.join("\n");
-        eprintln!("{plan}");
-        assert!(
-            plan.contains(&format!("{table}_exp_bucket_idx")),
-            "the cleanup does not use the bucket index:\n{plan}"
-        );
-        assert_eq!(store.delete_expired().await.expect("cleanup"), EXPIRED as u64);
-        let left: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT count(*) FROM \"{table}\""
-        )))
-        .fetch_one(&admin)
-        .await
-        .expect("count");
-        assert_eq!(left, LIVE);
-        exec(&admin, format!("DROP TABLE \"{table}\"")).await;
-    });
-}
+// The HOT updates and the cleanup's use of the bucket index are measured in
+// tests/postgres_hot.rs.
 
 /// A table created by an earlier version (exact-expiry index, no bucket column) is
 /// migrated in place: its rows stay live, expired ones are still cleaned up, and
