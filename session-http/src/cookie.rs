@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use cookie::{Cookie, SameSite};
+use cookie::time::{Month, OffsetDateTime, Weekday};
+use cookie::SameSite;
 use session_core::SessionKey;
 
 /// A cookie setting that was refused: it would produce a malformed `Set-Cookie` header, or
@@ -441,23 +442,70 @@ impl CookieSettings {
         self.partitioned
     }
 
-    fn base<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {
-        let mut b = Cookie::build((self.name.clone(), value))
-            .path(self.path.clone())
-            .http_only(self.http_only);
-        if let Some(domain) = &self.domain {
-            b = b.domain(domain.clone());
+    /// The `Set-Cookie` value: `name=value`, then the attributes in the order (and with the
+    /// spelling) the `cookie` crate's `Display` writes them, straight into one string of the
+    /// exact length (so the header value takes it without a copy). `max_age` is the
+    /// `Max-Age` in seconds and the `Expires` date, if any.
+    fn render(&self, value: &str, max_age: Option<(u64, Option<OffsetDateTime>)>) -> String {
+        let same_site = self.same_site.map(|s| match s {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        });
+        // The cookie crate writes the domain without a leading dot.
+        let domain = self
+            .domain
+            .as_deref()
+            .map(|d| d.strip_prefix('.').unwrap_or(d));
+        let secure = self.effective_secure();
+        let flag = |on: bool, text: &str| if on { text.len() } else { 0 };
+        let len = self.name.len()
+            + 1
+            + value.len()
+            + flag(self.http_only, "; HttpOnly")
+            + same_site.map_or(0, |s| "; SameSite=".len() + s.len())
+            + flag(self.partitioned, "; Partitioned")
+            + flag(secure, "; Secure")
+            + "; Path=".len()
+            + self.path.len()
+            + domain.map_or(0, |d| "; Domain=".len() + d.len())
+            + max_age.map_or(0, |(secs, expires)| {
+                "; Max-Age=".len()
+                    + digits(secs)
+                    + expires.map_or(0, |at| "; Expires=".len() + http_date_len(at))
+            });
+        let mut out = String::with_capacity(len);
+        out.push_str(&self.name);
+        out.push('=');
+        out.push_str(value);
+        if self.http_only {
+            out.push_str("; HttpOnly");
         }
-        if self.effective_secure() {
-            b = b.secure(true);
-        }
-        if let Some(same_site) = self.same_site {
-            b = b.same_site(same_site);
+        if let Some(same_site) = same_site {
+            out.push_str("; SameSite=");
+            out.push_str(same_site);
         }
         if self.partitioned {
-            b = b.partitioned(true);
+            out.push_str("; Partitioned");
         }
-        b
+        if secure {
+            out.push_str("; Secure");
+        }
+        out.push_str("; Path=");
+        out.push_str(&self.path);
+        if let Some(domain) = domain {
+            out.push_str("; Domain=");
+            out.push_str(domain);
+        }
+        if let Some((secs, expires)) = max_age {
+            out.push_str("; Max-Age=");
+            push_decimal(&mut out, secs);
+            if let Some(at) = expires {
+                out.push_str("; Expires=");
+                push_http_date(&mut out, at);
+            }
+        }
+        out
     }
 
     /// The `Set-Cookie` value for a session key: `Max-Age` and `Expires` from `max_age`
@@ -475,16 +523,13 @@ impl CookieSettings {
     /// assert!(v.contains("Max-Age=60") && v.contains("HttpOnly") && v.contains("Secure"));
     /// ```
     pub fn set_cookie(&self, key: &SessionKey, max_age: Option<Duration>) -> String {
-        let mut b = self.base(key.as_str().to_owned());
-        if let Some(age) = max_age {
+        let max_age = max_age.map(|age| {
             let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX / 2);
-            let age = cookie::time::Duration::seconds(secs);
-            b = b.max_age(age);
-            if let Some(at) = cookie::time::OffsetDateTime::now_utc().checked_add(age) {
-                b = b.expires(at);
-            }
-        }
-        b.build().to_string()
+            let expires =
+                OffsetDateTime::now_utc().checked_add(cookie::time::Duration::seconds(secs));
+            (secs.unsigned_abs(), expires)
+        });
+        self.render(key.as_str(), max_age)
     }
 
     /// The `Set-Cookie` value that removes the cookie (same path, domain and flags, empty
@@ -498,11 +543,7 @@ impl CookieSettings {
     /// # Ok::<(), session_http::CookieConfigError>(())
     /// ```
     pub fn removal_cookie(&self) -> String {
-        self.base(String::new())
-            .max_age(cookie::time::Duration::ZERO)
-            .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
-            .build()
-            .to_string()
+        self.render("", Some((0, Some(OffsetDateTime::UNIX_EPOCH))))
     }
 
     /// This cookie in a request's `Cookie` header values (one or more header lines), parsed
@@ -530,13 +571,11 @@ impl CookieSettings {
         let mut sent = false;
         let values = cookie_headers
             .into_iter()
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
-            .filter(|c| c.name() == self.name)
-            .map(|c| c.value_trimmed().to_owned());
-        for value in values {
+            .flat_map(cookie_pairs)
+            .filter(|(name, _)| *name == self.name);
+        for (_, value) in values {
             sent = true;
-            match SessionKey::parse(&value) {
+            match SessionKey::parse(value) {
                 Ok(key) => {
                     return SentCookie {
                         sent,
@@ -566,6 +605,116 @@ pub struct SentCookie {
     pub key: Option<SessionKey>,
 }
 
+/// The `(name, value)` pairs of one `Cookie` header line, read in place (no copy), exactly
+/// as `cookie::Cookie::split_parse` reads them, with the value as its `value_trimmed`: the
+/// line is split at every `;`; a piece that is blank, has no `=` or an empty name is skipped;
+/// name and value are trimmed of whitespace, then the value of one pair of surrounding
+/// double quotes.
+fn cookie_pairs(line: &str) -> impl Iterator<Item = (&str, &str)> {
+    line.split(';').filter_map(|piece| {
+        let (name, value) = piece.trim().split_once('=')?;
+        let name = name.trim();
+        let value = value.trim();
+        let value = match value.as_bytes() {
+            [b'"', .., b'"'] => &value[1..value.len() - 1],
+            _ => value,
+        };
+        (!name.is_empty()).then_some((name, value))
+    })
+}
+
+/// The number of decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+/// Appends `n` (below 100) as two digits.
+fn push_two_digits(out: &mut String, n: u8) {
+    out.push(char::from(b'0' + n / 10 % 10));
+    out.push(char::from(b'0' + n % 10));
+}
+
+/// What the `cookie` crate writes in `Expires` for any later date (it caps dates at the
+/// end of year 9999, as RFC 6265 requires).
+const LAST_EXPIRES: &str = "Fri, 31 Dec 9999 23:59:59 GMT";
+
+/// The length of what [`push_http_date`] appends for `at`.
+fn http_date_len(at: OffsetDateTime) -> usize {
+    let year = at.year();
+    if year > 9999 {
+        LAST_EXPIRES.len()
+    } else {
+        "Thu, 01 Jan ".len()
+            + usize::from(year < 0)
+            + digits(u64::from(year.unsigned_abs()))
+            + " 00:00:00 GMT".len()
+    }
+}
+
+/// Appends `at` (a UTC date) as the `cookie` crate writes `Expires`:
+/// `Thu, 01 Jan 1970 00:00:00 GMT` (its `[weekday repr:short], [day] [month repr:short]
+/// [year padding:none] [hour]:[minute]:[second] GMT`), without its general-purpose
+/// formatter.
+fn push_http_date(out: &mut String, at: OffsetDateTime) {
+    if at.year() > 9999 {
+        out.push_str(LAST_EXPIRES);
+        return;
+    }
+    out.push_str(match at.weekday() {
+        Weekday::Monday => "Mon",
+        Weekday::Tuesday => "Tue",
+        Weekday::Wednesday => "Wed",
+        Weekday::Thursday => "Thu",
+        Weekday::Friday => "Fri",
+        Weekday::Saturday => "Sat",
+        Weekday::Sunday => "Sun",
+    });
+    out.push_str(", ");
+    push_two_digits(out, at.day());
+    out.push(' ');
+    out.push_str(match at.month() {
+        Month::January => "Jan",
+        Month::February => "Feb",
+        Month::March => "Mar",
+        Month::April => "Apr",
+        Month::May => "May",
+        Month::June => "Jun",
+        Month::July => "Jul",
+        Month::August => "Aug",
+        Month::September => "Sep",
+        Month::October => "Oct",
+        Month::November => "Nov",
+        Month::December => "Dec",
+    });
+    out.push(' ');
+    if at.year() < 0 {
+        out.push('-');
+    }
+    push_decimal(out, u64::from(at.year().unsigned_abs()));
+    out.push(' ');
+    push_two_digits(out, at.hour());
+    out.push(':');
+    push_two_digits(out, at.minute());
+    out.push(':');
+    push_two_digits(out, at.second());
+    out.push_str(" GMT");
+}
+
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -576,6 +725,59 @@ fn is_token(s: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use cookie::Cookie;
+
+    #[test]
+    fn cookie_lines_are_read_exactly_as_the_cookie_crate_reads_them() {
+        let crate_pairs = |line: &str| -> Vec<(String, String)> {
+            Cookie::split_parse(line)
+                .filter_map(Result::ok)
+                .map(|c| (c.name().to_owned(), c.value_trimmed().to_owned()))
+                .collect()
+        };
+        let ours = |line: &str| -> Vec<(String, String)> {
+            cookie_pairs(line)
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect()
+        };
+        let mut lines: Vec<String> = [
+            "",
+            ";",
+            " ; ;",
+            "id=abc",
+            "id=abc; other=1",
+            " id = \"abc\" ;other=\"",
+            "id=\"",
+            "id=\"\"",
+            "=x; id=; id==; id=a=b",
+            "novalue; id",
+            "\u{a0}id\u{a0}=\u{a0}v\u{3000}; \u{2003}",
+            "a=1;;b=2;",
+            "\tid\t=\t\"q\"\t",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Pseudo-random lines over the characters that matter.
+        let alphabet = ['i', 'd', '=', ';', ' ', '\t', '"', 'x', '\u{a0}', 'é'];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..5000 {
+            let mut line = String::new();
+            for _ in 0..(seed % 13) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                line.push(alphabet[usize::try_from(seed % 10).unwrap()]);
+            }
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            lines.push(line);
+        }
+        for line in &lines {
+            assert_eq!(ours(line), crate_pairs(line), "{line:?}");
+        }
+    }
 
     #[test]
     fn cookie_lookup_takes_the_first_match_across_headers() {
@@ -613,6 +815,116 @@ mod tests {
         // Quoted values and spacing.
         let quoted = format!("a=1;  id=\"{}\"", key.as_str());
         assert_eq!(c.find([quoted.as_str()]).key, Some(key));
+    }
+
+    /// The value as the `cookie` crate writes it for these settings (what `set_cookie` and
+    /// `removal_cookie` built with it before they wrote the value themselves).
+    fn with_the_cookie_crate(
+        c: &CookieSettings,
+        value: &str,
+        max_age: Option<(u64, Option<OffsetDateTime>)>,
+    ) -> String {
+        let mut b = Cookie::build((c.name.clone(), value.to_owned()))
+            .path(c.path.clone())
+            .http_only(c.http_only);
+        if let Some(domain) = &c.domain {
+            b = b.domain(domain.clone());
+        }
+        if c.effective_secure() {
+            b = b.secure(true);
+        }
+        if let Some(same_site) = c.same_site {
+            b = b.same_site(same_site);
+        }
+        if c.partitioned {
+            b = b.partitioned(true);
+        }
+        if let Some((secs, expires)) = max_age {
+            b = b.max_age(cookie::time::Duration::seconds(
+                i64::try_from(secs).unwrap(),
+            ));
+            if let Some(at) = expires {
+                b = b.expires(at);
+            }
+        }
+        b.build().to_string()
+    }
+
+    #[test]
+    fn values_are_written_exactly_as_the_cookie_crate_writes_them() {
+        let base = CookieSettings::default();
+        let settings = [
+            base.clone(),
+            base.clone().with_secure(false),
+            base.clone().with_http_only(false),
+            base.clone().with_same_site(None),
+            base.clone().with_same_site(Some(SameSite::Strict)),
+            base.clone()
+                .with_secure(false)
+                .with_same_site(Some(SameSite::None)),
+            base.clone().with_secure(false).with_partitioned(true),
+            base.clone().with_path("/app").unwrap(),
+            base.clone().with_domain(Some("example.com")).unwrap(),
+            base.clone().with_domain(Some(".example.com")).unwrap(),
+            base.clone()
+                .with_name("__Host-sid")
+                .unwrap()
+                .with_secure(false),
+            base.clone()
+                .with_secure(false)
+                .with_http_only(false)
+                .with_same_site(None),
+        ];
+        let start = OffsetDateTime::from_unix_timestamp(1_764_547_200).unwrap();
+        let mut dates = vec![
+            OffsetDateTime::UNIX_EPOCH,
+            OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap(), // 9999-12-31 23:59:59
+            OffsetDateTime::from_unix_timestamp(946_684_799).unwrap(),
+        ];
+        // Every weekday, month, day and hour: steps of 37 h 13 min 7 s over four years.
+        dates.extend((0..950).map(|i| start + cookie::time::Duration::seconds(i * 133_987)));
+        let key = SessionKey::generate();
+        for c in &settings {
+            for max_age in [
+                None,
+                Some((0, Some(OffsetDateTime::UNIX_EPOCH))),
+                Some((u64::try_from(i64::MAX / 2).unwrap(), None)),
+                Some((1_209_600, Some(start))),
+                Some((7, None)),
+            ] {
+                let ours = c.render(key.as_str(), max_age);
+                assert_eq!(ours, with_the_cookie_crate(c, key.as_str(), max_age));
+                assert_eq!(ours.len(), ours.capacity(), "{ours}");
+            }
+            assert_eq!(
+                c.removal_cookie(),
+                with_the_cookie_crate(c, "", Some((0, Some(OffsetDateTime::UNIX_EPOCH))))
+            );
+        }
+        for at in dates {
+            let max_age = Some((60, Some(at)));
+            let ours = base.render(key.as_str(), max_age);
+            assert_eq!(ours, with_the_cookie_crate(&base, key.as_str(), max_age));
+            assert_eq!(ours.len(), ours.capacity(), "{ours}");
+        }
+        // The cap the cookie crate applies, for dates past year 9999.
+        let last = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap();
+        assert!(base
+            .render("v", Some((1, Some(last))))
+            .ends_with(&format!("; Expires={LAST_EXPIRES}")));
+        // A real Set-Cookie: Max-Age from the duration, Expires that far from now.
+        let v = base.set_cookie(&key, Some(Duration::from_secs(3600)));
+        assert!(
+            v.starts_with(&format!(
+                "id={}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=3600; Expires=",
+                key.as_str()
+            )),
+            "{v}"
+        );
+        assert_eq!(v.len(), v.capacity());
+        assert!(!base
+            .set_cookie(&key, Some(Duration::from_secs(u64::MAX)))
+            .contains("Expires"));
     }
 
     #[test]

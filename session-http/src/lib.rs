@@ -17,7 +17,8 @@
 //!   set (HTTP token names, `/` paths, host-name domains, and the browsers' `__Host-` /
 //!   `__Secure-` prefix rules); reading the session key from one or more `Cookie` header
 //!   values (the first well-formed value under the name wins); the `Set-Cookie` and
-//!   removal values (built with the `cookie` crate).
+//!   removal values (written exactly as the `cookie` crate writes them, without its
+//!   general-purpose formatter).
 //! - [`ErrorPolicy`]: session error → status (400 interrupted, 413 too large, 503 +
 //!   `Retry-After` outage, 500) and the default bodies.
 //! - [`cache_control`] and [`vary_with_cookie`]: `Cache-Control: private, no-store` on

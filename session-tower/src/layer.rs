@@ -534,6 +534,12 @@ fn patch_cache_control(headers: &mut HeaderMap) {
 /// Adds `Cookie` to the `Vary` header, merging with what is there
 /// ([`session_http::vary_with_cookie`]).
 fn patch_vary(headers: &mut HeaderMap) {
+    // No `Vary` from the handler (the usual case): `Cookie`, a static value; nothing to
+    // collect, merge or allocate. The same as `vary_with_cookie(&[])`.
+    if !headers.contains_key(VARY) {
+        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        return;
+    }
     if let Some(merged) = vary_with_cookie(&header_strs(headers, VARY)) {
         if let Ok(value) = HeaderValue::try_from(merged) {
             headers.insert(VARY, value);
@@ -580,6 +586,13 @@ mod tests {
         assert_eq!(h[VARY], "Accept-Encoding, Origin, Cookie");
         patch_vary(&mut h);
         assert_eq!(h[VARY], "Accept-Encoding, Origin, Cookie");
+        let mut none = HeaderMap::new();
+        patch_vary(&mut none);
+        assert_eq!(none.get_all(VARY).iter().count(), 1);
+        assert_eq!(
+            Some(none[VARY].to_str().unwrap_or_default()),
+            vary_with_cookie(&[]).as_deref()
+        );
         let mut star = HeaderMap::new();
         star.insert(VARY, HeaderValue::from_static("*"));
         patch_vary(&mut star);

@@ -469,12 +469,13 @@ impl Session {
     /// and a source is configured, compares it with the user's current hash and flushes
     /// the session on a mismatch. Sessions without a hash cost nothing.
     pub(super) async fn verify_auth_hash(&self, state: &mut State) -> Result<()> {
+        // Without a source there is nothing to check against: the data is not searched.
+        let Some(source) = self.inner.config.auth_hash_source.clone() else {
+            return Ok(());
+        };
         let stored = match state.body.data.get(AUTH_HASH_KEY) {
             None => return Ok(()),
             Some(stored) => stored.as_str().map(str::to_owned),
-        };
-        let Some(source) = self.inner.config.auth_hash_source.clone() else {
-            return Ok(());
         };
         let user = state.body.user_id.clone().or_else(|| {
             (state.body.data.get(AUTH_USER_KEY))

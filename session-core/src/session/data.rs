@@ -13,56 +13,31 @@ use serde_json::Value;
 use crate::codec::SessionMap;
 use crate::config::{Expiry, EXPIRY_KEY};
 
-/// A JSON object's text with the byte ranges of its top-level keys and values.
+/// A record's data (the codec's prefix, then a JSON object) with the byte ranges of the
+/// object's top-level keys and values.
 #[derive(Debug)]
 pub(crate) struct Indexed {
-    /// What the codec writes before the JSON (kept to write it back).
-    prefix: String,
+    /// The data as loaded: taken over from the record, not copied. What comes before
+    /// `json_start` is the codec's prefix (written back as it is).
     text: String,
+    json_start: usize,
+    /// Ranges in `text`.
     entries: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl Indexed {
-    /// Indexes `text` if it is a JSON object whose keys have no escapes (what the JSON
-    /// codec writes for ordinary keys); `None` otherwise (the caller decodes in full).
-    pub(crate) fn parse(prefix: &str, text: &str) -> Option<Self> {
-        struct Entries<'a>(&'a str);
-        impl<'de> Visitor<'de> for Entries<'de> {
-            type Value = Vec<(Range<usize>, Range<usize>)>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let base = self.0.as_ptr() as usize;
-                let span = |s: &str| {
-                    let start = s.as_ptr() as usize - base;
-                    start..start + s.len()
-                };
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some(key) = map.next_key::<&'de str>()? {
-                    let value = map.next_value::<&'de RawValue>()?;
-                    entries.push((span(key), span(value.get())));
-                }
-                Ok(entries)
-            }
+    /// Indexes `data` if what follows `json_start` is a JSON object whose keys have no
+    /// escapes (what the JSON codec writes for ordinary keys); otherwise gives `data` back
+    /// (the caller decodes it in full).
+    pub(crate) fn parse(data: String, json_start: usize) -> Result<Self, String> {
+        match data.get(json_start..).and_then(|json| index(&data, json)) {
+            Some(entries) => Ok(Self {
+                text: data,
+                json_start,
+                entries,
+            }),
+            None => Err(data),
         }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let entries = de.deserialize_map(Entries(text)).ok()?;
-        de.end().ok()?;
-        // A repeated key (never written by the codec) is left to the full decode.
-        for (i, (k, _)) in entries.iter().enumerate() {
-            if entries[..i]
-                .iter()
-                .any(|(j, _)| text[j.clone()] == text[k.clone()])
-            {
-                return None;
-            }
-        }
-        Some(Self {
-            prefix: prefix.to_owned(),
-            text: text.to_owned(),
-            entries,
-        })
     }
 
     /// The text of the value under `key`.
@@ -82,6 +57,44 @@ impl Indexed {
         }
         map
     }
+}
+
+/// The top-level entries of the JSON object `json` (a slice of `data`), as ranges in
+/// `data`; `None` unless it is one object (nothing after it) with unescaped, distinct keys.
+fn index(data: &str, json: &str) -> Option<Vec<(Range<usize>, Range<usize>)>> {
+    struct Entries<'a>(&'a str);
+    impl<'de> Visitor<'de> for Entries<'_> {
+        type Value = Vec<(Range<usize>, Range<usize>)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let base = self.0.as_ptr() as usize;
+            let span = |s: &str| {
+                let start = s.as_ptr() as usize - base;
+                start..start + s.len()
+            };
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
+            while let Some(key) = map.next_key::<&'de str>()? {
+                let value = map.next_value::<&'de RawValue>()?;
+                entries.push((span(key), span(value.get())));
+            }
+            Ok(entries)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let entries = de.deserialize_map(Entries(data)).ok()?;
+    de.end().ok()?;
+    // A repeated key (never written by the codec) is left to the full decode.
+    for (i, (k, _)) in entries.iter().enumerate() {
+        if entries[..i]
+            .iter()
+            .any(|(j, _)| data[j.clone()] == data[k.clone()])
+        {
+            return None;
+        }
+    }
+    Some(entries)
 }
 
 /// The session data: parsed, or as loaded and indexed plus the values inserted since.
@@ -203,23 +216,20 @@ impl Data {
     pub(crate) fn spliced_json(&self) -> Option<serde_json::Result<String>> {
         let ix = self.indexed.as_ref()?;
         Some((|| {
-            let mut out =
-                String::with_capacity(ix.prefix.len() + ix.text.len() + 16 * self.inserted.len());
-            out.push_str(&ix.prefix);
+            let mut out = String::with_capacity(ix.text.len() + 16 * self.inserted.len());
+            out.push_str(&ix.text[..ix.json_start]);
             out.push('{');
-            let mut first = true;
-            let mut entry = |out: &mut String, key: &str| {
-                if !std::mem::take(&mut first) {
+            for (i, (k, v)) in ix.entries.iter().enumerate() {
+                let key = &ix.text[k.clone()];
+                if i > 0 {
                     out.push(',');
                 }
-                // Stored keys have no escapes; inserted ones are escaped by serde_json.
-                out.push_str(&serde_json::to_string(key)?);
-                out.push(':');
-                Ok::<_, serde_json::Error>(())
-            };
-            for (k, v) in &ix.entries {
-                let key = &ix.text[k.clone()];
-                entry(&mut out, key)?;
+                // A stored key has no escapes (it was read unescaped, and JSON text has no
+                // raw quote, backslash or control character in a string): it is written
+                // back as it is, the quotes around it.
+                out.push('"');
+                out.push_str(key);
+                out.push_str("\":");
                 match self.inserted(key) {
                     Some(value) => out.push_str(&serde_json::to_string(value)?),
                     None => out.push_str(&ix.text[v.clone()]),
@@ -227,7 +237,12 @@ impl Data {
             }
             for (key, value) in &self.inserted {
                 if ix.raw(key).is_none() {
-                    entry(&mut out, key)?;
+                    if out.len() > ix.json_start + 1 {
+                        out.push(',');
+                    }
+                    // A new key may need escapes: serde_json writes it.
+                    out.push_str(&serde_json::to_string(key)?);
+                    out.push(':');
                     out.push_str(&serde_json::to_string(value)?);
                 }
             }
@@ -257,10 +272,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn indexed(json: &str) -> Option<Indexed> {
+        Indexed::parse(json.to_owned(), 0).ok()
+    }
+
+    #[test]
+    fn the_prefix_is_kept_and_refused_data_is_given_back() {
+        let ix = Indexed::parse(r#"j1:{"a":1}"#.to_owned(), 3).expect("indexes");
+        let mut data = Data::from_indexed(ix);
+        assert_eq!(data.get_as::<u64>("a").map(Result::ok), Some(Some(1)));
+        data.insert("b", json!("x"));
+        assert_eq!(
+            data.spliced_json().expect("indexed").expect("encodes"),
+            r#"j1:{"a":1,"b":"x"}"#
+        );
+        let empty = Data::from_indexed(Indexed::parse("j1:{}".to_owned(), 3).expect("indexes"));
+        let mut empty = empty;
+        empty.insert("k", json!(1));
+        assert_eq!(
+            empty.spliced_json().expect("indexed").expect("encodes"),
+            r#"j1:{"k":1}"#
+        );
+        assert_eq!(
+            Indexed::parse("j1:[1]".to_owned(), 3).err().as_deref(),
+            Some("j1:[1]")
+        );
+        assert!(Indexed::parse("j1".to_owned(), 3).is_err());
+    }
+
     #[test]
     fn indexed_reads_match_the_parsed_map() {
         let text = r#" {"a": 2, "b" : {"x": [1, "}"]}, "s": "q\"uo\u00e9"} "#;
-        let ix = Indexed::parse("", text).expect("indexes");
+        let ix = indexed(text).expect("indexes");
         let data = Data::from_indexed(ix);
         assert_eq!(data.get_as::<u64>("a").map(Result::ok), Some(Some(2)));
         assert_eq!(data.get("b").as_deref(), Some(&json!({"x": [1, "}"]})));
@@ -280,7 +323,7 @@ mod tests {
     #[test]
     fn inserts_on_indexed_data_splice_like_the_map() {
         let text = r#"{"a":1,"p":"long \"text\"","b":[true,null]}"#;
-        let mut data = Data::from_indexed(Indexed::parse("", text).expect("indexes"));
+        let mut data = Data::from_indexed(indexed(text).expect("indexes"));
         let mut map: SessionMap = serde_json::from_str(text).expect("parses");
         for (k, v) in [
             ("b", json!({"n": 2})),
@@ -318,12 +361,12 @@ mod tests {
             "\"s\"",
             "{\"a\":1,\"a\":2}",
         ] {
-            assert!(Indexed::parse("", bad).is_none(), "{bad:?}");
+            assert!(indexed(bad).is_none(), "{bad:?}");
         }
-        let empty = Data::from_indexed(Indexed::parse("", "{}").expect("indexes"));
+        let empty = Data::from_indexed(indexed("{}").expect("indexes"));
         assert!(empty.is_empty());
         assert_eq!(empty.expiry(), Expiry::Default);
-        let ix = Indexed::parse("", r#"{"_session_expiry": 0}"#).expect("indexes");
+        let ix = indexed(r#"{"_session_expiry": 0}"#).expect("indexes");
         let mut data = Data::from_indexed(ix);
         assert_eq!(data.expiry(), Expiry::BrowserClose);
         data.insert(EXPIRY_KEY, serde_json::json!(60));

@@ -448,10 +448,10 @@ impl Session {
         self.inner.accessed.store(true, Ordering::Relaxed);
         let mut state = self.inner.state.lock().await;
         if let Lifecycle::Unloaded(key) = &state.phase {
-            let key = key.clone();
-            match self.ops().load(&key).await? {
+            // The key is read in place (no copy): the phase changes only after the load.
+            match self.ops().load(key).await? {
                 Some(record) => {
-                    self.take_record(&mut state.body, &record);
+                    self.take_record(&mut state.body, record);
                     state.phase = Lifecycle::Clean;
                     self.verify_auth_hash(&mut state).await?;
                 }
@@ -466,25 +466,34 @@ impl Session {
         Ok(state)
     }
 
-    /// Makes `record` the body's base (data, user, version), keeping the change log.
-    fn take_record(&self, body: &mut Body, record: &Record) {
-        body.data = self.decode(record);
-        body.user_id.clone_from(&record.user_id);
-        body.created_at = Some(record.created_at);
-        body.stored_device = Device {
-            user_agent: record.user_agent.clone(),
-            ip: record.ip.clone(),
-        };
+    /// Makes `record` the body's base (data, user, version), keeping the change log. The
+    /// record is taken apart, not copied: its data becomes the body's (indexed in place).
+    fn take_record(&self, body: &mut Body, record: Record) {
+        let Record {
+            key,
+            data,
+            expires_at,
+            version,
+            user_id,
+            created_at,
+            user_agent,
+            ip,
+            ..
+        } = record;
+        body.data = self.decode(&key, data);
+        body.user_id = user_id;
+        body.created_at = Some(created_at);
+        body.stored_device = Device { user_agent, ip };
         body.stored = Some(Stored {
-            key: record.key.clone(),
-            version: record.version,
-            expires_at: record.expires_at,
+            key,
+            version,
+            expires_at,
         });
         body.reparse_expiry(None);
     }
 
     /// Rebases the body on a fresher record and replays this request's changes on it.
-    fn rebase(&self, body: &mut Body, fresh: &Record) -> Result<()> {
+    fn rebase(&self, body: &mut Body, fresh: Record) -> Result<()> {
         self.take_record(body, fresh);
         let mut data = std::mem::take(body.data.map_mut());
         body.changes.replay(&mut data, &mut body.user_id)?;
@@ -493,28 +502,30 @@ impl Session {
         Ok(())
     }
 
-    fn decode(&self, record: &Record) -> Data {
+    fn decode(&self, key: &SessionKey, data: String) -> Data {
         let codec = &self.inner.config.codec;
-        // Plain JSON: index it (one validating pass, no values built); single reads then
-        // deserialize straight from the text, and the map is built only on a change.
-        let data = record.data.as_str();
-        if let Some(json) = codec.json_object(data) {
-            // The JSON must be the end of the data, behind the codec's prefix.
-            let prefix = data
-                .strip_suffix(json)
-                .filter(|p| p.len() + json.len() == data.len());
-            if let Some(indexed) = prefix.and_then(|p| Indexed::parse(p, json)) {
-                return Data::from_indexed(indexed);
-            }
-        }
-        Data::from_map(match codec.decode(&record.data) {
+        // Plain JSON: index it (one validating pass, no values built, the text taken over);
+        // single reads then deserialize straight from the text, and the map is built only
+        // on a change. The JSON must be the end of the data, behind the codec's prefix.
+        let json_start = codec.json_object(&data).and_then(|json| {
+            let start = data.len().checked_sub(json.len())?;
+            (data.get(start..) == Some(json)).then_some(start)
+        });
+        let data = match json_start {
+            Some(start) => match Indexed::parse(data, start) {
+                Ok(indexed) => return Data::from_indexed(indexed),
+                Err(data) => data,
+            },
+            None => data,
+        };
+        Data::from_map(match codec.decode(&data) {
             Ok(map) => map,
             Err(err) if err.is_suspicious() => {
-                tracing::warn!(key = %record.key, %err, "session data corrupted (suspicious); using an empty session");
+                tracing::warn!(key = %key, %err, "session data corrupted (suspicious); using an empty session");
                 SessionMap::new()
             }
             Err(err) => {
-                tracing::warn!(key = %record.key, %err, "session data could not be decoded; using an empty session");
+                tracing::warn!(key = %key, %err, "session data could not be decoded; using an empty session");
                 SessionMap::new()
             }
         })
@@ -1227,19 +1238,23 @@ impl Session {
         version: u64,
         now: DateTime<Utc>,
     ) -> Record {
-        let mut record = Record::new(key, data, self.expiry_at(&state.body, now));
-        record.version = version;
-        record.user_id.clone_from(&state.body.user_id);
-        record.created_at = state.body.created_at.unwrap_or(now);
-        record.last_active_at = Some(now);
-        // What the request sent wins; otherwise the stored values stay.
-        record.user_agent = (state.device.user_agent.as_ref())
-            .or(state.body.stored_device.user_agent.as_ref())
-            .cloned();
-        record.ip = (state.device.ip.as_ref())
-            .or(state.body.stored_device.ip.as_ref())
-            .cloned();
-        record
+        // Field by field: `Record::new` would read the clock for a `created_at` set here.
+        Record {
+            key,
+            data,
+            expires_at: self.expiry_at(&state.body, now),
+            version,
+            user_id: state.body.user_id.clone(),
+            created_at: state.body.created_at.unwrap_or(now),
+            last_active_at: Some(now),
+            // What the request sent wins; otherwise the stored values stay.
+            user_agent: (state.device.user_agent.as_ref())
+                .or(state.body.stored_device.user_agent.as_ref())
+                .cloned(),
+            ip: (state.device.ip.as_ref())
+                .or(state.body.stored_device.ip.as_ref())
+                .cloned(),
+        }
     }
 
     /// The address of the store object: identifies "this store" in the hot-session table.
@@ -1260,7 +1275,7 @@ impl Session {
         let Some(fresh) = self.ops().load(key).await? else {
             return Err(Error::Interrupted);
         };
-        self.rebase(&mut state.body, &fresh)
+        self.rebase(&mut state.body, fresh)
     }
 
     /// Inserts the body under a fresh key, retrying on collisions. The body then describes
@@ -1308,7 +1323,7 @@ impl Session {
         if let Some(latest) = turn.latest(key) {
             if state.body.stored.as_ref().map(|s| s.version) != Some(latest.version) {
                 let latest = latest.clone();
-                self.rebase(&mut state.body, &latest)?;
+                self.rebase(&mut state.body, latest)?;
             }
         }
         let max = self.inner.config.max_conflict_retries;
@@ -1333,11 +1348,20 @@ impl Session {
             };
             match outcome {
                 Ok(Some(record)) => {
-                    state.body.stored = Some(Stored {
-                        key: key.clone(),
-                        version: record.version,
-                        expires_at: record.expires_at,
-                    });
+                    match state.body.stored.as_mut() {
+                        // Same key: only the version and expiry move (the key is not copied).
+                        Some(stored) if stored.key == *key => {
+                            stored.version = record.version;
+                            stored.expires_at = record.expires_at;
+                        }
+                        _ => {
+                            state.body.stored = Some(Stored {
+                                key: key.clone(),
+                                version: record.version,
+                                expires_at: record.expires_at,
+                            });
+                        }
+                    }
                     turn.remember(record);
                     return Ok(());
                 }
@@ -1398,7 +1422,7 @@ impl Session {
     /// Extends an idle session's expiry when it moved by at least the touch interval (or
     /// on every request when so configured); returns the cookie to send.
     async fn touch_if_due(&self, state: &mut State, now: DateTime<Utc>) -> Result<CookieAction> {
-        let Some(stored) = state.body.stored.clone() else {
+        let Some(expires_at) = state.body.stored.as_ref().map(|s| s.expires_at) else {
             return Ok(self.removal(state));
         };
         let config = &self.inner.config;
@@ -1407,30 +1431,36 @@ impl Session {
         let due = config.save_every_request
             || (sliding
                 && config.touch_interval.is_some_and(|interval| {
-                    target - stored.expires_at
-                        >= TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX)
+                    target - expires_at >= TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX)
                 }));
         if !due {
+            // Most requests: decided without a copy of the stored key.
             return Ok(CookieAction::Unchanged);
         }
-        if !self.ops().touch(&stored.key, target).await? {
-            tracing::debug!(key = %stored.key, "session vanished before touch");
+        let Some(key) = state.body.stored.as_ref().map(|s| s.key.clone()) else {
+            return Ok(self.removal(state));
+        };
+        if !self.ops().touch(&key, target).await? {
+            tracing::debug!(key = %key, "session vanished before touch");
             state.body = Body::default();
             return Ok(self.removal(state));
         }
         if let Some(s) = state.body.stored.as_mut() {
             s.expires_at = target;
         }
-        Ok(self.set_cookie(&state.body, stored.key, now))
+        Ok(self.set_cookie(&state.body, key, now))
     }
 
-    /// The one save decision: what to write, given where the session stands.
-    async fn save_locked(&self, state: &mut State) -> Result<CookieAction> {
+    /// The one save decision: what to write, given where the session stands. A decision
+    /// about the cookie is left in `state.cookie_due` (moved there, not copied); returns
+    /// whether this save made one.
+    async fn save_locked(&self, state: &mut State) -> Result<bool> {
         let now = Utc::now();
         if self.inner.config.save_every_request && matches!(state.phase, Lifecycle::Unloaded(_)) {
             self.reload_unloaded(state).await?;
         }
-        let action = match state.phase.clone() {
+        // Matched in place: an `Unloaded` phase's key is not copied.
+        let action = match state.phase {
             // Never looked at: nothing to write, the cookie stays.
             Lifecycle::Unloaded(_) => CookieAction::Unchanged,
             Lifecycle::Flushed => self.removal(state),
@@ -1466,10 +1496,11 @@ impl Session {
         }
         state.body.changes.reset();
         self.inner.modified.store(false, Ordering::Relaxed);
-        if action != CookieAction::Unchanged {
-            state.cookie_due = Some(action.clone());
+        let decided = action != CookieAction::Unchanged;
+        if decided {
+            state.cookie_due = Some(action);
         }
-        Ok(action)
+        Ok(decided)
     }
 
     /// Loads an `Unloaded` session in place (for always-save configurations).
@@ -1477,7 +1508,7 @@ impl Session {
         if let Lifecycle::Unloaded(key) = &state.phase {
             let key = key.clone();
             if let Some(record) = self.ops().load(&key).await? {
-                self.take_record(&mut state.body, &record);
+                self.take_record(&mut state.body, record);
                 state.phase = Lifecycle::Clean;
                 self.verify_auth_hash(state).await?;
             }
@@ -1523,7 +1554,11 @@ impl Session {
     /// ```
     pub async fn save(&self) -> Result<CookieAction> {
         let mut state = self.inner.state.lock().await;
-        self.save_locked(&mut state).await
+        if self.save_locked(&mut state).await? {
+            Ok(state.cookie_due.clone().unwrap_or(CookieAction::Unchanged))
+        } else {
+            Ok(CookieAction::Unchanged)
+        }
     }
 
     /// Saves like [`save`](Self::save), and returns what the cookie must become for the
