@@ -160,6 +160,11 @@
 //!   than a second are checked before use (busy ones are not: no extra round trip on the
 //!   hot path), so the same store works again as soon as the database is back; no
 //!   restart is needed.
+//!
+//! A statement the server rolls back as a deadlock victim (SQLSTATE 40001: InnoDB error
+//! 1213 when a write on an expired row or "log out other devices" crosses the cleanup's
+//! batch) changed nothing and runs again, up to 8 times with a pause growing from 0.4 ms;
+//! callers see the error only if it keeps losing.
 
 //! # Dialect × layout
 //!
@@ -460,7 +465,7 @@ macro_rules! op {
             .run(
                 $name,
                 true,
-                retry_deadlock_victims($name, || async {
+                error::retry_deadlock_victims($name, || async {
                     match &*$self.statements {
                         Statements::Native($s) => dispatch!($self, $b => $native),
                         Statements::Interop($s) => dispatch!($self, $b => $interop),
@@ -469,45 +474,6 @@ macro_rules! op {
             )
             .await
     };
-}
-
-/// How many times an operation runs again after the server rolled it back as a deadlock
-/// victim (InnoDB error 1213, SQLSTATE 40001). Such an operation changed nothing (InnoDB
-/// rolls back the victim's whole statement or transaction), so running it again is safe.
-/// On MySQL/MariaDB a write on an expired row can deadlock with `delete_expired`, which
-/// locks its rows through the expiry index in the other order (seen in a 10-minute soak:
-/// 5-6 requests answered 500 when the cleanup task ran).
-const DEADLOCK_RETRIES: u32 = 8;
-
-/// Runs `attempt` again, after a short pause growing with each try, while the server
-/// rolls it back as a deadlock victim, at most [`DEADLOCK_RETRIES`] times. Every write goes
-/// through it (`op!`, `common_op!`): a 10-minute soak still had 4
-/// requests answered 500 while only the layout-specific operations retried, the victims
-/// being `touch` and `delete` (shared operations).
-async fn retry_deadlock_victims<T, F, Fut>(
-    operation: &'static str,
-    mut attempt: F,
-) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = StoreResult<T>>,
-{
-    let mut victim_of = 0;
-    loop {
-        match attempt().await {
-            Err(err) if error::is_deadlock(&err) && victim_of < DEADLOCK_RETRIES => {
-                victim_of += 1;
-                tracing::debug!(
-                    operation,
-                    attempt = victim_of,
-                    "deadlock victim; running it again"
-                );
-                let micros = 200u64 << victim_of.min(6);
-                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Runs one operation every layout shares under the store's bounds, with `$c` the shared
@@ -519,7 +485,7 @@ macro_rules! common_op {
             .run(
                 $name,
                 true,
-                retry_deadlock_victims($name, || async {
+                error::retry_deadlock_victims($name, || async {
                     let $c = $self.statements.common();
                     dispatch!($self, $b => $body)
                 }),
@@ -846,15 +812,20 @@ impl SessionStore for SqlStore {
     }
 }
 
-/// The user index: one statement on the `user_id` column per call.
+/// The user index: one statement on the `user_id` column per call (run again if the server
+/// rolls it back as a deadlock victim).
 #[async_trait]
 impl UserIndex for SqlStore {
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<Record>> {
         let s = self.user_statements("list_for_user")?;
         self.guard
-            .run("list_for_user", true, async {
-                dispatch!(self, b => native::list_for_user(b, s, user_id).await)
-            })
+            .run(
+                "list_for_user",
+                true,
+                error::retry_deadlock_victims("list_for_user", || async {
+                    dispatch!(self, b => native::list_for_user(b, s, user_id).await)
+                }),
+            )
             .await
     }
 
@@ -865,9 +836,16 @@ impl UserIndex for SqlStore {
     ) -> StoreResult<u64> {
         let s = self.user_statements("delete_for_user")?;
         self.guard
-            .run("delete_for_user", true, async {
-                dispatch!(self, b => native::delete_for_user(b, s, user_id, except).await)
-            })
+            .run(
+                "delete_for_user",
+                true,
+                // On MySQL it locks rows through the user index, the cleanup through the
+                // expiry index: either can be the deadlock victim (a 10-minute MariaDB soak
+                // answered one "log out other devices" 500 before this retry).
+                error::retry_deadlock_victims("delete_for_user", || async {
+                    dispatch!(self, b => native::delete_for_user(b, s, user_id, except).await)
+                }),
+            )
             .await
     }
 }

@@ -10,7 +10,7 @@ use session_core::{SessionKey, StoreError, StoreResult};
 
 use crate::common::now;
 use crate::engine::{Arg, Clock, Engine, Shape, Stmt, Want};
-use crate::error::{is_deadlock, stale};
+use crate::error::{retry_deadlock_victims, stale};
 use crate::Dialect;
 
 impl Common {
@@ -28,10 +28,6 @@ impl Common {
         &self.create
     }
 }
-
-/// How many times a MySQL `create` runs again after being chosen as a deadlock victim
-/// (racing creates over one expired row can do that).
-const CREATE_DEADLOCK_RETRIES: u32 = 8;
 
 /// The statement texts [`Common::new`] builds the shared statements from (quoted names).
 pub(crate) struct Texts<'a> {
@@ -148,19 +144,12 @@ pub(crate) async fn create<E: Engine>(
     args: Vec<Arg>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    // A deadlock victim (racing creates over one expired row can be one on MySQL) is run
+    // again by the caller (`op!`, `retry_deadlock_victims`).
     let inserted = if c.upsert {
         e.write(&c.create, args, Want::Rows).await?.rows()
     } else {
-        let mut attempt = 0;
-        loop {
-            match insert_or_replace_dead(e, c, k, &args, now).await {
-                Err(err) if is_deadlock(&err) && attempt < CREATE_DEADLOCK_RETRIES => {
-                    attempt += 1;
-                    tracing::debug!(key = %k, attempt, "create was a deadlock victim; running it again");
-                }
-                other => break other?,
-            }
-        }
+        insert_or_replace_dead(e, c, k, &args, now).await?
     };
     if inserted == 0 {
         return Err(StoreError::KeyExists);
@@ -249,13 +238,18 @@ pub(crate) async fn missed<E: Engine>(
 }
 
 /// Removes expired rows in batches (each its own statement, so other writes run in
-/// between) until none is left; a row whose expiry is NULL stays.
+/// between) until none is left; a row whose expiry is NULL stays. A batch the server rolls
+/// back as a deadlock victim (MySQL: a write on an expired row locks it in the other
+/// order) runs again: it removed nothing.
 pub(crate) async fn delete_expired<E: Engine>(e: &E, c: &Common) -> StoreResult<u64> {
     let now = now();
     let mut total = 0;
     loop {
-        let args = vec![Arg::Time(now), Arg::Int(i64::from(c.batch))];
-        let removed = e.write(&c.delete_expired, args, Want::Rows).await?.rows();
+        let removed = retry_deadlock_victims("delete_expired", || async {
+            let args = vec![Arg::Time(now), Arg::Int(i64::from(c.batch))];
+            Ok(e.write(&c.delete_expired, args, Want::Rows).await?.rows())
+        })
+        .await?;
         total += removed;
         if removed < u64::from(c.batch) {
             return Ok(total);

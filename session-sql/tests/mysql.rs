@@ -258,6 +258,181 @@ fn writes_on_expired_rows_racing_the_cleanup_never_fail() {
     });
 }
 
+/// Forces a deadlock between `operation` (a statement that locks `first` then `second`, in
+/// its index's order; needs no privilege beyond the table's) and a transaction that has changed a thousand rows, so that InnoDB
+/// picks `operation`'s lighter statement as the victim (error 1213): the transaction locks
+/// `second`; `operation` locks `first` and waits for `second`; the transaction asks for
+/// `first`. Getting that lock proves the statement was rolled back (it cannot have
+/// committed while waiting), so a successful answer from `operation` means it ran again.
+/// Returns that answer.
+async fn run_as_deadlock_victim<T, F>(
+    table: &str,
+    first: &session_core::SessionKey,
+    second: &session_core::SessionKey,
+    operation: F,
+) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = session_core::StoreResult<T>> + Send + 'static,
+{
+    let pool = MySqlPoolOptions::new()
+        .max_connections(2)
+        .connect(&url())
+        .await
+        .expect("connect a second pool");
+    let weight = format!("{table}_weight");
+    for sql in [
+        format!("CREATE TABLE `{weight}` (n INT PRIMARY KEY, v INT NOT NULL)"),
+        format!(
+            "INSERT INTO `{weight}` (n, v) WITH RECURSIVE s (n) AS \
+             (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 1000) SELECT n, 0 FROM s"
+        ),
+    ] {
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("the weight table");
+    }
+    let lock_row = format!("SELECT 1 FROM `{table}` WHERE session_key = ? FOR UPDATE");
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!("UPDATE `{weight}` SET v = v + 1")))
+        .execute(&mut *tx)
+        .await
+        .expect("change a thousand rows");
+    sqlx::query(AssertSqlSafe(lock_row.clone()))
+        .bind(second.as_str())
+        .execute(&mut *tx)
+        .await
+        .expect("lock the second row");
+
+    let operation = tokio::spawn(operation);
+    // Until the operation holds the first row (a probe with NOWAIT fails: nobody else can
+    // hold it), and so waits for the second.
+    let probe = format!("{lock_row} NOWAIT");
+    let mut holds_first = false;
+    for _ in 0..200 {
+        match sqlx::query(AssertSqlSafe(probe.clone()))
+            .bind(first.as_str())
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => {}
+            // MariaDB answers a NOWAIT on a locked row with 1205, MySQL with 3572.
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("HY000")) => {
+                let number = e
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .map(|e| e.number());
+                assert!(
+                    matches!(number, Some(1205 | 3572)),
+                    "the probe failed otherwise: {e}"
+                );
+                holds_first = true;
+                break;
+            }
+            Err(e) => panic!("the probe failed otherwise: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(holds_first, "the operation never locked the first row");
+    assert!(
+        !operation.is_finished(),
+        "the operation did not wait for the second row"
+    );
+
+    sqlx::query(AssertSqlSafe(lock_row))
+        .bind(first.as_str())
+        .execute(&mut *tx)
+        .await
+        .expect("the heavier transaction wins the deadlock and locks the first row");
+    tx.commit().await.expect("commit");
+
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(20), operation)
+        .await
+        .expect("the operation finishes")
+        .expect("task")
+        .unwrap_or_else(|e| panic!("the statement rolled back as the victim ran again: {e}"));
+    sqlx::query(AssertSqlSafe(format!("DROP TABLE `{weight}`")))
+        .execute(&pool)
+        .await
+        .expect("drop the weight table");
+    answer
+}
+
+/// A cleanup batch chosen as a deadlock victim runs again and the cleanup finishes (the
+/// cleanup locks expired rows through the expiry index, oldest first). Before the retry
+/// covered `delete_expired` this failed with error 1213, as the demo's cleanup task did in
+/// a 10-minute MariaDB soak.
+#[test]
+fn a_cleanup_batch_chosen_as_deadlock_victim_runs_again() {
+    runtime().block_on(async {
+        let table = common::unique_table("myvictim");
+        let store = Arc::new(
+            SqlStore::builder()
+                .table(&table)
+                .connect(&url())
+                .await
+                .expect("connect"),
+        );
+        store.migrate().await.expect("migrate");
+        let mut older = common::record(-TimeDelta::seconds(20));
+        let mut newer = common::record(-TimeDelta::seconds(10));
+        // Key order as expiry order: whichever index the server picks (expiry or the
+        // primary key), it meets the older row first.
+        if older.key.as_str() > newer.key.as_str() {
+            std::mem::swap(&mut older.key, &mut newer.key);
+        }
+        store.create(&older).await.expect("create the older row");
+        store.create(&newer).await.expect("create the newer row");
+        let cleanup = {
+            let store = store.clone();
+            async move {
+                let cleanup = store.expired_cleanup().expect("SQL stores clean up");
+                cleanup.delete_expired().await
+            }
+        };
+        let removed = run_as_deadlock_victim(&table, &older.key, &newer.key, cleanup).await;
+        assert_eq!(removed, 2, "both expired rows removed");
+    });
+}
+
+/// "Log out every device" (`delete_for_user`, rows locked in key order) chosen as a deadlock victim runs again. Before the retry covered the user index,
+/// this failed with error 1213, as one request of a 10-minute MariaDB soak did.
+#[test]
+fn delete_for_user_chosen_as_deadlock_victim_runs_again() {
+    runtime().block_on(async {
+        let table = common::unique_table("myuservictim");
+        let store = Arc::new(
+            SqlStore::builder()
+                .table(&table)
+                .connect(&url())
+                .await
+                .expect("connect"),
+        );
+        store.migrate().await.expect("migrate");
+        let mut rows = [
+            common::record(TimeDelta::hours(1)),
+            common::record(TimeDelta::hours(1)),
+        ];
+        // One expiry for both, so that whichever index the server picks (user, expiry or
+        // the primary key) it meets the rows in key order.
+        rows[1].expires_at = rows[0].expires_at;
+        rows.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        for r in &mut rows {
+            r.user_id = Some("victim-user".into());
+            store.create(r).await.expect("create a row of the user");
+        }
+        let delete = {
+            let store = store.clone();
+            async move {
+                let index = store.user_index().expect("SQL stores index users");
+                index.delete_for_user("victim-user", None).await
+            }
+        };
+        let removed = run_as_deadlock_victim(&table, &rows[0].key, &rows[1].key, delete).await;
+        assert_eq!(removed, 2, "both sessions of the user removed");
+    });
+}
+
 #[test]
 fn values_too_long_for_the_columns_are_refused_not_truncated() {
     runtime().block_on(async {
