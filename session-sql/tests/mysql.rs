@@ -19,8 +19,13 @@ fn url() -> String {
 }
 
 async fn store(prefix: &str) -> SqlStore {
+    store_on(&common::unique_table(prefix)).await
+}
+
+/// A migrated store on the table `table`.
+async fn store_on(table: &str) -> SqlStore {
     let store = SqlStore::builder()
-        .table(common::unique_table(prefix))
+        .table(table)
         .max_connections(8)
         .connect(&url())
         .await
@@ -366,14 +371,7 @@ where
 fn a_cleanup_batch_chosen_as_deadlock_victim_runs_again() {
     runtime().block_on(async {
         let table = common::unique_table("myvictim");
-        let store = Arc::new(
-            SqlStore::builder()
-                .table(&table)
-                .connect(&url())
-                .await
-                .expect("connect"),
-        );
-        store.migrate().await.expect("migrate");
+        let store = Arc::new(store_on(&table).await);
         let mut older = common::record(-TimeDelta::seconds(20));
         let mut newer = common::record(-TimeDelta::seconds(10));
         // Key order as expiry order: whichever index the server picks (expiry or the
@@ -395,20 +393,14 @@ fn a_cleanup_batch_chosen_as_deadlock_victim_runs_again() {
     });
 }
 
-/// "Log out every device" (`delete_for_user`, rows locked in key order) chosen as a deadlock victim runs again. Before the retry covered the user index,
-/// this failed with error 1213, as one request of a 10-minute MariaDB soak did.
+/// "Log out every device" (`delete_for_user`, rows locked in key order) chosen as a
+/// deadlock victim runs again. Before the retry covered the user index, this failed with
+/// error 1213, as one request of a 10-minute MariaDB soak did.
 #[test]
 fn delete_for_user_chosen_as_deadlock_victim_runs_again() {
     runtime().block_on(async {
         let table = common::unique_table("myuservictim");
-        let store = Arc::new(
-            SqlStore::builder()
-                .table(&table)
-                .connect(&url())
-                .await
-                .expect("connect"),
-        );
-        store.migrate().await.expect("migrate");
+        let store = Arc::new(store_on(&table).await);
         let mut rows = [
             common::record(TimeDelta::hours(1)),
             common::record(TimeDelta::hours(1)),
