@@ -170,7 +170,7 @@ if [[ -n "$actix" ]]; then
 and the best copy is counted"
 fi
 cat <<MD
-### HTTP, end to end (scripts/bench-http.sh${1:+ $1})
+## HTTP, end to end (scripts/bench-http.sh${1:+ $1})
 
 Run $started on $(nproc) cores ($rustc_v), load average $load_before at the start and
 $load_after at the end (the benchmark's own load included). Stacks: $stacks; $apps.

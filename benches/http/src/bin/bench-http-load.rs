@@ -448,7 +448,7 @@ impl Report<'_> {
         let backend = self.backend;
         let ours_name = &self.targets[ours].name;
         let peer_name = &self.targets[peer].name;
-        println!("#### {backend}: {ours_name} vs {peer_name}\n");
+        println!("### {backend}: {ours_name} vs {peer_name}\n");
         println!("| scenario | c | req/s {ours_name} | req/s {peer_name} | ratio | p50 µs (ours / peer) | p99 µs (ours / peer) | write p99 µs (ours / peer) | CPU µs/req (ours / peer) | errors (ours / peer) | acked writes / lost (ours; peer) |");
         println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         for (ci, &(scenario, conns)) in self.cells.iter().enumerate() {
@@ -498,9 +498,9 @@ impl Report<'_> {
         let backend = self.backend;
         let name = &self.targets[t].name;
         if label.is_empty() {
-            println!("#### {backend}: {name}\n");
+            println!("### {backend}: {name}\n");
         } else {
-            println!("#### {backend}: {name} (no {label} peer)\n");
+            println!("### {backend}: {name} (no {label} peer)\n");
         }
         println!("| scenario | c | req/s | p50 µs | p99 µs | write p99 µs | CPU µs/req | errors | acked writes / lost |");
         println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
@@ -668,7 +668,7 @@ async fn main() -> Result<(), String> {
         results: &results,
     };
     if pairs.len() > 1 || !notes.is_empty() {
-        println!("#### {backend}: ratios\n");
+        println!("### {backend}: ratios\n");
         for note in &notes {
             println!("- {note}");
         }
