@@ -136,6 +136,54 @@ pub fn parse_session_age(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// The environment variable that sets how often the binary removes expired sessions from
+/// its store ([`parse_cleanup_interval`]; default [`DEFAULT_CLEANUP_EVERY`]).
+pub const CLEANUP_EVERY_ENV: &str = "SESSION_CLEANUP_SECONDS";
+
+/// How often the binary removes expired sessions by default: every 10 minutes.
+pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(600);
+
+/// The longest interval [`parse_cleanup_interval`] accepts: a day.
+pub const MAX_CLEANUP_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Parses the interval of the expired-session cleanup, in whole seconds (the value of
+/// `SESSION_CLEANUP_SECONDS`): 1 to [`MAX_CLEANUP_EVERY`]. An in-memory store holds every
+/// expired session until the cleanup runs, so a short session age wants a short interval.
+///
+/// # Errors
+///
+/// A message saying what is wrong with the value (not a whole number, zero, too long).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use session_web_example::parse_cleanup_interval;
+///
+/// assert_eq!(parse_cleanup_interval("30"), Ok(Duration::from_secs(30)));
+/// assert!(parse_cleanup_interval("0").is_err());
+/// assert!(parse_cleanup_interval("86401").is_err());
+/// assert!(parse_cleanup_interval("1m").is_err());
+/// ```
+pub fn parse_cleanup_interval(value: &str) -> Result<Duration, String> {
+    let secs: u64 = value.trim().parse().map_err(|_| {
+        format!(
+            "{value:?} is not a whole number of seconds (1 to {})",
+            MAX_CLEANUP_EVERY.as_secs()
+        )
+    })?;
+    if secs == 0 {
+        return Err("the cleanup interval must be at least 1 second".to_owned());
+    }
+    if secs > MAX_CLEANUP_EVERY.as_secs() {
+        return Err(format!(
+            "{secs} s is longer than {} s (a day)",
+            MAX_CLEANUP_EVERY.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 /// Options of the app.
 #[derive(Debug, Clone)]
 pub struct AppOptions {

@@ -2,7 +2,8 @@
 //! (`PORT` to change the port, `SESSION_STORE_URL` to change the store,
 //! `TRUSTED_IP_HEADER=x-real-ip` behind a reverse proxy you trust,
 //! `SESSION_AGE_SECONDS` for the session age: an idle timeout in whole seconds that every
-//! save of the session restarts, Django's `SESSION_COOKIE_AGE`, default two weeks). `GET
+//! save of the session restarts, Django's `SESSION_COOKIE_AGE`, default two weeks;
+//! `SESSION_CLEANUP_SECONDS` for how often expired sessions are removed, default 600). `GET
 //! /metrics` serves the session store's metrics in the Prometheus text format. A setting
 //! that cannot be used stops the app before it listens, with a message and exit status 2.
 #![forbid(unsafe_code)]
@@ -12,8 +13,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use session_web_example::{
-    app, metrics_handle, parse_session_age, spawn_metrics_upkeep, AppOptions, DEFAULT_STORE_URL,
-    METRICS_UPKEEP_EVERY, SESSION_AGE_ENV,
+    app, metrics_handle, parse_cleanup_interval, parse_session_age, spawn_metrics_upkeep,
+    AppOptions, CLEANUP_EVERY_ENV, DEFAULT_CLEANUP_EVERY, DEFAULT_STORE_URL, METRICS_UPKEEP_EVERY,
+    SESSION_AGE_ENV,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -45,6 +47,7 @@ async fn main() -> ExitCode {
 struct Settings {
     port: u16,
     url: String,
+    cleanup_every: Duration,
     options: AppOptions,
 }
 
@@ -70,19 +73,31 @@ fn settings() -> Result<Settings, String> {
             return Err(format!("{SESSION_AGE_ENV}={v:?} is not UTF-8"));
         }
     };
+    let cleanup_every = match std::env::var(CLEANUP_EVERY_ENV) {
+        Ok(v) => parse_cleanup_interval(&v).map_err(|e| format!("{CLEANUP_EVERY_ENV}: {e}"))?,
+        Err(std::env::VarError::NotPresent) => DEFAULT_CLEANUP_EVERY,
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return Err(format!("{CLEANUP_EVERY_ENV}={v:?} is not UTF-8"));
+        }
+    };
     let options = AppOptions {
         trusted_ip_header,
         metrics: Some(metrics_handle()?),
         session_age,
         ..AppOptions::default()
     };
-    Ok(Settings { port, url, options })
+    Ok(Settings {
+        port,
+        url,
+        cleanup_every,
+        options,
+    })
 }
 
 async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Opens the store and creates the SQL table when missing.
     let store = session_kit::connect(&s.url).await?;
-    let _cleanup = session_kit::spawn_cleanup(store.clone(), Duration::from_secs(600));
+    let _cleanup = session_kit::spawn_cleanup(store.clone(), s.cleanup_every);
     let _upkeep = s
         .options
         .metrics

@@ -152,3 +152,27 @@ fn an_unusable_session_age_stops_the_binary_with_a_message() {
         assert!(!stderr.contains("panicked"), "{value}: {stderr}");
     }
 }
+
+#[test]
+fn an_unusable_cleanup_interval_stops_the_binary_with_a_message() {
+    for (value, says) in [
+        ("abc", "is not a whole number of seconds"),
+        ("0", "at least 1 second"),
+        ("86401", "a day"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_web"))
+            .env("SESSION_CLEANUP_SECONDS", value)
+            .env("SESSION_STORE_URL", "memory:")
+            // Never reached: the settings are read before the store is opened or a port bound.
+            .env("PORT", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert!(
+            stderr.contains("SESSION_CLEANUP_SECONDS"),
+            "{value}: {stderr}"
+        );
+        assert!(stderr.contains(says), "{value}: {stderr}");
+    }
+}
