@@ -118,19 +118,35 @@ pub const MAX_SESSION_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 /// assert!(parse_session_age("-1").is_err());
 /// ```
 pub fn parse_session_age(value: &str) -> Result<Duration, String> {
+    parse_whole_seconds(
+        value,
+        "the session age",
+        MAX_SESSION_AGE,
+        "400 days, the longest cookie Max-Age browsers keep",
+    )
+}
+
+/// Whole seconds from 1 to `max` (`max_is` says what the bound is), or a message naming
+/// `what` is wrong with `value`.
+fn parse_whole_seconds(
+    value: &str,
+    what: &str,
+    max: Duration,
+    max_is: &str,
+) -> Result<Duration, String> {
     let secs: u64 = value.trim().parse().map_err(|_| {
         format!(
             "{value:?} is not a whole number of seconds (1 to {})",
-            MAX_SESSION_AGE.as_secs()
+            max.as_secs()
         )
     })?;
     if secs == 0 {
-        return Err("the session age must be at least 1 second".to_owned());
+        return Err(format!("{what} must be at least 1 second"));
     }
-    if secs > MAX_SESSION_AGE.as_secs() {
+    if secs > max.as_secs() {
         return Err(format!(
-            "{secs} s is longer than {} s (400 days, the longest cookie Max-Age browsers keep)",
-            MAX_SESSION_AGE.as_secs()
+            "{secs} s is longer than {} s ({max_is})",
+            max.as_secs()
         ));
     }
     Ok(Duration::from_secs(secs))
@@ -166,22 +182,7 @@ pub const MAX_CLEANUP_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 /// assert!(parse_cleanup_interval("1m").is_err());
 /// ```
 pub fn parse_cleanup_interval(value: &str) -> Result<Duration, String> {
-    let secs: u64 = value.trim().parse().map_err(|_| {
-        format!(
-            "{value:?} is not a whole number of seconds (1 to {})",
-            MAX_CLEANUP_EVERY.as_secs()
-        )
-    })?;
-    if secs == 0 {
-        return Err("the cleanup interval must be at least 1 second".to_owned());
-    }
-    if secs > MAX_CLEANUP_EVERY.as_secs() {
-        return Err(format!(
-            "{secs} s is longer than {} s (a day)",
-            MAX_CLEANUP_EVERY.as_secs()
-        ));
-    }
-    Ok(Duration::from_secs(secs))
+    parse_whole_seconds(value, "the cleanup interval", MAX_CLEANUP_EVERY, "a day")
 }
 
 /// Options of the app.

@@ -130,6 +130,23 @@ async fn reads_do_not_extend_a_session() {
     assert!(cookie.unwrap().contains("Max-Age=0"));
 }
 
+/// Runs the binary with `var=value` and checks it stops before listening, with exit status 2
+/// and a message naming the variable and saying `says`.
+fn refused(var: &str, value: &str, says: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_web"))
+        .env(var, value)
+        .env("SESSION_STORE_URL", "memory:")
+        // Never reached: the settings are read before the store is opened or a port bound.
+        .env("PORT", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+    assert!(stderr.contains(var), "{value}: {stderr}");
+    assert!(stderr.contains(says), "{value}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{value}: {stderr}");
+}
+
 #[test]
 fn an_unusable_session_age_stops_the_binary_with_a_message() {
     for (value, says) in [
@@ -138,18 +155,7 @@ fn an_unusable_session_age_stops_the_binary_with_a_message() {
         ("-3", "is not a whole number of seconds"),
         ("99999999999", "400 days"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_web"))
-            .env("SESSION_AGE_SECONDS", value)
-            .env("SESSION_STORE_URL", "memory:")
-            // Never reached: the settings are read before the store is opened or a port bound.
-            .env("PORT", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
-        assert!(stderr.contains("SESSION_AGE_SECONDS"), "{value}: {stderr}");
-        assert!(stderr.contains(says), "{value}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{value}: {stderr}");
+        refused("SESSION_AGE_SECONDS", value, says);
     }
 }
 
@@ -160,19 +166,6 @@ fn an_unusable_cleanup_interval_stops_the_binary_with_a_message() {
         ("0", "at least 1 second"),
         ("86401", "a day"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_web"))
-            .env("SESSION_CLEANUP_SECONDS", value)
-            .env("SESSION_STORE_URL", "memory:")
-            // Never reached: the settings are read before the store is opened or a port bound.
-            .env("PORT", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
-        assert!(
-            stderr.contains("SESSION_CLEANUP_SECONDS"),
-            "{value}: {stderr}"
-        );
-        assert!(stderr.contains(says), "{value}: {stderr}");
+        refused("SESSION_CLEANUP_SECONDS", value, says);
     }
 }
