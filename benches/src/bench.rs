@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::ours::OursState;
 use crate::peer::PeerClient;
-use crate::raw::{RawMemory, RawPool, RawRedis, RawSql};
+use crate::raw::{raw_pg_pool, RawMemory, RawPool, RawRedis, RawSql};
 use crate::runner::{run_phase, Op, PhaseResult};
 
 /// Settings of one harness run.
@@ -173,14 +173,7 @@ async fn subjects(
                 )),
                 Err(e) => notes.push(format!("postgres: our store not measured: {e}")),
             }
-            // No ping before every acquire (sqlx's default): one round trip per statement,
-            // as in our store. See FINDINGS.md.
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(16)
-                .test_before_acquire(false)
-                .connect(&url)
-                .await
-                .map_err(|e| format!("postgres: {e}"))?;
+            let pool = raw_pg_pool(&url).await?;
             out.push((
                 Who::Raw,
                 Subject::new(Kind::RawSql(

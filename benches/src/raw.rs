@@ -359,6 +359,18 @@ impl Worker for RawRedisWorker {
 // ---------------------------------------------------------------------------------------
 // SQL
 
+/// The raw floor's PostgreSQL pool: 16 connections and no ping before each acquire
+/// (sqlx's default is to ping): one round trip per statement, as in our store. See
+/// FINDINGS.md.
+pub async fn raw_pg_pool(url: &str) -> Result<PgPool, String> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .test_before_acquire(false)
+        .connect(url)
+        .await
+        .map_err(|e| format!("postgres: {e}"))
+}
+
 /// A raw sqlx pool: PostgreSQL or SQLite.
 #[derive(Clone)]
 pub enum RawPool {

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::runtime;
+
 use std::sync::Arc;
 
 use session_core::chrono::TimeDelta;
@@ -24,12 +26,7 @@ async fn store(prefix: &str) -> SqlStore {
 
 /// A migrated store on the table `table`.
 async fn store_on(table: &str) -> SqlStore {
-    let store = SqlStore::builder()
-        .table(table)
-        .max_connections(8)
-        .connect(&url())
-        .await
-        .expect("connect to MySQL/MariaDB");
+    let store = common::connect(&url(), table, 8).await;
     assert_eq!(store.dialect(), Dialect::MySql);
     store.migrate().await.expect("migrate");
     store
@@ -40,14 +37,6 @@ mod conformance {
         super::store("myconf").await
     }
     session_conformance::store_suite!(make_store);
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]
@@ -112,13 +101,7 @@ fn delete_at_version_outcomes() {
 #[test]
 fn thirty_two_racing_creates_one_wins() {
     runtime().block_on(async {
-        let store = SqlStore::builder()
-            .table(common::unique_table("myrace"))
-            .max_connections(32)
-            .connect(&url())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
+        let store = common::migrated_store(&url(), common::unique_table("myrace"), 32).await;
         let store = Arc::new(store);
         for _ in 0..3 {
             common::create_race(store.clone()).await;

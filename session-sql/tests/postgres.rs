@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::runtime;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,12 +22,7 @@ fn url() -> String {
 }
 
 async fn store(prefix: &str) -> SqlStore {
-    let store = SqlStore::builder()
-        .table(common::unique_table(prefix))
-        .max_connections(8)
-        .connect(&url())
-        .await
-        .expect("connect to PostgreSQL");
+    let store = common::connect(&url(), common::unique_table(prefix), 8).await;
     assert_eq!(store.dialect(), Dialect::Postgres);
     store.migrate().await.expect("migrate");
     store
@@ -36,14 +33,6 @@ mod conformance {
         super::store("pgconf").await
     }
     session_conformance::store_suite!(make_store);
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]
@@ -110,13 +99,7 @@ fn delete_at_version_outcomes() {
 #[test]
 fn thirty_two_racing_creates_one_wins() {
     runtime().block_on(async {
-        let store = SqlStore::builder()
-            .table(common::unique_table("pgrace"))
-            .max_connections(32)
-            .connect(&url())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
+        let store = common::migrated_store(&url(), common::unique_table("pgrace"), 32).await;
         let store = Arc::new(store);
         for _ in 0..3 {
             common::create_race(store.clone()).await;

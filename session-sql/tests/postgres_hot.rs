@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::runtime;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,6 @@ use session_core::chrono::{TimeDelta, Utc};
 use session_core::{ExpiredCleanup, Record, SessionKey, SessionStore};
 use session_sql::sqlx::postgres::PgConnection;
 use session_sql::sqlx::{self, AssertSqlSafe, Connection, Row};
-use session_sql::SqlStore;
 
 fn url() -> String {
     common::env_url("SESSION_TEST_POSTGRES_URL")
@@ -32,14 +33,6 @@ fn url_named(name: &str) -> String {
     let url = url();
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}application_name={name}")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// The two tests take turns: a long transaction anywhere in the database (the
@@ -135,13 +128,7 @@ fn data(n: usize) -> String {
 fn mixed_updates_and_touches_are_hot() {
     let _serial = serial();
     runtime().block_on(async {
-        let store = SqlStore::builder()
-            .table(common::unique_table("pghot"))
-            .max_connections(8)
-            .connect(&url())
-            .await
-            .expect("connect to PostgreSQL");
-        store.migrate().await.expect("migrate");
+        let store = common::migrated_store(&url(), common::unique_table("pghot"), 8).await;
         let table = store.table().as_str().to_owned();
         let store = Arc::new(store);
 
@@ -219,13 +206,7 @@ fn cleanup_of_a_million_rows_uses_the_bucket_index() {
     runtime().block_on(async {
         let table = common::unique_table("pgmillion");
         let app = format!("session_sql_{table}");
-        let store = SqlStore::builder()
-            .table(table.clone())
-            .max_connections(2)
-            .connect(&url_named(&app))
-            .await
-            .expect("connect to PostgreSQL");
-        store.migrate().await.expect("migrate");
+        let store = common::migrated_store(&url_named(&app), table.clone(), 2).await;
         let quoted = format!("\"{table}\"");
         let index = format!("\"{table}_exp_bucket_idx\"");
 
@@ -352,12 +333,7 @@ fn cleanup_of_a_million_rows_uses_the_bucket_index() {
                 .await
                 .expect("reset counters");
         }
-        let store = SqlStore::builder()
-            .table(table.clone())
-            .max_connections(2)
-            .connect(&url_named(&app))
-            .await
-            .expect("connect to PostgreSQL");
+        let store = common::connect(&url_named(&app), table.clone(), 2).await;
         let started = Instant::now();
         let removed = store.delete_expired().await.expect("delete_expired");
         let took = started.elapsed();

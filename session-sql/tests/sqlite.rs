@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::runtime;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -62,14 +64,6 @@ mod memory_conformance {
         super::memory_store().await
     }
     session_conformance::store_suite!(make_store);
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

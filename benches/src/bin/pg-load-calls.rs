@@ -23,7 +23,7 @@
 use std::process::ExitCode;
 
 use session_benches::ours::OursState;
-use session_benches::raw::{exec, RawPool, RawSql};
+use session_benches::raw::{exec, raw_pg_pool, RawPool, RawSql};
 use session_benches::runner::{Op, Worker};
 
 /// Loads run before the counted ones (connections opened, statements prepared).
@@ -52,13 +52,8 @@ async fn run(who: &str, n: u64) -> Result<(), String> {
         }
         "raw" => {
             let table = format!("calls_raw_{pid}");
-            // As the benchmark's raw floor: 16 connections, no ping before each acquire.
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(16)
-                .test_before_acquire(false)
-                .connect(&url)
-                .await
-                .map_err(|e| format!("postgres: {e}"))?;
+            // The benchmark's raw floor.
+            let pool = raw_pg_pool(&url).await?;
             let raw = RawSql::new(RawPool::Pg(pool.clone()), &table, 1).await?;
             let mut worker = raw.workers(Op::LoadHit, 1, 0).remove(0);
             let result = loads(&mut worker, n).await;

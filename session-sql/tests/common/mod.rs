@@ -9,6 +9,41 @@ use std::time::Duration;
 use session_core::chrono::{TimeDelta, Utc};
 use session_core::{Record, SessionKey, SessionStore, StoreError};
 
+/// The runtime of the server tests: multi-threaded, 4 workers.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A store on `url` with the table `table` and at most `max_connections` connections (the
+/// table is not created: see [`migrated_store`]).
+pub async fn connect(
+    url: &str,
+    table: impl Into<String>,
+    max_connections: u32,
+) -> session_sql::SqlStore {
+    session_sql::SqlStore::builder()
+        .table(table)
+        .max_connections(max_connections)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the test database: {e}"))
+}
+
+/// [`connect`], then `migrate`.
+pub async fn migrated_store(
+    url: &str,
+    table: impl Into<String>,
+    max_connections: u32,
+) -> session_sql::SqlStore {
+    let store = connect(url, table, max_connections).await;
+    store.migrate().await.expect("migrate");
+    store
+}
+
 /// A table name unique to this call: `prefix_` plus 12 random characters.
 pub fn unique_table(prefix: &str) -> String {
     format!("{prefix}_{}", &SessionKey::generate().as_str()[..12])
